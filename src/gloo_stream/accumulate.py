@@ -1,0 +1,198 @@
+"""Fold chunks into a ``StreamResult``: text, timing, usage, tool calls, completeness.
+
+Sans-IO: the caller hands in every timestamp (``time.perf_counter()`` seconds), so the same
+accumulator serves threads, asyncio and tests with a fake clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import msgspec
+
+from gloo_stream.wire import ChatCompletionChunk, Usage
+
+__all__ = ["StreamAccumulator", "StreamResult", "ToolCall"]
+
+_ROUTING_FIELDS = ("routing_mechanism", "routing_tier", "routing_confidence", "model_family")
+_META_FIELDS = ("id", "model", "provider", *_ROUTING_FIELDS)
+_META_COUNT = len(_META_FIELDS)
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One tool call assembled from its deltas."""
+
+    index: int
+    id: str | None = None
+    type: str = "function"
+    name: str = ""
+    arguments: str = ""
+
+    def parsed_arguments(self) -> Any:
+        """The arguments decoded from JSON (raises ``msgspec.DecodeError`` if incomplete)."""
+        return msgspec.json.decode(self.arguments) if self.arguments else {}
+
+
+@dataclass(slots=True)
+class StreamResult:
+    """Everything known about one answer once its stream has ended (or failed)."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    token_count: int = 0
+    duration_ms: float = 0.0
+    ttft_ms: float | None = None
+    usage: Usage | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    attempts: int = 1
+    interrupted: bool = False
+    model: str | None = None
+    provider: str | None = None
+    id: str | None = None
+    routing: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when the server ended the answer (finish_reason or ``[DONE]``) and it was kept whole."""
+        return not self.interrupted
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Content chunks per second of generation, from the first token to the end."""
+        if self.ttft_ms is None or self.token_count < 2:
+            return None
+        generating = (self.duration_ms - self.ttft_ms) / 1000
+        return (self.token_count - 1) / generating if generating > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (the tutorial's four keys and everything else)."""
+        data = asdict(self)
+        data["usage"] = msgspec.to_builtins(self.usage) if self.usage is not None else None
+        data["complete"] = self.complete
+        data["tokens_per_second"] = self.tokens_per_second
+        return data
+
+
+class StreamAccumulator:
+    """Collects one attempt's chunks; ``finished`` turns true at the answer's end."""
+
+    __slots__ = (
+        "_error",
+        "_first_token_at",
+        "_meta",
+        "_parts",
+        "_started_at",
+        "_tool_calls",
+        "attempts",
+        "finish_reason",
+        "finished",
+        "token_count",
+        "usage",
+    )
+
+    def __init__(self, *, started_at: float, attempts: int = 1) -> None:
+        self._started_at = started_at
+        self._first_token_at: float | None = None
+        self._parts: list[str] = []
+        self._tool_calls: dict[int, ToolCall] = {}
+        self._meta: dict[str, Any] = {}
+        self._error: dict[str, Any] | None = None
+        self.attempts = attempts
+        self.token_count = 0
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.finished = False
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self._parts)
+
+    @property
+    def error_object(self) -> dict[str, Any] | None:
+        """The error object a ``finish_reason: "error"`` chunk carried, if any."""
+        return self._error
+
+    def add(self, chunk: ChatCompletionChunk, now: float) -> str:
+        """Fold one chunk in and return the text it added ("" when none)."""
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.error is not None:
+            self._error = chunk.error
+        if len(self._meta) < _META_COUNT:
+            self._take_metadata(chunk)
+        choices = chunk.choices_
+        if not choices:
+            return ""
+        choice = choices[0]
+        delta = choice.delta_
+        text = ""
+        if delta is not None:
+            text = delta.content or ""
+            if text:
+                if self._first_token_at is None:
+                    self._first_token_at = now
+                self._parts.append(text)
+                self.token_count += 1
+            if delta.tool_calls:
+                self._add_tool_calls(delta.tool_calls, now)
+        if choice.finish_reason is not None and not self.finished:
+            self.finish_reason = choice.finish_reason
+            self.finished = True
+        return text
+
+    def add_done(self) -> None:
+        """The ``[DONE]`` sentinel: the answer is over even without a finish_reason."""
+        self.finished = True
+
+    def result(
+        self, now: float, *, interrupted: bool = False, error: str | None = None
+    ) -> StreamResult:
+        """The result as of ``now``; ``interrupted`` flags a partial answer."""
+        first = self._first_token_at
+        return StreamResult(
+            text=self.text,
+            finish_reason=self.finish_reason,
+            token_count=self.token_count,
+            duration_ms=(now - self._started_at) * 1000,
+            ttft_ms=(first - self._started_at) * 1000 if first is not None else None,
+            usage=self.usage,
+            tool_calls=[self._tool_calls[i] for i in sorted(self._tool_calls)],
+            attempts=self.attempts,
+            interrupted=interrupted,
+            model=self._meta.get("model"),
+            provider=self._meta.get("provider"),
+            id=self._meta.get("id"),
+            routing={k: v for k, v in self._meta.items() if k in _ROUTING_FIELDS},
+            error=error,
+        )
+
+    def _take_metadata(self, chunk: ChatCompletionChunk) -> None:
+        # Metadata may arrive on any chunk (routing often on the first, ttft on the last);
+        # the first value seen for each field wins.
+        for name in _META_FIELDS:
+            if name not in self._meta:
+                value = getattr(chunk, name)
+                if value is not None:
+                    self._meta[name] = value
+
+    def _add_tool_calls(self, deltas: list[Any], now: float) -> None:
+        if self._first_token_at is None:
+            self._first_token_at = now
+        for delta in deltas:
+            call = self._tool_calls.get(delta.index)
+            if call is None:
+                call = self._tool_calls[delta.index] = ToolCall(index=delta.index)
+            if delta.id and not call.id:
+                call.id = delta.id
+            if delta.type:
+                call.type = delta.type
+            function = delta.function_
+            if function is not None:
+                if function.name and not call.name:
+                    call.name = function.name
+                if function.arguments:
+                    call.arguments += function.arguments

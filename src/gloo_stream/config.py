@@ -1,0 +1,91 @@
+"""Every setting, its environment variable, its default and its validation.
+
+Settings come from the environment and from a ``.env`` file in the working directory
+(the environment wins). Secrets are ``SecretStr``: they never show in a repr or a log.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_API_URL", "DEFAULT_TOKEN_URL", "GlooSettings", "ProxySettings"]
+
+DEFAULT_API_URL = "https://platform.ai.gloo.com/ai/v2/chat/completions"
+DEFAULT_TOKEN_URL = "https://platform.ai.gloo.com/oauth2/token"
+
+_ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+class GlooSettings(BaseSettings):
+    """How to reach and authenticate with the Gloo API (or any OpenAI-compatible server)."""
+
+    model_config = _ENV
+
+    gloo_api_key: SecretStr | None = None
+    gloo_client_id: str | None = None
+    gloo_client_secret: SecretStr | None = None
+    gloo_api_url: str = DEFAULT_API_URL
+    gloo_token_url: str = DEFAULT_TOKEN_URL
+    gloo_token_scope: str = "api/access"
+    gloo_token_auth: Literal["auto", "basic", "form"] = Field(
+        default="auto",
+        description="How client credentials reach the token endpoint: HTTP Basic, form body, "
+        "or auto (Basic, falling back to the form body when Basic is refused).",
+    )
+    gloo_connect_timeout: float = Field(default=10.0, gt=0)
+    gloo_first_byte_timeout: float = Field(default=60.0, gt=0)
+    gloo_read_timeout: float = Field(default=30.0, gt=0)
+    gloo_max_retries: int = Field(default=2, ge=0, le=10)
+    gloo_retry_deadline: float = Field(default=300.0, gt=0)
+    gloo_max_retry_wait: float = Field(default=60.0, ge=0)
+
+    @field_validator("gloo_api_url", "gloo_token_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") if value.endswith("/") and value.count("/") > 3 else value
+
+    @field_validator("gloo_api_key", "gloo_client_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("gloo_client_id", mode="before")
+    @classmethod
+    def _blank_id_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def auth_mode(self) -> Literal["api_key", "client_credentials", "none"]:
+        """Which credentials are configured (an API key wins over client credentials)."""
+        if self.gloo_api_key is not None:
+            return "api_key"
+        if self.gloo_client_id and self.gloo_client_secret is not None:
+            return "client_credentials"
+        return "none"
+
+
+class ProxySettings(GlooSettings):
+    """The proxy server's own settings, on top of how it reaches Gloo."""
+
+    proxy_host: str = "127.0.0.1"
+    proxy_port: int = Field(default=3001, ge=0, le=65535)
+    proxy_cors_origin: str = "http://localhost:3000"
+    proxy_api_keys: SecretStr | None = None
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """The exact origins allowed to call the proxy from a browser."""
+        return [o.strip().rstrip("/") for o in self.proxy_cors_origin.split(",") if o.strip()]
+
+    @property
+    def api_keys(self) -> frozenset[str]:
+        """The keys a client must present (empty: no client auth)."""
+        if self.proxy_api_keys is None:
+            return frozenset()
+        raw = self.proxy_api_keys.get_secret_value()
+        return frozenset(k.strip() for k in raw.split(",") if k.strip())

@@ -1,0 +1,263 @@
+"""One exception hierarchy, and the sans-IO mapping from HTTP answers to it.
+
+Before the stream, errors are ``APIError``s named for what happened (``RateLimitError``...).
+During the stream they are ``StreamError``s, and every one carries ``partial``: the
+``StreamResult`` received so far, flagged ``interrupted``, so no answer is lost.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    from gloo_stream.accumulate import StreamResult
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ContentFilterError",
+    "GlooError",
+    "InvalidRequestError",
+    "MalformedChunkError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "StreamDisconnectedError",
+    "StreamError",
+    "StreamTimeoutError",
+    "TruncatedStreamError",
+    "UpstreamStreamError",
+    "error_from_response",
+    "parse_retry_after",
+]
+
+BODY_EXCERPT = 200
+
+
+class GlooError(Exception):
+    """Base of every error gloo-stream raises."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(GlooError):
+    """A setting is missing or invalid; the message names the variable to fix."""
+
+
+class InvalidRequestError(GlooError, ValueError):
+    """A request parameter is invalid; caught before anything is sent."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MissingCredentialsError(ConfigurationError):
+    """No credentials were configured."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "No Gloo credentials found: set GLOO_API_KEY, or GLOO_CLIENT_ID and "
+            "GLOO_CLIENT_SECRET (in the environment or a .env file)."
+        )
+
+
+class APIError(GlooError):
+    """The request failed before any of the answer arrived."""
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached, or dropped the connection before answering."""
+
+
+class APITimeoutError(APIConnectionError):
+    """Connecting, or waiting for the response to start, took longer than allowed."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status before streaming."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class BadRequestError(APIStatusError):
+    """400/422: the request was invalid; ``detail`` holds the server's explanation."""
+
+    def __init__(self, message: str, *, detail: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.detail = detail
+
+
+class AuthenticationError(APIStatusError):
+    """401: credentials missing, invalid or expired."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the credentials are valid but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: wrong URL or unknown model."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` is the wait the server asked for, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """408, 409 or 5xx: a transient server-side failure."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class StreamError(GlooError):
+    """The stream began but failed; ``partial`` is what arrived before it did."""
+
+    def __init__(self, message: str, *, partial: StreamResult) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class StreamDisconnectedError(StreamError):
+    """The connection dropped mid-stream."""
+
+
+class StreamTimeoutError(StreamError):
+    """The stream went silent for longer than the read (idle) timeout."""
+
+
+class TruncatedStreamError(StreamError):
+    """The stream ended cleanly but without a finish_reason or ``[DONE]``."""
+
+
+class MalformedChunkError(StreamError):
+    """An event's data was not a valid chat-completion chunk."""
+
+
+class UpstreamStreamError(StreamError):
+    """The server reported ``finish_reason: "error"`` mid-stream (e.g. PROVIDER_TIMEOUT)."""
+
+    def __init__(
+        self, message: str, *, partial: StreamResult, error: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.error: dict[str, Any] = dict(error or {})
+        self.code = self.error.get("code")
+        self.name = self.error.get("name")
+
+
+class ContentFilterError(StreamError):
+    """The answer was stopped by a content filter; terminal, never retried."""
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait, from ``retry-after-ms``, ``Retry-After`` or ``X-RateLimit-Reset``.
+
+    ``now`` is the current Unix time, used for HTTP dates and epoch reset stamps.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = _number(lower.get("retry-after-ms"))
+    if ms is not None:
+        return max(0.0, ms / 1000)
+    value = lower.get("retry-after")
+    if value is not None:
+        seconds = _number(value)
+        if seconds is not None:
+            return max(0.0, seconds)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - now)
+    reset = _number(lower.get("x-ratelimit-reset"))
+    if reset is not None:
+        # Servers send either a delay in seconds or an epoch stamp (seconds or milliseconds).
+        if reset > 1e12:
+            return max(0.0, reset / 1000 - now)
+        if reset > 1e9:
+            return max(0.0, reset - now)
+        return max(0.0, reset)
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number == number and number not in (float("inf"), float("-inf")) else None
+
+
+def error_from_response(
+    status_code: int, body: bytes | str, headers: Mapping[str, str], *, now: float
+) -> APIStatusError:
+    """Map an error answer received before the stream to the matching exception."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    excerpt = text[:BODY_EXCERPT]
+    common: dict[str, Any] = {"status_code": status_code, "body": text, "headers": headers}
+    if status_code == 401:
+        return AuthenticationError(
+            "Authentication failed (401): Invalid or expired token", **common
+        )
+    if status_code == 403:
+        return PermissionDeniedError(
+            "Authorization failed (403): Insufficient permissions", **common
+        )
+    if status_code == 429:
+        return RateLimitError(
+            "Rate limit exceeded (429): Too many requests",
+            retry_after=parse_retry_after(headers, now),
+            **common,
+        )
+    message = f"API error ({status_code}): {excerpt}"
+    if status_code in (400, 422):
+        return BadRequestError(message, detail=_detail(text), **common)
+    if status_code == 404:
+        return NotFoundError(message, **common)
+    if status_code in (408, 409) or status_code >= 500:
+        return ServerError(message, retry_after=parse_retry_after(headers, now), **common)
+    return APIStatusError(message, **common)
+
+
+def _detail(text: str) -> Any:
+    try:
+        parsed = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+    if isinstance(parsed, dict):
+        return parsed.get("detail", parsed)
+    return parsed

@@ -1,0 +1,170 @@
+"""One attempt at a streamed completion, sans-IO: response bytes in, chunks out, outcome decided.
+
+``GlooClient`` and ``AsyncGlooClient`` both drive this class and nothing else decides what a
+byte, an event or the end of a body means, so the twins cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from gloo_stream.accumulate import StreamAccumulator, StreamResult
+from gloo_stream.errors import (
+    ContentFilterError,
+    MalformedChunkError,
+    StreamError,
+    TruncatedStreamError,
+    UpstreamStreamError,
+)
+from gloo_stream.sse import SSEDecoder
+from gloo_stream.wire import ChatCompletionChunk, Choice, MalformedChunk, decode_chunk, is_done
+
+__all__ = ["CompletionProtocol"]
+
+
+class CompletionProtocol:
+    """Feeds one response body through SSE decoding, chunk decoding and accumulation."""
+
+    __slots__ = ("_decoder", "_failure", "accumulator")
+
+    def __init__(self, *, started_at: float, attempts: int = 1) -> None:
+        self._decoder = SSEDecoder()
+        self._failure: StreamError | None = None
+        self.accumulator = StreamAccumulator(started_at=started_at, attempts=attempts)
+
+    @property
+    def finished(self) -> bool:
+        """True once the answer has ended (finish_reason or ``[DONE]``)."""
+        return self.accumulator.finished
+
+    @property
+    def stopped(self) -> bool:
+        """True when there is nothing more to read: the answer ended or a chunk was bad."""
+        return self.accumulator.finished or self._failure is not None
+
+    def feed(self, data: bytes, now: float) -> list[ChatCompletionChunk]:
+        """The chunks these bytes complete, up to a malformed one (``finish`` then raises)."""
+        acc = self.accumulator
+        chunks: list[ChatCompletionChunk] = []
+        # Events after the finish chunk in the same read are still folded in: that is where
+        # servers put a trailing usage-only chunk.
+        for event in self._decoder.feed(data):
+            text = event.data
+            if not text or text.isspace():
+                continue  # an empty data field is a keep-alive, not a chunk
+            if text[0] == "[" and is_done(text):
+                acc.add_done()
+                break
+            if event.event == "error":
+                acc.add(_error_chunk(text), now)
+                break
+            try:
+                chunk = decode_chunk(text)
+            except MalformedChunk as exc:
+                # The good chunks before it are still handed on; finish() raises.
+                self._failure = MalformedChunkError(
+                    f"Malformed chunk in the stream ({exc}); the partial answer is kept",
+                    partial=acc.result(now, interrupted=True, error="malformed_chunk"),
+                )
+                break
+            if chunk.error is not None and not chunk.choices_:
+                chunk = _error_chunk(chunk.error)
+            acc.add(chunk, now)
+            chunks.append(chunk)
+        return chunks
+
+    def feed_json(self, body: bytes, now: float) -> list[ChatCompletionChunk]:
+        """A non-streamed ``chat.completion`` (a server that ignored ``stream: true``)."""
+        try:
+            completion = msgspec.json.decode(body, type=_Completion)
+        except msgspec.DecodeError as exc:
+            raise MalformedChunkError(
+                f"The server sent JSON that is not a chat completion ({exc})",
+                partial=self.accumulator.result(now, interrupted=True, error="malformed_chunk"),
+            ) from None
+        choice = completion.choices[0] if completion.choices else _Choice()
+        chunk_data = {
+            "id": completion.id,
+            "model": completion.model,
+            "usage": completion.usage,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": choice.message,
+                    "finish_reason": choice.finish_reason or "stop",
+                }
+            ],
+        }
+        chunk = decode_chunk(msgspec.json.encode(chunk_data))
+        self.accumulator.add(chunk, now)
+        return [chunk]
+
+    def finish(self, now: float) -> StreamResult:
+        """The body ended cleanly: the result, or the error the ending means."""
+        acc = self.accumulator
+        if self._failure is not None:
+            raise self._failure
+        if not acc.finished:
+            raise TruncatedStreamError(
+                "The stream ended before the answer was finished (no finish_reason or [DONE]); "
+                "the partial answer is kept",
+                partial=acc.result(now, interrupted=True, error="truncated"),
+            )
+        if acc.finish_reason == "error":
+            error = acc.error_object or {}
+            name = error.get("name") or error.get("type") or "error"
+            detail = error.get("message") or ""
+            raise UpstreamStreamError(
+                f"The model failed mid-answer ({name}{f': {detail}' if detail else ''}); "
+                "the partial answer is kept",
+                partial=acc.result(now, interrupted=True, error=str(name)),
+                error=error,
+            )
+        if acc.finish_reason == "content_filter":
+            raise ContentFilterError(
+                "The answer was stopped by the content filter (finish_reason=content_filter)",
+                partial=acc.result(now, interrupted=True, error="content_filter"),
+            )
+        return acc.result(now)
+
+    def fail(self, kind: type[StreamError], message: str, now: float) -> StreamError:
+        """The error for a transport failure mid-stream, carrying the partial answer."""
+        code = {"StreamDisconnectedError": "disconnected", "StreamTimeoutError": "timeout"}
+        return kind(
+            message,
+            partial=self.accumulator.result(
+                now, interrupted=True, error=code.get(kind.__name__, "interrupted")
+            ),
+        )
+
+
+class _Message(msgspec.Struct):
+    role: str | None = "assistant"
+    content: str | None = None
+    tool_calls: list[Any] | None = None
+
+
+class _Choice(msgspec.Struct):
+    message: _Message = msgspec.field(default_factory=_Message)
+    finish_reason: str | None = None
+
+
+class _Completion(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    choices: list[_Choice] = msgspec.field(default_factory=list)
+
+
+def _error_chunk(error: str | dict[str, Any]) -> ChatCompletionChunk:
+    """An error that came as its own event: treat it as ``finish_reason: "error"``."""
+    if isinstance(error, str):
+        try:
+            decoded = msgspec.json.decode(error)
+        except msgspec.DecodeError:
+            decoded = {"message": error}
+        error = decoded if isinstance(decoded, dict) else {"message": str(decoded)}
+        error = error.get("error", error) if isinstance(error.get("error"), dict) else error
+    return ChatCompletionChunk(error=error, choices_=[Choice(finish_reason="error")])

@@ -1,0 +1,171 @@
+"""The typed chat-completion chunk, decoded fast with msgspec.
+
+Unknown fields are tolerated and kept (``chunk.extra``); null where an object is expected
+reads as empty, so ``chunk.choices[0].delta.content`` is always safe on a decoded chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "ChatCompletionChunk",
+    "Choice",
+    "Delta",
+    "FunctionDelta",
+    "MalformedChunk",
+    "ToolCallDelta",
+    "Usage",
+    "decode_chunk",
+    "is_done",
+]
+
+DONE = "[DONE]"
+
+
+class FunctionDelta(msgspec.Struct, gc=False, omit_defaults=True):
+    """A fragment of a tool call's function: its name and a piece of its JSON arguments."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(msgspec.Struct, omit_defaults=True):
+    """A fragment of one tool call; fragments with the same ``index`` belong together."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function_: FunctionDelta | None = msgspec.field(default=None, name="function")
+
+    @property
+    def function(self) -> FunctionDelta:
+        """The function fragment (empty when absent)."""
+        return self.function_ or _EMPTY_FUNCTION
+
+
+class Delta(msgspec.Struct, omit_defaults=True):
+    """What one chunk adds to the answer."""
+
+    content: str | None = None
+    role: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    refusal: str | None = None
+
+
+class Usage(msgspec.Struct, gc=False, omit_defaults=True):
+    """Token counts reported by the server."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class Choice(msgspec.Struct, omit_defaults=True):
+    """One choice of a chunk (Gloo always sends exactly one)."""
+
+    index: int = 0
+    delta_: Delta | None = msgspec.field(default=None, name="delta")
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+
+    @property
+    def delta(self) -> Delta:
+        """The delta (empty when absent or null)."""
+        return self.delta_ or _EMPTY_DELTA
+
+
+class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
+    """One ``chat.completion.chunk``, with Gloo's extra metadata as optional fields."""
+
+    id: str | None = None
+    object: str | None = None
+    created: int | float | None = None
+    model: str | None = None
+    provider: str | None = None
+    choices_: list[Choice] | None = msgspec.field(default=None, name="choices")
+    usage: Usage | None = None
+    error: dict[str, Any] | None = None
+    native_finish_reason: str | None = None
+    ttft_ms: float | None = None
+    routing_mechanism: str | None = None
+    routing_tier: str | int | None = None
+    routing_confidence: float | None = None
+    model_family: str | None = None
+    # The raw event data, kept so unknown fields stay reachable (``extra``). The JSON
+    # name cannot occur in a real chunk, so the decoder never fills it.
+    raw: Any = msgspec.field(default=b"", name="\u2063gloo-stream-raw")
+
+    @property
+    def choices(self) -> list[Choice]:
+        """The choices (empty when absent or null)."""
+        return self.choices_ or []
+
+    @property
+    def content(self) -> str:
+        """The text this chunk adds ("" when none): the tutorial's ``extract_token_content``."""
+        choices = self.choices_
+        if not choices:
+            return ""
+        delta = choices[0].delta_
+        if delta is None:
+            return ""
+        return delta.content or ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The first choice's finish reason, or None while the answer goes on."""
+        choices = self.choices_
+        return choices[0].finish_reason if choices else None
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Every field of the chunk that this model does not name, as decoded JSON."""
+        if not self.raw:
+            return {}
+        decoded = msgspec.json.decode(self.raw)
+        if not isinstance(decoded, dict):
+            return {}
+        return {k: v for k, v in decoded.items() if k not in _KNOWN_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The chunk as plain JSON-ready data, unknown fields included."""
+        if self.raw:
+            decoded = msgspec.json.decode(self.raw)
+            if isinstance(decoded, dict):
+                return decoded
+        return _to_builtins(self)
+
+
+_EMPTY_DELTA = Delta()
+_EMPTY_FUNCTION = FunctionDelta()
+_KNOWN_FIELDS = frozenset(f.encode_name for f in msgspec.structs.fields(ChatCompletionChunk))
+_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+
+
+class MalformedChunk(ValueError):
+    """Event data that is not a chat-completion chunk."""
+
+
+def decode_chunk(data: str | bytes) -> ChatCompletionChunk:
+    """Decode one event's data into a chunk; raises ``MalformedChunk`` on bad JSON or shape."""
+    try:
+        chunk = _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise MalformedChunk(f"not a chat-completion chunk: {exc}") from None
+    chunk.raw = data
+    return chunk
+
+
+def is_done(data: str) -> bool:
+    """True for the ``[DONE]`` sentinel that OpenAI-style servers send last."""
+    return data == DONE or (data[:1] in (" ", "[") and data.strip() == DONE)
+
+
+def _to_builtins(chunk: ChatCompletionChunk) -> dict[str, Any]:
+    built = msgspec.to_builtins(chunk)
+    assert isinstance(built, dict)
+    built.pop("\u2063gloo-stream-raw", None)
+    return built
