@@ -1,3 +1,72 @@
 """gloo-stream: stream Gloo AI chat completions in real time."""
 
+from gloo_stream.accumulate import StreamAccumulator, StreamResult, ToolCall
+from gloo_stream.client import AsyncChatStream, AsyncGlooClient, ChatStream, GlooClient
+from gloo_stream.config import GlooSettings, ProxySettings
+from gloo_stream.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContentFilterError,
+    GlooError,
+    InvalidRequestError,
+    MalformedChunkError,
+    MissingCredentialsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    StreamDisconnectedError,
+    StreamError,
+    StreamTimeoutError,
+    TruncatedStreamError,
+    UpstreamStreamError,
+)
+from gloo_stream.retry import RetryPolicy
+from gloo_stream.sse import ServerSentEvent, SSEDecoder
+from gloo_stream.wire import ChatCompletionChunk, decode_chunk
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncChatStream",
+    "AsyncGlooClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletionChunk",
+    "ChatStream",
+    "ConfigurationError",
+    "ContentFilterError",
+    "GlooClient",
+    "GlooError",
+    "GlooSettings",
+    "InvalidRequestError",
+    "MalformedChunkError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProxySettings",
+    "RateLimitError",
+    "RetryPolicy",
+    "SSEDecoder",
+    "ServerError",
+    "ServerSentEvent",
+    "StreamAccumulator",
+    "StreamDisconnectedError",
+    "StreamError",
+    "StreamResult",
+    "StreamTimeoutError",
+    "ToolCall",
+    "TruncatedStreamError",
+    "UpstreamStreamError",
+    "__version__",
+    "decode_chunk",
+]
