@@ -56,7 +56,7 @@ class StreamResult:
 
     @property
     def complete(self) -> bool:
-        """True when the server ended the answer (finish_reason or ``[DONE]``) and it was kept whole."""
+        """True when the server ended the answer (finish_reason or ``[DONE]``), kept whole."""
         return not self.interrupted
 
     @property

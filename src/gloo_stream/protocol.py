@@ -19,7 +19,7 @@ from gloo_stream.errors import (
     UpstreamStreamError,
 )
 from gloo_stream.sse import SSEDecoder
-from gloo_stream.wire import ChatCompletionChunk, Choice, MalformedChunk, decode_chunk, is_done
+from gloo_stream.wire import ChatCompletionChunk, Choice, ChunkDecodeError, decode_chunk, is_done
 
 __all__ = ["CompletionProtocol"]
 
@@ -62,7 +62,7 @@ class CompletionProtocol:
                 break
             try:
                 chunk = decode_chunk(text)
-            except MalformedChunk as exc:
+            except ChunkDecodeError as exc:
                 # The good chunks before it are still handed on; finish() raises.
                 self._failure = MalformedChunkError(
                     f"Malformed chunk in the stream ({exc}); the partial answer is kept",

@@ -13,9 +13,9 @@ import msgspec
 __all__ = [
     "ChatCompletionChunk",
     "Choice",
+    "ChunkDecodeError",
     "Delta",
     "FunctionDelta",
-    "MalformedChunk",
     "ToolCallDelta",
     "Usage",
     "decode_chunk",
@@ -145,16 +145,16 @@ _KNOWN_FIELDS = frozenset(f.encode_name for f in msgspec.structs.fields(ChatComp
 _decoder = msgspec.json.Decoder(ChatCompletionChunk)
 
 
-class MalformedChunk(ValueError):
+class ChunkDecodeError(ValueError):
     """Event data that is not a chat-completion chunk."""
 
 
 def decode_chunk(data: str | bytes) -> ChatCompletionChunk:
-    """Decode one event's data into a chunk; raises ``MalformedChunk`` on bad JSON or shape."""
+    """Decode one event's data into a chunk; raises ``ChunkDecodeError`` on bad JSON or shape."""
     try:
         chunk = _decoder.decode(data)
     except msgspec.DecodeError as exc:
-        raise MalformedChunk(f"not a chat-completion chunk: {exc}") from None
+        raise ChunkDecodeError(f"not a chat-completion chunk: {exc}") from None
     chunk.raw = data
     return chunk
 
