@@ -123,8 +123,13 @@ def build_plan(body: dict[str, Any], state: SimulatorState, fault: Fault | None)
     messages = body["messages"]
     prompt = answers.last_user_content(messages)
     model, routing = models.route(body, config.model, prompt)
-    text_tokens = answers.answer_for(prompt, config.seed, config.answer_tokens)
-    token_json = answers.encoded_answer_for(prompt, config.seed, config.answer_tokens)
+    if fault is not None and fault.kind == "answer":
+        # A scripted answer (tests of what a client does with given model output).
+        text_tokens = tuple(answers.tokenize(fault.text))
+        token_json = tuple(msgspec.json.encode(token) for token in text_tokens)
+    else:
+        text_tokens = answers.answer_for(prompt, config.seed, config.answer_tokens)
+        token_json = answers.encoded_answer_for(prompt, config.seed, config.answer_tokens)
     finish_reason = "stop"
     max_tokens = body.get("max_tokens")
     if max_tokens is not None and int(max_tokens) < len(text_tokens):

@@ -22,6 +22,7 @@ FaultKind = Literal[
     "done",
     "multiline",
     "crlf",
+    "answer",
 ]
 _NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]
@@ -58,6 +59,8 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """``tool_calls``: two calls (index 0 and 1) with interleaved argument fragments."""
     end: bool = False
     """``malformed``: end the body right after the bad line instead of carrying on."""
+    text: str = ""
+    """``answer``: stream exactly this text (split into tokens) instead of the usual answer."""
 
     @classmethod
     def from_dict(cls, data: Any) -> Fault:
