@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,8 +25,20 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install lint typecheck
+test: install lint typecheck browser-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The chat page's libraries (marked, DOMPurify: pinned by package-lock.json) and Debian's
+# Chromium for the browser tests (Playwright's own browser download is not available here).
+browser-deps: node_modules/.package-lock.json /usr/bin/chromium
+
+node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	touch $@
+
+/usr/bin/chromium:
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 bench: install
 	$(PY) -m benchmarks
