@@ -219,6 +219,11 @@ class ChatStream:
             self.close()
 
     @property
+    def attempts(self) -> int:
+        """How many times the request has been sent so far (1 + retries)."""
+        return self._retry.attempts
+
+    @property
     def text_stream(self) -> Iterator[str]:
         """The answer's text pieces as they arrive."""
         return (text for chunk in self if (text := chunk.content))
@@ -386,6 +391,11 @@ class AsyncChatStream:
             raise
         finally:
             await self.aclose()
+
+    @property
+    def attempts(self) -> int:
+        """How many times the request has been sent so far (1 + retries)."""
+        return self._retry.attempts
 
     @property
     async def text_stream(self) -> AsyncIterator[str]:

@@ -70,12 +70,69 @@ class GlooSettings(BaseSettings):
 
 
 class ProxySettings(GlooSettings):
-    """The proxy server's own settings, on top of how it reaches Gloo."""
+    """The proxy server's own settings, on top of how it reaches Gloo.
+
+    Every field reads the environment variable of its upper-cased name (``PROXY_PORT``...).
+    Limits are per worker process: with ``workers > 1`` each worker counts on its own.
+    """
 
     proxy_host: str = "127.0.0.1"
     proxy_port: int = Field(default=3001, ge=0, le=65535)
     proxy_cors_origin: str = "http://localhost:3000"
     proxy_api_keys: SecretStr | None = None
+    proxy_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    proxy_max_tokens: int | None = Field(
+        default=4096,
+        ge=1,
+        description="Largest max_tokens a caller may ask for; sent upstream when the caller "
+        "gives none. Unset: no cap.",
+    )
+    proxy_allowed_models: str = Field(
+        default="", description="Comma-separated exact model names callers may pick; empty: any."
+    )
+    proxy_allowed_families: str = Field(
+        default="", description="Comma-separated model families callers may pick; empty: any."
+    )
+    proxy_heartbeat_interval: float = Field(default=15.0, gt=0)
+    proxy_rate_limit: str = Field(
+        default="120/minute",
+        description="Requests per client (API key, else IP) in the `limits` notation, "
+        "e.g. '60/minute' or '10/second;500/hour'; empty: no rate limit.",
+    )
+    proxy_rate_limit_storage: str = Field(
+        default="memory://", description="Where rate-limit counters live (a `limits` URI)."
+    )
+    proxy_max_streams_per_client: int = Field(
+        default=32, ge=0, description="Concurrent answers per client; 0: no limit."
+    )
+    proxy_max_upstream_streams: int = Field(
+        default=10_000, ge=0, description="Concurrent upstream requests in all; 0: no limit."
+    )
+    proxy_shutdown_grace: float = Field(
+        default=10.0, ge=0, description="Seconds open streams may go on after shutdown starts."
+    )
+    proxy_log_content: bool = Field(
+        default=False, description="Log prompts and answers (never on by default: privacy)."
+    )
+    proxy_node_modules: str | None = Field(
+        default=None, description="Folder holding marked and dompurify for the chat page."
+    )
+
+    @field_validator("proxy_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value and value not in ("0", "off", "none"):
+            from limits import parse_many  # imported here: only the proxy needs `limits`
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"must look like '60/minute' or '10/second;500/hour', got {value!r}"
+                ) from None
+            return value
+        return ""
 
     @property
     def cors_origins(self) -> list[str]:
@@ -89,3 +146,17 @@ class ProxySettings(GlooSettings):
             return frozenset()
         raw = self.proxy_api_keys.get_secret_value()
         return frozenset(k.strip() for k in raw.split(",") if k.strip())
+
+    @property
+    def allowed_models(self) -> frozenset[str]:
+        """The models callers may name (empty: any)."""
+        return _csv(self.proxy_allowed_models)
+
+    @property
+    def allowed_families(self) -> frozenset[str]:
+        """The model families callers may name (empty: any)."""
+        return _csv(self.proxy_allowed_families)
+
+
+def _csv(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
