@@ -1,0 +1,10 @@
+"""The streaming proxy: Gloo credentials stay server-side; browsers and OpenAI clients stream.
+
+``create_app(settings)`` builds the ASGI app; ``run_proxy(settings)`` serves it with uvicorn;
+``gloo_stream.proxy.testing.ProxyServer`` runs it in a background thread for tests.
+"""
+
+from gloo_stream.proxy.app import create_app
+from gloo_stream.proxy.server import run_proxy
+
+__all__ = ["create_app", "run_proxy"]

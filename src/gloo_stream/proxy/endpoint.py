@@ -1,0 +1,259 @@
+"""``POST /api/stream`` and ``POST /v1/chat/completions``: pure ASGI, no response buffering.
+
+The order of checks is cheapest-first and nothing reaches upstream before all pass:
+client key (401), request rate (429), draining (503), body and fields (4xx), concurrent
+streams (429) and the global upstream cap (503). Until the upstream answers, failures get
+real statuses; after the first byte went out, one final SSE error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from typing import Any
+
+from gloo_stream.client import AsyncChatStream, AsyncGlooClient
+from gloo_stream.errors import (
+    ContentFilterError,
+    GlooError,
+    MissingCredentialsError,
+    StreamError,
+)
+from gloo_stream.proxy.accesslog import RequestRecord, logger
+from gloo_stream.proxy.failures import (
+    SHUTDOWN,
+    ProxyFailure,
+    failure_from_exception,
+    internal_error,
+    stream_failure,
+)
+from gloo_stream.proxy.guards import RequestRefused, Scope, header, read_json_body, upstream_body
+from gloo_stream.proxy.openai_compat import completion_body, translate_request
+from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
+from gloo_stream.proxy.state import ProxyState
+
+__all__ = ["CompletionsEndpoint", "respond"]
+
+_clock = time.perf_counter
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+SSE_HEADERS = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+
+
+async def respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Send a whole response."""
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _Exchange:
+    """One request's mutable bits: its headers-to-add, log record and relay counts."""
+
+    __slots__ = ("control", "extra_headers", "record", "started", "stats")
+
+    def __init__(self, record: RequestRecord, extra_headers: list[tuple[bytes, bytes]]) -> None:
+        self.record = record
+        self.extra_headers = extra_headers
+        self.stats = RelayStats()
+        self.control: StreamControl | None = None
+        self.started = _clock()
+
+    def headers(self, *base: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+        return [*base, *self.extra_headers]
+
+
+class CompletionsEndpoint:
+    """The streaming completions route; ``openai=True`` speaks OpenAI's dialect (``/v1``)."""
+
+    def __init__(self, state: ProxyState, *, openai: bool) -> None:
+        self.state = state
+        self.openai = openai
+        self.route = "/v1/chat/completions" if openai else "/api/stream"
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Handle one request end to end; never raises into the server."""
+        state = self.state
+        incoming = header(scope, b"x-request-id")
+        request_id = (
+            incoming.decode()
+            if incoming is not None and _REQUEST_ID.fullmatch(incoming)
+            else secrets.token_hex(8)
+        )
+        record = RequestRecord(request_id=request_id, route=self.route, method=scope["method"])
+        extra = [*state.cors.headers(scope), (b"x-request-id", request_id.encode())]
+        ex = _Exchange(record, extra)
+        try:
+            await self._handle(scope, receive, send, ex)
+        except RequestRefused as exc:
+            await self._fail(send, ex, exc.failure)
+        except ConnectionAbortedError:
+            record.outcome, record.status = "disconnect", 499
+        except Exception:
+            logger.exception("request %s failed unexpectedly", request_id)
+            if not record.status:  # nothing sent yet: a status can still be given
+                await self._fail(send, ex, internal_error())
+        finally:
+            self._record(ex)
+
+    async def _handle(self, scope: Scope, receive: Any, send: Any, ex: _Exchange) -> None:
+        state, record = self.state, ex.record
+        if scope["method"] != "POST":
+            failure = ProxyFailure(405, "Use POST.", "invalid_request_error", "method_not_allowed")
+            await self._fail(send, ex, failure)
+            return
+        client_id = record.client = state.auth.identify(scope)
+        decision = await state.rate.hit(client_id)
+        if not decision.allowed:
+            state.metrics.limited.labels("rate").inc()
+            failure = ProxyFailure(
+                429,
+                "Too many requests from this client; wait and try again.",
+                "rate_limit_error",
+                "rate_limited",
+                retry_after=decision.retry_after,
+            )
+            await self._fail(send, ex, failure)
+            return
+        if state.streams.draining:
+            await self._fail(send, ex, SHUTDOWN)
+            return
+        data = await read_json_body(scope, receive, state.settings.proxy_max_body_bytes)
+        if self.openai:
+            body, wants_stream = translate_request(data, state.settings)
+        else:
+            body, wants_stream = upstream_body(data, state.settings), True
+        if state.settings.proxy_log_content:
+            record.content = {"messages": body["messages"]}
+        if state.client is None:
+            await self._fail(send, ex, failure_from_exception(MissingCredentialsError()))
+            return
+        refusal = state.slots.acquire(client_id)
+        if refusal is not None:
+            state.metrics.limited.labels(refusal.code).inc()
+            await self._fail(send, ex, refusal)
+            return
+        try:
+            await self._upstream(state.client, body, wants_stream, receive, send, ex)
+        finally:
+            state.slots.release(client_id)
+
+    async def _upstream(
+        self,
+        client: AsyncGlooClient,
+        body: dict[str, Any],
+        wants_stream: bool,
+        receive: Any,
+        send: Any,
+        ex: _Exchange,
+    ) -> None:
+        state = self.state
+        control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
+        started = _clock()
+        stream = AsyncChatStream(
+            client, body, retry=client.retry_policy.start(started), started_at=started
+        )
+        state.streams.add(control)
+        control.start(receive, send)
+        state.metrics.active_streams.inc()
+        try:
+            await self._answer(stream, wants_stream, send, ex)
+        except asyncio.CancelledError:
+            stop = control.stopped()
+            await self._stopped(stop, send, ex)
+            if stop.foreign:
+                raise
+        finally:
+            control.finish()
+            state.streams.discard(control)
+            state.metrics.active_streams.dec()
+            ex.record.attempts = stream.attempts
+            if stream.attempts > 1:
+                state.metrics.retries.inc(stream.attempts - 1)
+            await stream.aclose()
+
+    async def _answer(
+        self, stream: AsyncChatStream, wants_stream: bool, send: Any, ex: _Exchange
+    ) -> None:
+        try:
+            await stream.open()
+        except GlooError as exc:
+            self.state.last_upstream_error = type(exc).__name__
+            await self._fail(send, ex, failure_from_exception(exc))
+            return
+        self.state.last_upstream_error = None
+        if not wants_stream:
+            await self._whole(stream, send, ex)
+            return
+        control = ex.control
+        assert control is not None
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": ex.headers(*SSE_HEADERS)}
+        )
+        control.headers_sent = True
+        control.last_send = asyncio.get_running_loop().time()
+        ex.record.status = 200
+        await relay_chunks(stream, send, control, ex.stats, done_event=self.openai)
+
+    async def _whole(self, stream: AsyncChatStream, send: Any, ex: _Exchange) -> None:
+        """A non-streamed OpenAI request: the whole answer as one ``chat.completion``."""
+        try:
+            async for _ in stream:
+                pass
+            result = stream.result
+        except ContentFilterError as exc:
+            result = exc.partial
+        except StreamError as exc:
+            await self._fail(send, ex, stream_failure(exc))
+            return
+        assert result is not None
+        ex.stats.result_tokens, ex.stats.ttft_ms = result.token_count, result.ttft_ms
+        body = completion_body(result)
+        ex.record.status = 200
+        ex.stats.bytes = len(body)
+        await respond(send, 200, body, ex.headers((b"content-type", b"application/json")))
+
+    async def _stopped(self, stop: StreamStopped, send: Any, ex: _Exchange) -> None:
+        record = ex.record
+        control = ex.control
+        if stop.reason == "disconnect":
+            record.outcome = "disconnect"
+            if not record.status:
+                record.status = 499  # nginx's "client closed request", for logs and metrics
+            self.state.metrics.disconnects.inc()
+        elif control is not None and control.headers_sent:
+            await end_with(send, SHUTDOWN, ex.stats)
+        else:
+            await self._fail(send, ex, SHUTDOWN)
+
+    async def _fail(self, send: Any, ex: _Exchange, failure: ProxyFailure) -> None:
+        ex.record.status = failure.status
+        ex.stats.failure = failure
+        await respond(send, failure.status, failure.body(), ex.headers(*failure.headers()))
+
+    def _record(self, ex: _Exchange) -> None:
+        record, stats, metrics = ex.record, ex.stats, self.state.metrics
+        record.duration_ms = (_clock() - ex.started) * 1000
+        record.chunks, record.bytes = stats.chunks, stats.bytes
+        record.tokens, record.ttft_ms = stats.result_tokens, stats.ttft_ms
+        if stats.failure is not None:
+            record.error_code = stats.failure.code
+            if record.outcome == "ok":
+                record.outcome = (
+                    "refused" if record.status < 500 and record.status != 200 else "error"
+                )
+        metrics.requests.labels(self.route, str(record.status)).inc()
+        if stats.chunks:
+            metrics.chunks.inc(stats.chunks)
+        if stats.bytes:
+            metrics.bytes.inc(stats.bytes)
+        if stats.ttft_ms is not None:
+            metrics.ttft.observe(stats.ttft_ms / 1000)
+        if ex.control is not None and ex.control.headers_sent:
+            metrics.duration.observe(record.duration_ms / 1000)
+        record.emit()

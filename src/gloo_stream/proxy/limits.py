@@ -1,0 +1,122 @@
+"""Abuse limits: requests per client per window, concurrent streams per client, a global cap.
+
+The request-rate counters sit behind ``RateLimitStore`` so another backend (Redis, for
+several workers or hosts) can replace the in-memory one without touching the app; the
+stream counters are in-process by nature (a stream lives in one process).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from gloo_stream.proxy.failures import ProxyFailure
+
+__all__ = [
+    "LimitsRateLimitStore",
+    "RateDecision",
+    "RateLimitStore",
+    "StreamSlots",
+    "rate_limit_store",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Whether one more request is allowed now, and if not, how long until it would be."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+
+class RateLimitStore(Protocol):
+    """Counts requests per client; ``hit`` records one and says whether it is allowed."""
+
+    async def hit(self, client: str) -> RateDecision:
+        """Record one request by ``client``."""
+        ...
+
+
+class LimitsRateLimitStore:
+    """A moving-window limit over any ``limits`` async storage (memory by default)."""
+
+    def __init__(self, rules: list[RateLimitItem], storage: Storage | None = None) -> None:
+        self._rules = rules
+        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+
+    async def hit(self, client: str) -> RateDecision:
+        """Record one request; refused when any rule's window is full."""
+        for rule in self._rules:
+            if not await self._limiter.hit(rule, client):
+                stats = await self._limiter.get_window_stats(rule, client)
+                return RateDecision(False, max(1.0, stats.reset_time - time.time()))
+        return RateDecision(True)
+
+
+class _Unlimited:
+    async def hit(self, client: str) -> RateDecision:
+        return RateDecision(True)
+
+
+def rate_limit_store(rule: str, storage_uri: str = "memory://") -> RateLimitStore:
+    """The store for a ``limits`` rule such as ``"60/minute"`` ("" means no limit)."""
+    if not rule:
+        return _Unlimited()
+    uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
+    storage = storage_from_string(uri)
+    if not isinstance(storage, Storage):
+        raise ValueError(f"PROXY_RATE_LIMIT_STORAGE {storage_uri!r} has no asyncio backend")
+    return LimitsRateLimitStore(parse_many(rule), storage)
+
+
+class StreamSlots:
+    """Concurrent answers in flight: per client, and upstream requests in all.
+
+    ``acquire`` either takes a slot for the caller or raises nothing and returns the
+    failure to answer with (429 for the caller's own cap, 503 for the global one).
+    """
+
+    def __init__(self, per_client: int, total: int) -> None:
+        self._per_client = per_client
+        self._total = total
+        self._by_client: dict[str, int] = {}
+        self.open = 0
+
+    def acquire(self, client: str) -> ProxyFailure | None:
+        """Take a slot for ``client``, or say why not."""
+        held = self._by_client.get(client, 0)
+        if self._per_client and held >= self._per_client:
+            return ProxyFailure(
+                429,
+                f"Too many answers in progress for this client (at most {self._per_client}); "
+                "wait for one to finish.",
+                "rate_limit_error",
+                "too_many_streams",
+                retry_after=1.0,
+            )
+        if self._total and self.open >= self._total:
+            return ProxyFailure(
+                503,
+                "The proxy is at its capacity for upstream streams; try again shortly.",
+                "server_error",
+                "capacity_exceeded",
+                retry_after=1.0,
+            )
+        self._by_client[client] = held + 1
+        self.open += 1
+        return None
+
+    def release(self, client: str) -> None:
+        """Give back the slot taken by ``client``."""
+        held = self._by_client.get(client, 0) - 1
+        if held > 0:
+            self._by_client[client] = held
+        else:
+            self._by_client.pop(client, None)
+        self.open -= 1

@@ -1,0 +1,67 @@
+"""Prometheus metrics, one registry per app so many apps can live in one process (tests).
+
+Per-chunk counts are summed by each stream and added once when it ends: a counter update
+takes a lock, and thousands of streams times dozens of chunks a second would pay it often.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+__all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+_DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+class ProxyMetrics:
+    """The proxy's counters, gauges and histograms, in their own ``CollectorRegistry``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "gloo_proxy_requests",
+            "Requests answered, by route and status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.active_streams = Gauge(
+            "gloo_proxy_active_streams", "Answers being relayed right now", registry=r
+        )
+        self.ttft = Histogram(
+            "gloo_proxy_time_to_first_token_seconds",
+            "From the request arriving to the first content token relayed",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "gloo_proxy_stream_duration_seconds",
+            "From the request arriving to the stream's end",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.chunks = Counter("gloo_proxy_chunks_relayed", "SSE events relayed", registry=r)
+        self.bytes = Counter("gloo_proxy_bytes_relayed", "Body bytes relayed", registry=r)
+        self.disconnects = Counter(
+            "gloo_proxy_client_disconnects",
+            "Callers that left before their answer ended",
+            registry=r,
+        )
+        self.retries = Counter(
+            "gloo_proxy_upstream_retries", "Upstream requests sent again", registry=r
+        )
+        self.limited = Counter(
+            "gloo_proxy_limited", "Requests refused by a limit", ["limit"], registry=r
+        )
+
+    def render(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return generate_latest(self.registry)

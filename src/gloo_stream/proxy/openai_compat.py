@@ -1,0 +1,109 @@
+"""``/v1``: OpenAI's chat-completions dialect over Gloo, so OpenAI clients can use the proxy.
+
+Streaming answers are Gloo's chunks relayed as they are (they already are OpenAI chunks,
+with a few extra fields clients ignore) followed by ``data: [DONE]``. A non-streamed request
+is streamed upstream all the same and folded into one ``chat.completion`` object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from gloo_stream.accumulate import StreamResult
+from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.guards import STREAM_FIELDS, refuse, upstream_body
+
+__all__ = ["AUTO_MODELS", "OPENAI_FIELDS", "completion_body", "models_body", "translate_request"]
+
+# What OpenAI clients send that the proxy understands; Gloo's own routing fields are
+# accepted too (``extra_body`` in the OpenAI SDK).
+OPENAI_FIELDS = STREAM_FIELDS | {"max_completion_tokens", "stream_options", "n", "user"}
+# Model names that ask Gloo to choose (the SDK requires some model name).
+AUTO_MODELS = frozenset({"auto", "gloo-auto", "default"})
+_encoder = msgspec.json.Encoder()
+
+
+def translate_request(
+    data: Mapping[str, Any], settings: ProxySettings
+) -> tuple[dict[str, Any], bool]:
+    """The upstream body for an OpenAI-style request, and whether the caller wants a stream."""
+    unknown = sorted(set(data) - OPENAI_FIELDS)
+    if unknown:
+        raise refuse(
+            400,
+            f"Unsupported field(s): {', '.join(unknown)}. "
+            f"Supported: {', '.join(sorted(OPENAI_FIELDS))}.",
+            "unknown_field",
+            unknown[0],
+        )
+    wants_stream = data.get("stream", False)
+    if not isinstance(wants_stream, bool):
+        raise refuse(400, "stream must be true or false", "invalid_type", "stream")
+    n = data.get("n", 1)
+    if n != 1 or isinstance(n, bool):
+        raise refuse(400, "Only n=1 is supported.", "invalid_value", "n")
+    options = data.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise refuse(400, "stream_options must be an object", "invalid_type", "stream_options")
+    user = data.get("user")
+    if user is not None and not isinstance(user, str):
+        raise refuse(400, "user must be a string", "invalid_type", "user")
+    body = {k: v for k, v in data.items() if k in STREAM_FIELDS}
+    if "max_completion_tokens" in data:
+        if "max_tokens" in data:
+            raise refuse(
+                400,
+                "Give max_tokens or max_completion_tokens, not both.",
+                "invalid_value",
+                "max_completion_tokens",
+            )
+        body["max_tokens"] = data["max_completion_tokens"]
+    model = body.get("model")
+    if isinstance(model, str) and model.strip().lower() in AUTO_MODELS:
+        del body["model"]
+        if "model_family" not in body:
+            body.setdefault("auto_routing", True)
+    body.pop("stream", None)
+    return upstream_body(body, settings), wants_stream
+
+
+def completion_body(result: StreamResult, *, created: int | None = None) -> bytes:
+    """One ``chat.completion`` object for a whole answer."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.text}
+    if result.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": call.id or f"call_{call.index}",
+                "type": call.type,
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in result.tool_calls
+        ]
+        if not result.text:
+            message["content"] = None
+    completion: dict[str, Any] = {
+        "id": result.id or "chatcmpl-gloo",
+        "object": "chat.completion",
+        "created": created if created is not None else int(time.time()),
+        "model": result.model or "gloo",
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": result.finish_reason or "stop"}
+        ],
+        "usage": msgspec.to_builtins(result.usage) if result.usage is not None else None,
+    }
+    return _encoder.encode(completion)
+
+
+def models_body(settings: ProxySettings) -> bytes:
+    """``GET /v1/models``: the models a caller may name (``auto`` lets Gloo choose)."""
+    names = ["auto", *sorted(settings.allowed_models)]
+    return _encoder.encode(
+        {
+            "object": "list",
+            "data": [{"id": n, "object": "model", "created": 0, "owned_by": "gloo"} for n in names],
+        }
+    )

@@ -1,0 +1,247 @@
+"""Relaying one upstream answer to one caller, and stopping it when the caller goes away.
+
+Each stream has a ``StreamControl``: a watcher task waits on the ASGI ``receive`` for the
+caller's disconnect (uvicorn's ``send`` silently drops bytes to a closed socket, and while
+the upstream is still thinking nothing is being sent at all, so only ``receive`` can tell)
+and cancels the relaying task at once, which closes the upstream response and releases its
+connection. The same watcher sends heartbeat comments while the upstream is silent.
+``ActiveStreams`` knows every open stream so shutdown can drain them.
+
+Events are relayed as the upstream sent them: the event data (the chunk's JSON text, kept
+by ``wire.decode_chunk``) is framed again as ``data: ...`` without decoding and re-encoding
+the JSON. The chunk is still decoded once, by the client's ``CompletionProtocol``, which is
+what decides where the answer ends and what counts as a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from gloo_stream.client import AsyncChatStream
+from gloo_stream.errors import ContentFilterError, StreamError
+from gloo_stream.proxy.failures import ProxyFailure, stream_failure
+from gloo_stream.sse import encode_comment, encode_event
+
+__all__ = [
+    "DONE_EVENT",
+    "ActiveStreams",
+    "RelayStats",
+    "StreamControl",
+    "StreamStopped",
+    "end_with",
+    "relay_chunks",
+]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DONE_EVENT = b"data: [DONE]\n\n"
+HEARTBEAT = encode_comment("keep-alive")
+
+
+class StreamStopped(Exception):  # noqa: N818 - a signal, not an error
+    """The stream was stopped from outside: the caller left, or the server is shutting down."""
+
+    def __init__(self, reason: str, *, foreign: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.foreign = foreign
+
+
+class StreamControl:
+    """One stream's link to the outside: disconnect watch, heartbeats and shutdown."""
+
+    __slots__ = (
+        "_task",
+        "_watcher",
+        "done",
+        "headers_sent",
+        "heartbeat",
+        "last_send",
+        "reason",
+        "sending",
+    )
+
+    def __init__(self, heartbeat: float) -> None:
+        self.heartbeat = heartbeat
+        self.reason: str | None = None
+        self.headers_sent = False
+        self.sending = False
+        self.done = False
+        self.last_send = 0.0
+        self._task: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    def start(self, receive: Receive, send: Send) -> None:
+        """Begin watching for the caller's disconnect (call after the body was read)."""
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive, send))
+
+    def stop(self, reason: str) -> None:
+        """Stop the stream from outside (``"disconnect"`` or ``"shutdown"``)."""
+        if self.done or self.reason is not None or self._task is None:
+            return
+        self.reason = reason
+        self._task.cancel()
+
+    def finish(self) -> None:
+        """The stream is over: stop watching (synchronously, so no late cancel can land)."""
+        self.done = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    def stopped(self) -> StreamStopped:
+        """Why the stream was cancelled: by us (caller left, drain), else by the server.
+
+        Our own cancellation is withdrawn (``uncancel``) so the task goes on normally; any
+        other (uvicorn ending tasks after its graceful-shutdown timeout) counts as a
+        shutdown, and the caller must re-raise it once the closing event is sent.
+        """
+        task = self._task
+        if self.reason is None or task is None:
+            return StreamStopped("shutdown", foreign=True)
+        task.uncancel()
+        return StreamStopped(self.reason)
+
+    async def _watch(self, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        message: asyncio.Future[Message] = asyncio.ensure_future(receive())
+        try:
+            while True:
+                wait = self.heartbeat
+                if self.headers_sent:
+                    wait -= loop.time() - self.last_send
+                if wait > 0:
+                    await asyncio.wait((message,), timeout=wait)
+                if message.done():
+                    if message.result()["type"] == "http.disconnect":
+                        self.stop("disconnect")
+                        return
+                    message = asyncio.ensure_future(receive())  # stray body message: keep waiting
+                elif self.headers_sent and not self.sending and not self.done:
+                    self.last_send = loop.time()
+                    await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+        finally:
+            message.cancel()
+
+
+class ActiveStreams:
+    """Every stream in flight, so shutdown can let them finish, then end the rest."""
+
+    def __init__(self) -> None:
+        self._streams: set[StreamControl] = set()
+        self.draining = False
+        self._empty = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def add(self, control: StreamControl) -> None:
+        """Track a stream."""
+        self._streams.add(control)
+        self._empty.clear()
+
+    def discard(self, control: StreamControl) -> None:
+        """Stop tracking a stream."""
+        self._streams.discard(control)
+        if not self._streams:
+            self._empty.set()
+
+    def begin_drain(self, grace: float) -> None:
+        """Refuse new streams; after ``grace`` seconds end those still open."""
+        if self.draining:
+            return
+        self.draining = True
+        self._timer = asyncio.get_running_loop().call_later(grace, self.stop_all)
+
+    def stop_all(self) -> None:
+        """End every open stream now (each sends a final shutdown error event)."""
+        for control in list(self._streams):
+            control.stop("shutdown")
+
+    async def wait_empty(self, limit: float) -> bool:
+        """Wait until no stream is open, at most ``limit`` seconds; False if some still are."""
+        if not self._streams:
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._empty.wait(), limit)
+        return not self._streams
+
+
+class RelayStats:
+    """What one relay sent: events, bytes, and the failure it ended with, if any."""
+
+    __slots__ = ("bytes", "chunks", "failure", "result_tokens", "ttft_ms")
+
+    def __init__(self) -> None:
+        self.chunks = 0
+        self.bytes = 0
+        self.failure: ProxyFailure | None = None
+        self.result_tokens: int | None = None
+        self.ttft_ms: float | None = None
+
+
+async def relay_chunks(
+    stream: AsyncChatStream,
+    send: Send,
+    control: StreamControl,
+    stats: RelayStats,
+    *,
+    done_event: bool,
+) -> None:
+    """Relay the opened stream's events to the caller, then one closing event if needed.
+
+    A chunk that reports an upstream error is not relayed: the caller gets one error event
+    of the proxy's own (valid JSON, no upstream internals) instead. ``done_event`` adds the
+    ``data: [DONE]`` sentinel OpenAI clients expect after a complete answer.
+    """
+    loop = asyncio.get_running_loop()
+    chunks = nbytes = 0
+    try:
+        async for chunk in stream:
+            raw = chunk.raw
+            choices = chunk.choices_
+            if not raw or (choices and choices[0].finish_reason == "error"):
+                continue  # an error report: finish() raises it, and it is sent as ours
+            if isinstance(raw, str):
+                data = b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
+            else:
+                data = encode_event(raw)
+            control.sending = True
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            control.sending = False
+            control.last_send = loop.time()
+            chunks += 1
+            nbytes += len(data)
+    except ContentFilterError as exc:
+        _take_result(stats, exc)  # the finish chunk saying so was relayed: a normal end
+    except StreamError as exc:
+        _take_result(stats, exc)
+        stats.failure = stream_failure(exc)
+    finally:
+        stats.chunks += chunks
+        stats.bytes += nbytes
+    if stats.failure is None and stream.result is not None:
+        stats.result_tokens = stream.result.token_count
+        stats.ttft_ms = stream.result.ttft_ms
+    tail = stats.failure.event() if stats.failure is not None else DONE_EVENT if done_event else b""
+    stats.bytes += len(tail)
+    await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _take_result(stats: RelayStats, exc: StreamError) -> None:
+    stats.result_tokens = exc.partial.token_count
+    stats.ttft_ms = exc.partial.ttft_ms
+
+
+async def end_with(send: Send, failure: ProxyFailure, stats: RelayStats) -> None:
+    """End a stream that already began with the failure's error event."""
+    stats.failure = failure
+    event = failure.event()
+    stats.bytes += len(event)
+    await send({"type": "http.response.body", "body": event, "more_body": False})

@@ -1,0 +1,169 @@
+"""Serving the proxy with uvicorn: ``run_proxy`` (blocking) and a server that drains.
+
+Shutdown (SIGINT/SIGTERM) first stops accepting connections, lets open streams finish for
+up to ``PROXY_SHUTDOWN_GRACE`` seconds, then ends the rest with a final error event, and
+only then lets uvicorn close connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+
+from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.accesslog import logger
+from gloo_stream.proxy.app import create_app
+from gloo_stream.proxy.state import ProxyState
+
+__all__ = ["DrainingServer", "app_from_env", "run_proxy", "uvicorn_config", "warn_if_exposed"]
+
+
+def _find_state(app: Any) -> ProxyState | None:
+    # uvicorn may wrap the app (proxy headers, message logger): unwrap until ours.
+    for _ in range(10):
+        state = getattr(getattr(app, "state", None), "proxy", None)
+        if isinstance(state, ProxyState):
+            return state
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn whose shutdown lets open streams finish, up to the grace period."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting, drain the streams, then shut down as uvicorn does."""
+        for server in getattr(self, "servers", []):
+            server.close()
+        state = _find_state(getattr(self.config, "loaded_app", None))
+        if state is not None and not self.force_exit:
+            grace = state.settings.proxy_shutdown_grace
+            state.streams.begin_drain(grace)
+            await state.streams.wait_empty(grace + 2.0)
+        await super().shutdown(sockets=sockets)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(settings: ProxySettings) -> bool:
+    """Warn loudly when the proxy listens beyond loopback with no client keys; True if so."""
+    if is_loopback(settings.proxy_host) or settings.api_keys:
+        return False
+    banner = "!" * 78
+    message = (
+        f"WARNING: the proxy listens on {settings.proxy_host} with NO client authentication: "
+        "anyone who can reach it spends your Gloo quota. Set PROXY_API_KEYS (comma-separated) "
+        "or bind to 127.0.0.1."
+    )
+    print(f"{banner}\n{message}\n{banner}", file=sys.stderr, flush=True)
+    logger.warning(message)
+    return True
+
+
+def uvicorn_config(app: Any, settings: ProxySettings, **overrides: Any) -> uvicorn.Config:
+    """uvicorn settings suited to thousands of long streams."""
+    options: dict[str, Any] = {
+        "host": settings.proxy_host,
+        "port": settings.proxy_port,
+        "lifespan": "on",
+        "ws": "none",
+        "access_log": False,  # the proxy writes its own line per request
+        "backlog": 4096,
+        "timeout_graceful_shutdown": settings.proxy_shutdown_grace + 5,
+        **overrides,
+    }
+    return uvicorn.Config(app, **options)
+
+
+def app_from_env() -> Any:
+    """The app built from the environment (what each worker process runs)."""
+    return create_app(ProxySettings())
+
+
+def run_proxy(settings: ProxySettings, *, offline: bool = False, workers: int = 1) -> None:
+    """Serve the proxy on ``proxy_host:proxy_port`` until interrupted.
+
+    ``offline`` starts the built-in simulator and points the proxy at it, so it runs with no
+    Gloo credentials and no network. ``workers > 1`` runs several processes on one socket
+    (limits and metrics are then per process).
+    """
+    with contextlib.ExitStack() as stack:
+        if offline:
+            settings = _offline(settings, stack)
+        _log_to_stderr()
+        warn_if_exposed(settings)
+        if settings.auth_mode == "none":
+            logger.warning(
+                "no Gloo credentials: completions will answer 503 until GLOO_API_KEY, or "
+                "GLOO_CLIENT_ID and GLOO_CLIENT_SECRET, are set (or use --offline)"
+            )
+        if workers <= 1:
+            DrainingServer(uvicorn_config(create_app(settings), settings)).run()
+            return
+        _run_workers(settings, workers)
+
+
+def _offline(settings: ProxySettings, stack: contextlib.ExitStack) -> ProxySettings:
+    from gloo_stream.simulator import SimulatorServer
+
+    sim = stack.enter_context(SimulatorServer())
+    print(
+        f"Offline: proxying to the built-in Gloo simulator at {sim.url} (no credentials, no network)"
+    )
+    return settings.model_copy(
+        update={
+            "gloo_api_url": sim.api_url,
+            "gloo_token_url": sim.token_url,
+            "gloo_api_key": SecretStr(sim.config.api_keys[0]),
+            "gloo_client_id": None,
+            "gloo_client_secret": None,
+        }
+    )
+
+
+def _run_workers(settings: ProxySettings, workers: int) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    # Workers are fresh processes: they read their settings from the environment.
+    for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is not None:
+            os.environ[name.upper()] = str(value)
+    # uvicorn's own workers cannot use DrainingServer: there the grace period is uvicorn's
+    # graceful-shutdown timeout, after which each stream still ends with an error event.
+    config = uvicorn_config(
+        "gloo_stream.proxy.server:app_from_env",
+        settings,
+        factory=True,
+        workers=workers,
+        timeout_graceful_shutdown=settings.proxy_shutdown_grace,
+    )
+    sock = config.bind_socket()
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _log_to_stderr() -> None:
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -1,0 +1,65 @@
+"""Everything one proxy app shares between its requests (``app.state.proxy``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gloo_stream.client import AsyncGlooClient
+from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.cors import CorsPolicy
+from gloo_stream.proxy.guards import ClientAuth
+from gloo_stream.proxy.limits import RateLimitStore, StreamSlots, rate_limit_store
+from gloo_stream.proxy.metrics import ProxyMetrics
+from gloo_stream.proxy.relay import ActiveStreams
+
+__all__ = ["ProxyState", "make_upstream_client"]
+
+
+@dataclass(eq=False)
+class ProxyState:
+    """The app's settings, its one upstream client (pool and token cache), limits, metrics."""
+
+    settings: ProxySettings
+    client: AsyncGlooClient | None
+    owns_client: bool
+    auth: ClientAuth
+    rate: RateLimitStore
+    slots: StreamSlots
+    cors: CorsPolicy
+    metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
+    streams: ActiveStreams = field(default_factory=ActiveStreams)
+    last_upstream_error: str | None = None
+
+    @classmethod
+    def build(cls, settings: ProxySettings, client: AsyncGlooClient | None) -> ProxyState:
+        """State for a new app; creates the upstream client unless one is given."""
+        owns = client is None
+        if client is None:
+            client = make_upstream_client(settings)
+        return cls(
+            settings=settings,
+            client=client,
+            owns_client=owns,
+            auth=ClientAuth(settings.api_keys),
+            rate=rate_limit_store(settings.proxy_rate_limit, settings.proxy_rate_limit_storage),
+            slots=StreamSlots(
+                settings.proxy_max_streams_per_client, settings.proxy_max_upstream_streams
+            ),
+            cors=CorsPolicy(settings.cors_origins),
+        )
+
+    async def aclose(self) -> None:
+        """Close the upstream client if this app created it."""
+        if self.owns_client and self.client is not None:
+            await self.client.aclose()
+
+
+def make_upstream_client(settings: ProxySettings) -> AsyncGlooClient | None:
+    """One pooled client for every request (None when no credentials are configured).
+
+    Its connection pool has no cap of its own: ``StreamSlots`` caps upstream streams, and
+    a second, silent cap in the pool would queue requests instead of refusing them.
+    """
+    if settings.auth_mode == "none":
+        return None
+    return AsyncGlooClient(settings=settings)

@@ -1,0 +1,136 @@
+"""``ProxyServer``: the proxy on a real loopback socket, in a background thread, for tests.
+
+    with SimulatorServer() as sim, ProxyServer(settings_for(sim)) as proxy:
+        httpx.post(f"{proxy.url}/api/stream", json=...)
+
+Or ``ProxyServer(offline=True)`` to have it start its own simulator. Stopping never hangs:
+open streams get the drain grace period (``settings.proxy_shutdown_grace``, 0 by default
+here), then the server is told to exit at once.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from pydantic import SecretStr
+
+from gloo_stream.client import AsyncGlooClient
+from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.app import ProxyApp, create_app
+from gloo_stream.proxy.server import DrainingServer, uvicorn_config
+
+__all__ = ["ProxyServer", "settings_for"]
+
+
+def settings_for(simulator: Any, **overrides: Any) -> ProxySettings:
+    """Proxy settings pointing at a running ``SimulatorServer`` with its API key."""
+    values: dict[str, Any] = {
+        "gloo_api_url": simulator.api_url,
+        "gloo_token_url": simulator.token_url,
+        "gloo_api_key": SecretStr(simulator.config.api_keys[0]),
+        "gloo_client_id": None,
+        "gloo_client_secret": None,
+        "proxy_shutdown_grace": 0.0,
+        **overrides,
+    }
+    return ProxySettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class ProxyServer:
+    """The proxy served by uvicorn from a background thread on a free loopback port."""
+
+    def __init__(
+        self,
+        settings: ProxySettings | None = None,
+        *,
+        client: AsyncGlooClient | None = None,
+        offline: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._simulator: Any = None
+        self._settings = settings
+        self._client = client
+        self._offline = offline
+        self.host = host
+        self.port = port
+        self.app: ProxyApp | None = None
+        self._server: DrainingServer | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running proxy."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def simulator(self) -> Any:
+        """The simulator started by ``offline=True`` (None otherwise)."""
+        return self._simulator
+
+    def start(self, timeout: float = 10.0) -> ProxyServer:
+        """Bind, serve and return once connections are accepted."""
+        if self._thread is not None:
+            raise RuntimeError("the proxy is already running")
+        settings = self._settings
+        if self._offline:
+            from gloo_stream.simulator import SimulatorServer
+
+            self._simulator = SimulatorServer().start()
+            settings = settings_for(self._simulator)
+        elif settings is None:
+            settings = ProxySettings(proxy_shutdown_grace=0.0)
+        self.app = create_app(settings, client=self._client)
+        sock = self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn_config(self.app, settings, host=self.host, port=self.port, log_config=None)
+        server = self._server = DrainingServer(config)
+        self._thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [sock]},
+            name=f"gloo-proxy-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the proxy did not start on {self.url}")
+            time.sleep(0.005)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving (drain, then exit); never blocks longer than about ``timeout``."""
+        server, thread, sock = self._server, self._thread, self._sock
+        self._server = self._thread = self._sock = None
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive() and server is not None:
+                server.force_exit = True
+                thread.join(2.0)
+        if sock is not None:
+            sock.close()
+        if self._simulator is not None:
+            self._simulator.stop()
+            self._simulator = None
+
+    def __enter__(self) -> ProxyServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
