@@ -1,0 +1,170 @@
+"""One answer streamed through a view (``run_turn``), and the interactive multi-turn session.
+
+The client decides everything about the request (validation, retries, what counts as cut);
+this module only keeps the conversation and tells the view what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+
+from gloo_stream.cli_errors import ExitStatus, explain
+from gloo_stream.client import GlooClient
+from gloo_stream.errors import GlooError, InvalidRequestError, StreamError
+from gloo_stream.render import AnswerView
+from gloo_stream.request import build_chat_request
+
+__all__ = ["ChatSession", "Turn", "run_turn"]
+
+HELP = """\
+Commands:
+  /reset          forget the conversation (the system prompt stays)
+  /system TEXT    set the system prompt (/system alone clears it)
+  /model NAME     use this exact model (/model auto: let Gloo choose)
+  /family NAME    use a model family: openai, anthropic, google, open source
+  /help           this list
+  /exit           leave (Ctrl-D works too)
+Ctrl-C stops the answer being written and keeps what arrived, marked as cut."""
+
+
+@dataclass(slots=True)
+class Turn:
+    """How one answer ended: its text (partial when cut) and the exit status it implies."""
+
+    status: ExitStatus
+    text: str = ""
+    cut: str | None = None  # why the answer is partial, None when it is whole
+
+
+def run_turn(
+    client: GlooClient,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    view: AnswerView,
+    *,
+    auth_mode: str = "none",
+) -> Turn:
+    """Stream one answer into ``view``; never raises for API errors or Ctrl-C."""
+    view.start()
+    try:
+        result = client.complete(messages, on_token=view.on_token, on_retry=view.on_retry, **params)
+    except KeyboardInterrupt:
+        # complete() closed the response on its way out, so the server sees the disconnect.
+        view.interrupt()
+        return Turn(ExitStatus.INTERRUPTED, view.text, cut="stopped by the user")
+    except GlooError as error:
+        explanation = explain(error, auth_mode=auth_mode)
+        view.fail(error, explanation.lines)
+        if isinstance(error, StreamError):
+            return Turn(explanation.status, error.partial.text, cut=error.partial.error)
+        return Turn(explanation.status)
+    view.finish(result)
+    return Turn(ExitStatus.OK, result.text)
+
+
+@dataclass
+class ChatSession:
+    """The conversation and its settings; ``handle`` takes one line the user typed."""
+
+    client: GlooClient
+    make_view: Callable[[], AnswerView]
+    console: Console
+    params: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    auth_mode: str = "none"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """What is sent: the system prompt, then the turns so far."""
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + self.history
+
+    def ask(self, prompt: str) -> Turn:
+        """Send one user message and keep the answer (a cut one is kept and marked)."""
+        self.history.append({"role": "user", "content": prompt})
+        turn = run_turn(
+            self.client, self.messages(), self.params, self.make_view(), auth_mode=self.auth_mode
+        )
+        if turn.cut is None and turn.status is ExitStatus.OK:
+            self.history.append({"role": "assistant", "content": turn.text})
+        elif turn.text:
+            # The model should know its last answer was cut short, not that it chose to stop.
+            marked = f"{turn.text}\n\n[answer cut off: {turn.cut}]"
+            self.history.append({"role": "assistant", "content": marked})
+        else:
+            self.history.pop()  # no answer at all: forget the question too
+        return turn
+
+    def handle(self, line: str) -> bool:
+        """Act on one input line; False when the user asked to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if not line.startswith("/"):
+            self.ask(line)
+            return True
+        name, _, arg = line.partition(" ")
+        return self._command(name.lower(), arg.strip())
+
+    def _command(self, name: str, arg: str) -> bool:
+        if name in ("/exit", "/quit"):
+            return False
+        if name == "/help":
+            self.console.print(HELP, highlight=False)
+        elif name == "/reset":
+            self.history.clear()
+            self._say("Conversation cleared.")
+        elif name == "/system":
+            self.system = arg or None
+            self._say(f"System prompt set: {arg}" if arg else "System prompt cleared.")
+        elif name == "/model":
+            self._route("model", arg)
+        elif name == "/family":
+            self._route("model_family", arg)
+        else:
+            self._say(f"Unknown command {name}; /help lists the commands.", style="yellow")
+        return True
+
+    def _route(self, key: str, value: str) -> None:
+        if not value:
+            self._say(f"Routing: {self.routing()}")
+            return
+        routing: dict[str, Any] = {} if value == "auto" else {key: value}
+        try:
+            build_chat_request("check", **routing)  # the core's rules, before any request
+        except InvalidRequestError as error:
+            self._say(error.message, style="red")
+            return
+        for name in ("model", "model_family", "auto_routing"):
+            self.params.pop(name, None)
+        self.params.update(routing)
+        self._say(f"Routing: {self.routing()}")
+
+    def routing(self) -> str:
+        """How the model is chosen, in words."""
+        if self.params.get("model"):
+            return f"model {self.params['model']}"
+        if self.params.get("model_family"):
+            return f"model family {self.params['model_family']}"
+        return "auto (Gloo picks the model)"
+
+    def _say(self, text: str, style: str = "dim") -> None:
+        self.console.print(text, style=style, highlight=False)
+
+    def loop(self, read_line: Callable[[str], str]) -> ExitStatus:
+        """Read lines until /exit or Ctrl-D; Ctrl-C at the prompt just clears the line."""
+        while True:
+            try:
+                line = read_line("› ")  # noqa: RUF001  (a prompt glyph, not a typo)
+            except EOFError:
+                self.console.print()
+                return ExitStatus.OK
+            except KeyboardInterrupt:
+                self.console.print()
+                continue
+            if not self.handle(line):
+                return ExitStatus.OK

@@ -1,0 +1,118 @@
+"""``gloo-stream proxy`` and ``gloo-stream simulate``: start the servers those issues define.
+
+Both import their server lazily, so ``gloo-stream chat`` starts fast; ``cli`` registers them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from gloo_stream.cli_errors import ExitStatus, explain_settings
+from gloo_stream.render import message_console
+
+__all__ = ["PROXY_HELP", "SIMULATE_HELP", "proxy", "simulate"]
+
+
+def _fail(status: ExitStatus, line: str, hint: str) -> typer.Exit:
+    err = message_console()
+    err.print(f"[bold red]✗[/] {line}", highlight=False)
+    err.print(f"  {hint}", highlight=False, markup=False)
+    return typer.Exit(int(status))
+
+
+PROXY_HELP = """Serve the streaming proxy and browser chat page; credentials stay server-side.
+
+[bold]Examples[/]
+
+  gloo-stream proxy                                  (http://127.0.0.1:3001)
+
+  gloo-stream proxy --offline                        (upstream: the built-in simulator)
+
+  gloo-stream proxy --port 8080 --cors-origin https://app.example.org --workers 2
+"""
+
+
+def proxy(
+    host: Annotated[str | None, typer.Option(help="Interface (default: PROXY_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port (default: PROXY_PORT, 3001).")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Relay to the built-in simulator.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    cors_origin: Annotated[
+        str | None,
+        typer.Option(help="Allowed browser origins, comma-separated (default: PROXY_CORS_ORIGIN)."),
+    ] = None,
+) -> None:
+    """Serve the proxy."""
+    from gloo_stream.config import ProxySettings
+
+    overrides: dict[str, Any] = {
+        "proxy_host": host,
+        "proxy_port": port,
+        "proxy_cors_origin": cors_origin,
+    }
+    try:
+        settings = ProxySettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        lines = explain_settings(error).lines
+        raise _fail(ExitStatus.USAGE, lines[0], "See gloo-stream proxy --help.") from None
+    # Imported when used: the proxy's stack is heavy, and chat never needs it.
+    run_proxy = importlib.import_module("gloo_stream.proxy").run_proxy
+    run_proxy(settings, offline=offline, workers=workers)
+
+
+SIMULATE_HELP = """Serve the offline Gloo API simulator: completions, OAuth2 token, scripted faults.
+
+Dummy credentials: GLOO_API_KEY=sim-key, or GLOO_CLIENT_ID=sim-client with
+GLOO_CLIENT_SECRET=sim-secret.
+
+[bold]Examples[/]
+
+  gloo-stream simulate
+
+  gloo-stream simulate --port 9000 --tokens-per-second 20 --first-token-delay 0.5
+
+  GLOO_API_URL=http://127.0.0.1:8765/ai/v2/chat/completions GLOO_API_KEY=sim-key gloo-stream chat hi
+"""
+
+
+def simulate(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8765,
+    tokens_per_second: Annotated[
+        float, typer.Option(min=0, help="Pacing per stream; 0 sends tokens back to back.")
+    ] = 50.0,
+    first_token_delay: Annotated[
+        float, typer.Option(min=0, help="Seconds before the first token.")
+    ] = 0.05,
+    seed: Annotated[int, typer.Option(help="Changes every answer (each stays fixed).")] = 0,
+    token_lifetime: Annotated[
+        float, typer.Option(min=0, help="Seconds an OAuth access token stays valid.")
+    ] = 3600.0,
+    send_done: Annotated[
+        bool, typer.Option("--send-done", help="End streams with data: [DONE] too.")
+    ] = False,
+) -> None:
+    """Serve the simulator."""
+    from gloo_stream.simulator import SimulatorConfig, run
+
+    config = SimulatorConfig(
+        tokens_per_second=tokens_per_second,
+        first_token_delay=first_token_delay,
+        seed=seed,
+        token_lifetime=token_lifetime,
+        send_done=send_done,
+    )
+    try:
+        run(host=host, port=port, config=config)
+    except OSError as error:
+        raise _fail(
+            ExitStatus.FAILURE, f"Cannot listen on {host}:{port}: {error.strerror}", "Try --port."
+        ) from None

@@ -1,0 +1,78 @@
+"""``gloo-stream demo``: the tutorial's ``main.py`` experience, over the real client.
+
+Part one accumulates a whole answer and reports it the way the tutorial's
+``stream_completion`` result does; part two prints the tokens as they arrive (the typing
+effect) and ends with the tutorial's ``[N tokens, finish_reason=X]`` line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO
+
+from rich.console import Console
+
+from gloo_stream.cli_errors import ExitStatus, explain
+from gloo_stream.client import GlooClient
+from gloo_stream.errors import GlooError
+from gloo_stream.render import retry_notice
+
+__all__ = ["ACCUMULATE_PROMPT", "STREAM_PROMPT", "run_demo"]
+
+ACCUMULATE_PROMPT = "What is the significance of the resurrection? Answer briefly."
+STREAM_PROMPT = "Write a short, encouraging note about perseverance."
+
+_OnRetry = Callable[[Exception, float], None]
+
+
+def run_demo(client: GlooClient, out: IO[str], err: Console, *, auth_mode: str) -> ExitStatus:
+    """Run both parts; an API error ends the demo with its explanation and exit status."""
+    max_attempts = client.retry_policy.max_retries + 1
+
+    def on_retry(error: Exception, delay: float) -> None:
+        out.write("\n")
+        out.flush()
+        err.print(f"⚠ {retry_notice(error, delay, max_attempts)}", style="yellow")
+
+    try:
+        _accumulate(client, out, on_retry)
+        _typing_effect(client, out, on_retry)
+    except GlooError as error:
+        out.flush()
+        explanation = explain(error, auth_mode=auth_mode)
+        err.print(f"✗ {explanation.lines[0]}", style="bold red", highlight=False)
+        for line in explanation.lines[1:]:
+            err.print(f"  {line}", style="red", highlight=False)
+        return explanation.status
+    except KeyboardInterrupt:
+        out.write("\n")
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.OK
+
+
+def _accumulate(client: GlooClient, out: IO[str], on_retry: _OnRetry) -> None:
+    out.write("── 1. Accumulate a whole answer (stream_completion) ──\n")
+    out.write(f"Prompt: {ACCUMULATE_PROMPT}\n")
+    out.flush()
+    result = client.complete(ACCUMULATE_PROMPT, on_retry=on_retry)
+    out.write(f"Received {result.token_count} tokens in {result.duration_ms:.0f} ms\n")
+    if result.ttft_ms is not None:
+        out.write(f"First token after {result.ttft_ms:.0f} ms\n")
+    out.write(f"Finish reason: {result.finish_reason}\n\n")
+    out.write(result.text.rstrip("\n") + "\n\n")
+    out.flush()
+
+
+def _typing_effect(client: GlooClient, out: IO[str], on_retry: _OnRetry) -> None:
+    out.write("── 2. Render tokens as they arrive (render_stream_to_terminal) ──\n")
+    out.write(f"Prompt: {STREAM_PROMPT}\n")
+    out.write("Response: ")
+    out.flush()
+
+    def on_token(text: str) -> None:
+        out.write(text)
+        out.flush()  # each token reaches the terminal now, not when a buffer fills
+
+    result = client.complete(STREAM_PROMPT, on_token=on_token, on_retry=on_retry)
+    out.write(f"\n\n[{result.token_count} tokens, finish_reason={result.finish_reason}]\n")
+    out.flush()
