@@ -1,4 +1,4 @@
-"""The proxy's happy paths over real sockets: /api/stream, /v1 (OpenAI SDK), health, metrics, page."""
+"""The proxy's happy paths over real sockets: /api/stream, /v1 (OpenAI SDK), health, page."""
 
 from __future__ import annotations
 
