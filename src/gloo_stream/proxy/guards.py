@@ -130,8 +130,9 @@ async def read_json_body(scope: Scope, receive: Any, limit: int) -> dict[str, An
             break
     try:
         data = msgspec.json.decode(b"".join(parts))
-    except msgspec.DecodeError:
-        raise refuse(400, "The body is not valid JSON.", "invalid_json") from None
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        # ValueError: msgspec lets invalid UTF-8 through as UnicodeDecodeError.
+        raise refuse(400, "The body is not valid UTF-8 JSON.", "invalid_json") from None
     if not isinstance(data, dict):
         raise refuse(400, "The body must be a JSON object with a messages list.", "not_an_object")
     return data
