@@ -1,0 +1,171 @@
+"""Browser test fixtures: one headless Debian Chromium per session, driven by Playwright.
+
+The page is served by the real proxy in front of the offline simulator, both on loopback:
+a fast pair (answers arrive at once) and a slow pair (answers take a few seconds, for
+watching them stream and stopping them). Each test gets a fresh browser context, so
+localStorage starts empty.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gloo_stream.proxy.testing import ProxyServer, settings_for
+from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_MODULES = ROOT / "node_modules"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# As the machine notes prescribe: without the networking flags Chromium phones home at every
+# start, and this machine refuses those connections.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@dataclass
+class Stack:
+    """A simulator and the proxy in front of it (which serves the page)."""
+
+    simulator: SimulatorServer
+    proxy: ProxyServer
+
+    @property
+    def url(self) -> str:
+        """The chat page."""
+        return self.proxy.url + "/"
+
+
+def _stack(config: SimulatorConfig) -> Iterator[Stack]:
+    if not (NODE_MODULES / "marked").is_dir() or not (NODE_MODULES / "dompurify").is_dir():
+        pytest.fail("marked and dompurify are not installed: run `make browser-deps` (npm ci)")
+    with SimulatorServer(config) as simulator:
+        settings = settings_for(
+            simulator,
+            proxy_rate_limit="",
+            gloo_max_retries=0,  # each fault must reach the page, not be retried away
+            proxy_node_modules=str(NODE_MODULES),
+        )
+        with ProxyServer(settings) as proxy:
+            yield Stack(simulator, proxy)
+
+
+@pytest.fixture(scope="session")
+def fast_stack() -> Iterator[Stack]:
+    """Answers arrive as fast as the sockets allow."""
+    yield from _stack(SimulatorConfig(tokens_per_second=0, first_token_delay=0))
+
+
+@pytest.fixture(scope="session")
+def slow_stack() -> Iterator[Stack]:
+    """About 25 tokens a second: a typical answer takes 2-4 s, long enough to watch."""
+    yield from _stack(SimulatorConfig(tokens_per_second=25, first_token_delay=0.1))
+
+
+@pytest.fixture
+def fast(fast_stack: Stack) -> Stack:
+    """The fast stack with zeroed counters and no queued faults."""
+    fast_stack.simulator.reset()
+    return fast_stack
+
+
+@pytest.fixture
+def slow(slow_stack: Stack) -> Stack:
+    """The slow stack with zeroed counters and no queued faults."""
+    slow_stack.simulator.reset()
+    return slow_stack
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium for the whole session; skipped only when Chromium is not installed."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"Chromium is not installed ({CHROMIUM}): `make browser-deps` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh profile (empty localStorage) per test."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+class Chat:
+    """The chat page of one stack, with the few actions the tests repeat."""
+
+    def __init__(self, page: Any, stack: Stack) -> None:
+        self.page = page
+        self.stack = stack
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    @property
+    def simulator(self) -> SimulatorServer:
+        """The simulator behind the proxy."""
+        return self.stack.simulator
+
+    def open(self) -> Chat:
+        """Load the page and wait until its modules have run."""
+        self.page.goto(self.stack.url)
+        self.page.wait_for_function("() => globalThis.glooChat !== undefined")
+        return self
+
+    def ask(self, text: str) -> None:
+        """Type a message and send it with Enter, as a user would."""
+        self.page.locator("#prompt").fill(text)
+        self.page.locator("#prompt").press("Enter")
+
+    def answer(self, number: int = 1) -> Any:
+        """The ``number``-th answer turn (1-based)."""
+        return self.page.locator(".turn.assistant").nth(number - 1)
+
+    def wait_settled(self, number: int = 1, timeout: float = 10_000) -> Any:
+        """Wait until the ``number``-th answer has ended, any way; return its locator."""
+        self.page.wait_for_function(
+            """(index) => {
+                const turn = document.querySelectorAll('.turn.assistant')[index];
+                return turn && !['connecting', 'streaming', undefined].includes(turn.dataset.state);
+            }""",
+            arg=number - 1,
+            timeout=timeout,
+        )
+        return self.answer(number)
+
+    def state(self, number: int = 1) -> str:
+        """The ``data-state`` of an answer turn."""
+        return str(self.answer(number).get_attribute("data-state"))
+
+
+@pytest.fixture
+def fast_chat(context: Any, fast: Stack) -> Chat:
+    """The chat page on the fast stack, loaded."""
+    return Chat(context.new_page(), fast).open()
+
+
+@pytest.fixture
+def slow_chat(context: Any, slow: Stack) -> Chat:
+    """The chat page on the slow stack, loaded."""
+    return Chat(context.new_page(), slow).open()
