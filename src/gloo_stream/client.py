@@ -207,16 +207,18 @@ class ChatStream:
                     yield from protocol.feed(data, _clock())
                     if protocol.stopped:
                         break
-            self.result = protocol.finish(_clock())
         except httpx.TransportError as exc:
-            error = _stream_error(protocol, exc)
-            self.result = error.partial
-            raise error from None
+            if not protocol.finished:  # after the end, a broken tail costs nothing
+                error = _stream_error(protocol, exc)
+                self.result = error.partial
+                raise error from None
+        finally:
+            self.close()
+        try:
+            self.result = protocol.finish(_clock())
         except StreamError as exc:
             self.result = exc.partial
             raise
-        finally:
-            self.close()
 
     @property
     def attempts(self) -> int:
@@ -381,16 +383,18 @@ class AsyncChatStream:
                         yield chunk
                     if protocol.stopped:
                         break
-            self.result = protocol.finish(_clock())
         except httpx.TransportError as exc:
-            error = _stream_error(protocol, exc)
-            self.result = error.partial
-            raise error from None
+            if not protocol.finished:
+                error = _stream_error(protocol, exc)
+                self.result = error.partial
+                raise error from None
+        finally:
+            await self.aclose()
+        try:
+            self.result = protocol.finish(_clock())
         except StreamError as exc:
             self.result = exc.partial
             raise
-        finally:
-            await self.aclose()
 
     @property
     def attempts(self) -> int:

@@ -27,10 +27,11 @@ __all__ = ["CompletionProtocol"]
 class CompletionProtocol:
     """Feeds one response body through SSE decoding, chunk decoding and accumulation."""
 
-    __slots__ = ("_decoder", "_failure", "accumulator")
+    __slots__ = ("_decoder", "_done", "_failure", "accumulator")
 
     def __init__(self, *, started_at: float, attempts: int = 1) -> None:
         self._decoder = SSEDecoder()
+        self._done = False
         self._failure: StreamError | None = None
         self.accumulator = StreamAccumulator(started_at=started_at, attempts=attempts)
 
@@ -41,21 +42,27 @@ class CompletionProtocol:
 
     @property
     def stopped(self) -> bool:
-        """True when there is nothing more to read: the answer ended or a chunk was bad."""
-        return self.accumulator.finished or self._failure is not None
+        """True when nothing more is worth reading: ``[DONE]`` arrived, or a chunk was bad.
+
+        After a finish_reason the body is still read to its end (servers close right
+        after it, or send ``[DONE]``): a trailing usage chunk is kept, and a body read to
+        its end lets the connection go back to the pool instead of being torn down.
+        """
+        return self._done or self._failure is not None
 
     def feed(self, data: bytes, now: float) -> list[ChatCompletionChunk]:
         """The chunks these bytes complete, up to a malformed one (``finish`` then raises)."""
         acc = self.accumulator
         chunks: list[ChatCompletionChunk] = []
-        # Events after the finish chunk in the same read are still folded in: that is where
-        # servers put a trailing usage-only chunk.
+        if self.stopped:
+            return chunks
         for event in self._decoder.feed(data):
             text = event.data
             if not text or text.isspace():
                 continue  # an empty data field is a keep-alive, not a chunk
             if text[0] == "[" and is_done(text):
                 acc.add_done()
+                self._done = True
                 break
             if event.event == "error":
                 acc.add(_error_chunk(text), now)
@@ -63,6 +70,8 @@ class CompletionProtocol:
             try:
                 chunk = decode_chunk(text)
             except ChunkDecodeError as exc:
+                if acc.finished:
+                    continue  # junk after a complete answer does not spoil it
                 # The good chunks before it are still handed on; finish() raises.
                 self._failure = MalformedChunkError(
                     f"Malformed chunk in the stream ({exc}); the partial answer is kept",

@@ -27,7 +27,7 @@ def test_whole_stream_without_done() -> None:
     assert not proto.finished
     proto.feed(event(None, "stop"), 2.0)
     assert proto.finished
-    assert proto.stopped
+    assert not proto.stopped  # the body is still read to its end, for the pool's sake
     result = proto.finish(3.0)
     assert (result.text, result.finish_reason, result.interrupted) == ("Hello", "stop", False)
 
@@ -35,6 +35,14 @@ def test_whole_stream_without_done() -> None:
 def test_done_sentinel_ends_the_answer_and_later_events_are_ignored() -> None:
     proto = CompletionProtocol(started_at=0.0)
     proto.feed(event("a") + b"data: [DONE]\n\n" + event("never"), 1.0)
+    assert proto.stopped
+    assert proto.feed(event("later"), 1.0) == []
+    assert proto.finish(1.0).text == "a"
+
+
+def test_junk_after_a_finished_answer_does_not_spoil_it() -> None:
+    proto = CompletionProtocol(started_at=0.0)
+    proto.feed(event("a", "stop") + b"data: {broken\n\n", 1.0)
     assert proto.finish(1.0).text == "a"
 
 

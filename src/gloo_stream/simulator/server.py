@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 
+from gloo_stream.serving import bind_tcp
 from gloo_stream.simulator.app import create_app
 from gloo_stream.simulator.config import SimulatorConfig
 from gloo_stream.simulator.faults import Fault
@@ -51,17 +52,7 @@ class _Server(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    # Binding before uvicorn starts is what lets port 0 report the real port.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
+    return bind_tcp(host, port)
 
 
 def _uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.Config:
