@@ -395,3 +395,7 @@ def main() -> None:
                 ],
             ).exit_code
         ) from None
+
+
+if __name__ == "__main__":
+    main()
