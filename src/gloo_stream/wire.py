@@ -32,7 +32,7 @@ class FunctionDelta(msgspec.Struct, gc=False, omit_defaults=True):
     arguments: str | None = None
 
 
-class ToolCallDelta(msgspec.Struct, omit_defaults=True):
+class ToolCallDelta(msgspec.Struct, gc=False, omit_defaults=True):
     """A fragment of one tool call; fragments with the same ``index`` belong together."""
 
     index: int = 0
@@ -46,7 +46,7 @@ class ToolCallDelta(msgspec.Struct, omit_defaults=True):
         return self.function_ or _EMPTY_FUNCTION
 
 
-class Delta(msgspec.Struct, omit_defaults=True):
+class Delta(msgspec.Struct, gc=False, omit_defaults=True):
     """What one chunk adds to the answer."""
 
     content: str | None = None
@@ -63,7 +63,7 @@ class Usage(msgspec.Struct, gc=False, omit_defaults=True):
     total_tokens: int | None = None
 
 
-class Choice(msgspec.Struct, omit_defaults=True):
+class Choice(msgspec.Struct, gc=False, omit_defaults=True):
     """One choice of a chunk (Gloo always sends exactly one)."""
 
     index: int = 0
@@ -77,7 +77,7 @@ class Choice(msgspec.Struct, omit_defaults=True):
         return self.delta_ or _EMPTY_DELTA
 
 
-class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
+class ChatCompletionChunk(msgspec.Struct, gc=False, omit_defaults=True):
     """One ``chat.completion.chunk``, with Gloo's extra metadata as optional fields."""
 
     id: str | None = None
