@@ -5,7 +5,6 @@ Both import their server lazily, so ``gloo-stream chat`` starts fast; ``cli`` re
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated, Any
 
 import typer
@@ -64,8 +63,15 @@ def proxy(
         lines = explain_settings(error).lines
         raise _fail(ExitStatus.USAGE, lines[0], "See gloo-stream proxy --help.") from None
     # Imported when used: the proxy's stack is heavy, and chat never needs it.
-    run_proxy = importlib.import_module("gloo_stream.proxy").run_proxy
-    run_proxy(settings, offline=offline, workers=workers)
+    from gloo_stream.proxy import run_proxy
+
+    try:
+        run_proxy(settings, offline=offline, workers=workers)
+    except OSError as error:
+        where = f"{settings.proxy_host}:{settings.proxy_port}"
+        raise _fail(
+            ExitStatus.FAILURE, f"Cannot serve on {where}: {error.strerror}", "Try --port."
+        ) from None
 
 
 SIMULATE_HELP = """Serve the offline Gloo API simulator: completions, OAuth2 token, scripted faults.
