@@ -150,7 +150,9 @@ class TrimmedMarkdown:
 
 def _is_blank(line: list[Segment]) -> bool:
     # A code block's padding is spaces on a background colour: that line is not blank.
-    return all(not seg.text.strip() and (seg.style is None or not seg.style.bgcolor) for seg in line)
+    return all(
+        not seg.text.strip() and (seg.style is None or not seg.style.bgcolor) for seg in line
+    )
 
 
 # -- views --------------------------------------------------------------------------------
