@@ -159,17 +159,17 @@ def _compose(prompt: str, rng: random.Random) -> str:
     bullets = rng.sample(_BULLETS, rng.randint(1, 3))
     function = rng.choice(_FUNCTIONS)
     link_text, link_url = rng.choice(_LINKS)
-    arrow = f" — think {rng.choice(_ARROWS)}" if rng.random() < 0.5 else " — always"
+    arrow = rng.choice(_ARROWS)
     extra = f" {rng.choice(_FILLERS)}" if rng.random() < 0.25 else ""
     lines = [
         f"## {rng.choice(_TITLES)} {rng.choice(_EMOJI)}",
         "",
-        f"{rng.choice(_OPENERS)}!{echo} Key idea: **{rng.choice(_BOLD)}**{arrow}.{extra}",
+        f"{rng.choice(_OPENERS)}!{echo} Key idea: **{rng.choice(_BOLD)}** — {arrow}.{extra}",
         "",
         *(f"- **{name}**: {text}" for name, text in bullets),
         "",
         "```python",
-        f"{function}(parts)  # {rng.randint(2, 99)}",
+        f"{function}(parts)  # café ≠ naïve, {rng.randint(2, 99)}",
         "```",
         "",
         f"See [{link_text}]({link_url}). {rng.choice(_CJK)}",

@@ -123,10 +123,13 @@ class ChunkEncoder:
         return _encode(chunk)
 
     def _spread(self, payload: bytes) -> bytes:
-        # A comma followed by a quote only occurs between JSON members (inside a string the
-        # quote would be escaped), so breaking the line there keeps the joined data valid JSON.
+        # Pretty-printing puts a line break between JSON tokens only, never inside a string,
+        # so the data lines joined with "\n" (as SSE specifies) are the same JSON value.
         self._event_id += 1
-        text = payload.decode().replace(',"', ',\n"')
+        try:
+            text = msgspec.json.format(payload, indent=1).decode()
+        except msgspec.DecodeError:  # [DONE] and the malformed fault stay on one line
+            text = payload.decode()
         retry = 3000 if self._event_id == 1 else None
         event = encode_event(text, event="message", id=str(self._event_id), retry=retry)
         # Comments before the event and between its data lines, which decoders must skip.
