@@ -20,6 +20,7 @@ from gloo_stream.request import build_chat_request
 
 __all__ = ["ChatSession", "Turn", "run_turn"]
 
+PROMPT = "› "  # noqa: RUF001  (a prompt glyph, not a typo)
 HELP = """\
 Commands:
   /reset          forget the conversation (the system prompt stays)
@@ -159,12 +160,13 @@ class ChatSession:
         """Read lines until /exit or Ctrl-D; Ctrl-C at the prompt just clears the line."""
         while True:
             try:
-                line = read_line("› ")  # noqa: RUF001  (a prompt glyph, not a typo)
+                line = read_line(PROMPT)
+                # handle() is inside the try too: a Ctrl-C just as an answer ends (after the
+                # stream, before the next prompt) must not end the session.
+                if not self.handle(line):
+                    return ExitStatus.OK
             except EOFError:
                 self.console.print()
                 return ExitStatus.OK
             except KeyboardInterrupt:
                 self.console.print()
-                continue
-            if not self.handle(line):
-                return ExitStatus.OK
