@@ -22,6 +22,7 @@ from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.accesslog import logger
 from gloo_stream.proxy.app import create_app
 from gloo_stream.proxy.state import ProxyState
+from gloo_stream.serving import bind_tcp
 
 __all__ = ["DrainingServer", "app_from_env", "run_proxy", "uvicorn_config", "warn_if_exposed"]
 
@@ -125,9 +126,7 @@ def _offline(settings: ProxySettings, stack: contextlib.ExitStack) -> ProxySetti
     from gloo_stream.simulator import SimulatorServer
 
     sim = stack.enter_context(SimulatorServer())
-    print(
-        f"Offline: proxying to the built-in Gloo simulator at {sim.url} (no credentials, no network)"
-    )
+    print(f"Offline: proxying to the built-in Gloo simulator at {sim.url} (no credentials needed)")
     return settings.model_copy(
         update={
             "gloo_api_url": sim.api_url,
@@ -157,7 +156,7 @@ def _run_workers(settings: ProxySettings, workers: int) -> None:
         workers=workers,
         timeout_graceful_shutdown=settings.proxy_shutdown_grace,
     )
-    sock = config.bind_socket()
+    sock = bind_tcp(settings.proxy_host, settings.proxy_port)
     Multiprocess(config, sockets=[sock]).run()
 
 

@@ -22,6 +22,7 @@ from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.app import ProxyApp, create_app
 from gloo_stream.proxy.server import DrainingServer, uvicorn_config
+from gloo_stream.serving import bind_tcp
 
 __all__ = ["ProxyServer", "settings_for"]
 
@@ -86,9 +87,7 @@ class ProxyServer:
         elif settings is None:
             settings = ProxySettings(proxy_shutdown_grace=0.0)
         self.app = create_app(settings, client=self._client)
-        sock = self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        sock = self._sock = bind_tcp(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn_config(self.app, settings, host=self.host, port=self.port, log_config=None)
         server = self._server = DrainingServer(config)
