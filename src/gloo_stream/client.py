@@ -162,12 +162,19 @@ class ChatStream:
     """
 
     def __init__(
-        self, client: GlooClient, body: dict[str, Any], *, retry: RetryState, started_at: float
+        self,
+        client: GlooClient,
+        body: dict[str, Any],
+        *,
+        retry: RetryState,
+        started_at: float,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self._client = client
         self._body = body
         self._retry = retry
         self._started_at = started_at
+        self._on_retry = on_retry
         self._response: httpx.Response | None = None
         self._iterated = False
         self.result: StreamResult | None = None
@@ -189,7 +196,10 @@ class ChatStream:
             try:
                 self._response = self._client._open(self._body)
             except GlooError as exc:
-                time.sleep(self._retry.after_failure(exc, now=_clock(), jitter=random.random()))
+                delay = self._retry.after_failure(exc, now=_clock(), jitter=random.random())
+                if self._on_retry is not None:
+                    self._on_retry(exc, delay)  # a 429's wait can be long: say so first
+                time.sleep(delay)
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
         if self._iterated:
@@ -281,13 +291,14 @@ class GlooClient(_ClientBase):
 
         A failure mid-stream restarts the request (``on_retry`` is told, and ``on_token``
         sees the new answer from its start); when the budget is spent, the error raised
-        carries the partial answer.
+        carries the partial answer. ``on_retry`` is also told before waiting to retry a
+        request that failed before streaming (a 429's wait can be long).
         """
         body = build_chat_request(prompt_or_messages, **params)
         started = _clock()
         retry = self.retry_policy.start(started)
         while True:
-            stream = ChatStream(self, body, retry=retry, started_at=started)
+            stream = ChatStream(self, body, retry=retry, started_at=started, on_retry=on_retry)
             try:
                 with stream:
                     for chunk in stream:
@@ -332,11 +343,13 @@ class AsyncChatStream:
         *,
         retry: RetryState,
         started_at: float,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self._client = client
         self._body = body
         self._retry = retry
         self._started_at = started_at
+        self._on_retry = on_retry
         self._response: httpx.Response | None = None
         self._iterated = False
         self.result: StreamResult | None = None
@@ -360,6 +373,8 @@ class AsyncChatStream:
                 self._response = await self._client._open(self._body)
             except GlooError as exc:
                 delay = self._retry.after_failure(exc, now=_clock(), jitter=random.random())
+                if self._on_retry is not None:
+                    self._on_retry(exc, delay)  # a 429's wait can be long: say so first
                 await asyncio.sleep(delay)
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
@@ -457,7 +472,7 @@ class AsyncGlooClient(_ClientBase):
         started = _clock()
         retry = self.retry_policy.start(started)
         while True:
-            stream = AsyncChatStream(self, body, retry=retry, started_at=started)
+            stream = AsyncChatStream(self, body, retry=retry, started_at=started, on_retry=on_retry)
             try:
                 async with stream:
                     async for chunk in stream:

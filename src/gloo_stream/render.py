@@ -54,7 +54,7 @@ class AnswerView(Protocol):
         """A piece of the answer arrived."""
 
     def on_retry(self, error: Exception, delay: float) -> None:
-        """The attempt failed mid-stream; the client retries after ``delay`` seconds."""
+        """A request failed (before or during its stream); it is retried after ``delay`` s."""
 
     def finish(self, result: StreamResult) -> None:
         """The answer ended normally."""
@@ -92,9 +92,12 @@ def summary_line(result: StreamResult) -> str:
 
 
 def retry_notice(error: Exception, delay: float, max_attempts: int) -> str:
-    """What the user reads when a failed answer is about to be tried again."""
+    """What the user reads when a failed request is about to be tried again."""
     reason = str(error).split(";")[0]
-    attempt = error.partial.attempts + 1 if isinstance(error, StreamError) else 2
+    if not isinstance(error, StreamError):
+        # Failed before streaming (a 429, a 503, no connection): nothing to take back.
+        return f"{reason}; retrying in {delay:.1f} s"
+    attempt = error.partial.attempts + 1
     return (
         f"{reason}; retrying in {delay:.1f} s (attempt {attempt} of {max_attempts}), "
         "the answer restarts"
@@ -241,7 +244,7 @@ class JsonLinesView(_TextSoFar):
 
     def on_retry(self, error: Exception, delay: float) -> None:
         """``{"type": "retry", ...}``: deltas after it start the answer over."""
-        attempt = error.partial.attempts + 1 if isinstance(error, StreamError) else 2
+        attempt = error.partial.attempts + 1 if isinstance(error, StreamError) else None
         self._emit(
             {
                 "type": "retry",

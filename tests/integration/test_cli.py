@@ -123,6 +123,16 @@ def test_429_exits_4_with_the_wait_hint(sim: SimulatorServer, tmp_path: Path) ->
     assert "wait 7 s" in proc.stderr
 
 
+def test_429_within_the_retry_budget_is_announced_then_retried(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.push_fault({"kind": "status", "status": 429, "retry_after": "1"})
+    proc = run(["chat", "--max-tokens", "4", "hi"], sim_env(sim, tmp_path), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == answer("hi", max_tokens=4) + "\n"
+    assert "Rate limit exceeded (429): Too many requests; retrying in 1.0 s" in proc.stderr
+
+
 def test_disconnect_is_retried_and_the_answer_restarts(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:

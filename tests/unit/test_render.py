@@ -107,6 +107,13 @@ def test_retry_notice_counts_attempts() -> None:
     assert "partial answer is kept" not in notice  # it is about to be replaced
 
 
+def test_retry_notice_before_the_stream_has_nothing_to_restart() -> None:
+    error = RateLimitError("Rate limit exceeded (429): Too many requests", status_code=429)
+    assert retry_notice(error, 20, 3) == (
+        "Rate limit exceeded (429): Too many requests; retrying in 20.0 s"
+    )
+
+
 # -- views --------------------------------------------------------------------------------
 
 
