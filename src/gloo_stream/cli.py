@@ -27,10 +27,10 @@ from gloo_stream.errors import GlooError, InvalidRequestError
 from gloo_stream.render import (
     AnswerView,
     JsonLinesView,
-    LiveMarkdownView,
     PlainView,
     message_console,
 )
+from gloo_stream.render_live import LiveMarkdownView
 from gloo_stream.request import build_chat_request
 
 __all__ = ["app", "main"]

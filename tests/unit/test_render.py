@@ -20,15 +20,8 @@ from gloo_stream.errors import (
     ServerError,
     StreamDisconnectedError,
 )
-from gloo_stream.render import (
-    JsonLinesView,
-    LiveMarkdownView,
-    PlainView,
-    TrimmedMarkdown,
-    retry_notice,
-    split_settled,
-    summary_line,
-)
+from gloo_stream.render import JsonLinesView, PlainView, retry_notice, summary_line
+from gloo_stream.render_live import LiveMarkdownView, TrimmedMarkdown, split_settled
 
 
 def result(text: str = "Hello world", **kwargs: object) -> StreamResult:
