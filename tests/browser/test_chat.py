@@ -311,3 +311,23 @@ def test_settings_choose_the_routing_and_persist(fast_chat: Any) -> None:
     page.wait_for_function("() => globalThis.glooChat !== undefined")
     assert page.locator("#model-family").input_value() == "anthropic"
     assert page.locator("input[name=routing][value=family]").is_checked()
+
+
+def test_new_chat_while_answering_cancels_it_cleanly(slow_chat: Any) -> None:
+    page, simulator = slow_chat.page, slow_chat.simulator
+    slow_chat.ask("Start answering")
+    page.wait_for_function(
+        "() => document.querySelector('.turn.assistant')?.dataset.state === 'streaming'"
+    )
+    page.locator("#new-chat").click()
+    assert page.locator(".turn").count() == 0
+    assert simulator.wait_until(lambda stats: stats["streams_open"] == 0, timeout=5)
+    assert page.locator("#send").is_enabled()
+    simulator.push_fault({"kind": "answer", "text": "Fresh start."})
+    slow_chat.ask("Begin again")
+    turn = slow_chat.wait_settled()
+    assert turn.locator(".answer").text_content().strip() == "Fresh start."
+    assert simulator.stats()["last_request"]["messages"] == [
+        {"role": "user", "content": "Begin again"}
+    ]
+    assert page.locator(".turn").count() == 2

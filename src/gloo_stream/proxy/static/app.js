@@ -342,6 +342,8 @@ function finishTurn(turn, view, outcome) {
   view.answer.setAttribute("aria-busy", "false");
   view.meta.textContent = statsText(turn);
   showNotice(view, turn, true);
+  // New chat aborts the answer and drops its turn: that late ending must not touch the page.
+  if (chat.busy?.turn !== turn) return;
   chat.busy = null;
   setBusy(false);
   setStatus(
@@ -384,6 +386,8 @@ function retryLast() {
 
 function newChat() {
   stop();
+  chat.busy = null;
+  setBusy(false);
   chat.turns = [];
   saveHistory();
   renderConversation();
