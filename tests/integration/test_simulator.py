@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -635,3 +636,41 @@ def test_done_multiline_and_crlf_keep_the_text(simulator: SimulatorServer) -> No
     assert b"\r\n\r\n" in crlf and b"\n" not in crlf.replace(b"\r\n", b"")
     for raw in (done, multiline, crlf):
         assert text_of(chunks_of(raw)) == expected
+
+
+def test_answer_fault_streams_the_given_text(simulator: SimulatorServer) -> None:
+    simulator.push_fault({"kind": "answer", "text": "<b>hi</b> there"})
+    assert text_of(chunks_of(stream(simulator)[1])) == "<b>hi</b> there"
+
+
+def test_oversized_body_is_413(simulator: SimulatorServer) -> None:
+    huge = {"messages": [{"role": "user", "content": "x" * (9 * 1024 * 1024)}]}
+    assert post(simulator, huge).status_code == 413
+
+
+def test_fault_round_trips_as_a_dict() -> None:
+    fault = Fault.from_dict({"kind": "error", "after": 1, "times": 2})
+    assert fault == Fault(kind="error", after=1, times=2)
+    assert fault.to_dict() == {"kind": "error", "times": 2, "after": 1}
+    with pytest.raises(ValueError, match="invalid fault"):
+        Fault.from_dict({"kind": "stall", "after": -1})
+
+
+async def test_many_concurrent_streams_half_abandoned(paced: SimulatorServer) -> None:
+    expected = "".join(expected_answer(MESSAGES, answer_tokens=8))
+    payload = {"messages": MESSAGES, "stream": True}
+    limits = httpx.Limits(max_connections=None)
+
+    async def one(client: httpx.AsyncClient, abandon: bool) -> str | None:
+        async with client.stream("POST", paced.api_url, json=payload, headers=AUTH) as response:
+            received = b""
+            async for piece in response.aiter_raw():
+                received += piece
+                if abandon and len(data_fields(received)) >= 3:
+                    return None
+            return text_of(chunks_of(received))
+
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        results = await asyncio.gather(*(one(client, n % 2 == 0) for n in range(200)))
+    assert [r for r in results if r is not None] == [expected] * 100
+    wait_closed(paced)

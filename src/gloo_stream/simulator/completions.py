@@ -37,8 +37,12 @@ async def send_json(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+class BodyTooLarge(Exception):  # noqa: N818 - named for the condition, like the HTTP status
+    """The request body exceeds ``MAX_BODY``."""
+
+
 async def read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client left first (or sent too much)."""
+    """The whole request body, or None when the client left first."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -48,7 +52,7 @@ async def read_body(receive: Receive) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            return None
+            raise BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -65,7 +69,11 @@ class CompletionsEndpoint:
         """Serve one completions request."""
         state = self.state
         state.record_request(scope["headers"])
-        raw = await read_body(receive)
+        try:
+            raw = await read_body(receive)
+        except BodyTooLarge:
+            await send_json(send, 413, {"error": "Request body too large", "code": "too_large"})
+            return
         if raw is None:
             return
         body, decode_error = _decode(raw)
