@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -361,13 +362,18 @@ def test_log_line_has_no_content_by_default(
 ) -> None:
     caplog.set_level(logging.INFO, logger="gloo_stream.proxy")
     secret_prompt = "my-private-question-8812"
-    httpx.post(
+    response = httpx.post(
         f"{proxy.url}/api/stream", json={"messages": [{"role": "user", "content": secret_prompt}]}
     )
-    lines = [r.getMessage() for r in caplog.records if r.name == "gloo_stream.proxy"]
-    assert lines
-    assert all(secret_prompt not in line for line in lines)
-    record = next(r for r in caplog.records if r.name == "gloo_stream.proxy")
-    fields = record.proxy  # type: ignore[attr-defined]
+    request_id = response.headers["x-request-id"]
+    # The line is written just after the last byte went out: give the server a moment.
+    deadline = time.monotonic() + 2
+    while not (mine := [r for r in caplog.records if request_id in r.getMessage()]):
+        assert time.monotonic() < deadline, "no log line for the request"
+        time.sleep(0.01)
+    assert len(mine) == 1
+    assert all(secret_prompt not in r.getMessage() for r in caplog.records)
+    fields = mine[0].proxy  # type: ignore[attr-defined]
     assert {"request_id", "status", "ttft_ms", "duration_ms", "tokens"} <= set(fields)
     assert fields["tokens"] > 0
+    assert fields["status"] == 200

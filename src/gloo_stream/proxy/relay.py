@@ -111,20 +111,27 @@ class StreamControl:
         loop = asyncio.get_running_loop()
         message: asyncio.Future[Message] = asyncio.ensure_future(receive())
         try:
-            while True:
-                wait = self.heartbeat
-                if self.headers_sent:
-                    wait -= loop.time() - self.last_send
-                if wait > 0:
-                    await asyncio.wait((message,), timeout=wait)
+            # Every pass awaits something, so a pending cancel (finish()) always lands.
+            while not self.done:
+                idle = loop.time() - self.last_send if self.headers_sent else 0.0
+                wait = self.heartbeat - idle
+                if wait > 0 or self.sending:
+                    # While a send is blocked on a slow caller, a heartbeat would only queue.
+                    await asyncio.wait((message,), timeout=wait if wait > 0 else self.heartbeat)
                 if message.done():
                     if message.result()["type"] == "http.disconnect":
                         self.stop("disconnect")
                         return
-                    message = asyncio.ensure_future(receive())  # stray body message: keep waiting
-                elif self.headers_sent and not self.sending and not self.done:
+                    message = asyncio.ensure_future(receive())  # a stray body message
+                elif (
+                    self.headers_sent
+                    and not self.sending
+                    and loop.time() - self.last_send >= self.heartbeat
+                ):
                     self.last_send = loop.time()
                     await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+        except (OSError, RuntimeError):
+            return  # the response ended under us: nothing left to keep alive
         finally:
             message.cancel()
 
@@ -231,6 +238,7 @@ async def relay_chunks(
         stats.ttft_ms = stream.result.ttft_ms
     tail = stats.failure.event() if stats.failure is not None else DONE_EVENT if done_event else b""
     stats.bytes += len(tail)
+    control.sending = True
     await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 

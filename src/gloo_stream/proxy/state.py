@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
+
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.cors import CorsPolicy
 from gloo_stream.proxy.guards import ClientAuth
 from gloo_stream.proxy.limits import RateLimitStore, StreamSlots, rate_limit_store
 from gloo_stream.proxy.metrics import ProxyMetrics
+from gloo_stream.proxy.pool import ShardedTransport
 from gloo_stream.proxy.relay import ActiveStreams
 
 __all__ = ["ProxyState", "make_upstream_client"]
@@ -29,14 +32,17 @@ class ProxyState:
     metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
     streams: ActiveStreams = field(default_factory=ActiveStreams)
     last_upstream_error: str | None = None
+    http: httpx.AsyncClient | None = None
 
     @classmethod
     def build(cls, settings: ProxySettings, client: AsyncGlooClient | None) -> ProxyState:
         """State for a new app; creates the upstream client unless one is given."""
         owns = client is None
+        http = None
         if client is None:
-            client = make_upstream_client(settings)
+            client, http = make_upstream_client(settings)
         return cls(
+            http=http,
             settings=settings,
             client=client,
             owns_client=owns,
@@ -49,17 +55,22 @@ class ProxyState:
         )
 
     async def aclose(self) -> None:
-        """Close the upstream client if this app created it."""
+        """Close the upstream client and its pool if this app created them."""
         if self.owns_client and self.client is not None:
             await self.client.aclose()
+        if self.http is not None:
+            await self.http.aclose()
 
 
-def make_upstream_client(settings: ProxySettings) -> AsyncGlooClient | None:
-    """One pooled client for every request (None when no credentials are configured).
+def make_upstream_client(
+    settings: ProxySettings,
+) -> tuple[AsyncGlooClient | None, httpx.AsyncClient | None]:
+    """One client for every request, and the pool it uses (None without credentials).
 
-    Its connection pool has no cap of its own: ``StreamSlots`` caps upstream streams, and
-    a second, silent cap in the pool would queue requests instead of refusing them.
+    The pool has no cap of its own: ``StreamSlots`` caps upstream streams, and a second,
+    silent cap in the pool would queue requests instead of refusing them.
     """
     if settings.auth_mode == "none":
-        return None
-    return AsyncGlooClient(settings=settings)
+        return None, None
+    http = httpx.AsyncClient(transport=ShardedTransport())
+    return AsyncGlooClient(settings=settings, http_client=http), http
