@@ -6,13 +6,17 @@ as ``gloo-stream proxy`` runs it), and this load generator (asyncio protocols, n
 library, so the generator itself stays cheap). Each chunk's latency is its arrival time
 minus its stamp. The same load runs direct to the upstream and through the proxy; the added
 latency is the difference of the two distributions' percentiles (p50, p99) over the window
-in which every stream is open. Memory per stream is the proxy's RSS growth with all streams
-open, divided by their number.
+in which every stream is open. Memory per stream is the RSS growth of a fresh proxy process
+with all streams open, divided by their number.
 
-Bounded: each level runs ~10 s per path, the search stops at the first level whose p99 added
-latency reaches 10 ms, at the file-descriptor limit, or when the time budget is spent.
+Why a stamping upstream rather than the simulator: the simulator paces with relative sleeps
+and stamps nothing finer than a second, so only a stamp taken at the write tells how late a
+chunk arrives. Both paths use the very same upstream, so its own cost cancels out.
 
-Run: ``.venv/bin/python -m benchmarks.proxy_load [--levels 100,1000,2000] [--tps 10]``
+Bounded: each level runs ~10-25 s per path, the search stops at the first level whose p99
+added latency reaches 10 ms, near the file-descriptor limit, or when the budget is spent.
+
+Run: ``.venv/bin/python -m benchmarks.proxy_load [--tps 10 --levels 100,1000 --search 200]``
 (prints JSON). ``make bench`` runs it through ``benchmarks/__main__.py``.
 """
 
@@ -34,11 +38,11 @@ from typing import Any
 
 # Each pace: tokens/s per stream, the fixed levels, then the levels searched upward.
 PACES: tuple[tuple[float, tuple[int, ...], tuple[int, ...]], ...] = (
-    (10.0, (100, 1000), (200, 300, 400, 600, 800)),  # a typical model's pace
-    (1.0, (1000,), (2000, 3000, 4000, 5000, 6000, 8000)),  # slow or mostly idle streams
+    (10.0, (100, 1000), (200, 300, 400, 500, 600, 800)),  # a typical model's pace
+    (1.0, (1000,), (2000, 3000, 4000, 5000, 6000)),  # slow or mostly idle streams
 )
 WINDOW = 4.0  # seconds of steady state (every stream open) that are measured
-BUDGET = 480.0  # seconds for the whole benchmark
+BUDGET = 600.0  # seconds for the whole benchmark
 TARGET_P99_MS = 10.0
 STAMP = re.compile(rb'"content":"(\d+)"')
 
@@ -186,7 +190,7 @@ class StreamClient(asyncio.Protocol):
 
 def ramp_for(streams: int) -> float:
     """Seconds over which to open the streams (connection setup is the costly part)."""
-    return max(2.0, streams / 1000)
+    return max(2.0, streams / 400)
 
 
 def http_request(port: int, path: str, tokens: int) -> bytes:
@@ -202,11 +206,12 @@ async def load(port: int, path: str, streams: int, tps: float, pid: int | None) 
     """Open ``streams`` streams over the ramp; measure the window when all are open."""
     loop = asyncio.get_running_loop()
     ramp = ramp_for(streams)
-    request = http_request(port, path, int((ramp + WINDOW + 1.5) * tps) + 1)
+    request = http_request(port, path, int((ramp + WINDOW + 2) * tps) + 1)
     samples: list[tuple[int, int]] = []
     baseline = rss_bytes(pid) if pid else 0
     started = time.time_ns()
-    window = (started + int((ramp + 0.5) * 1e9), started + int((ramp + 0.5 + WINDOW) * 1e9))
+    # Measure from 1 s after the last stream opened, while every stream is still open.
+    window = (started + int((ramp + 1) * 1e9), started + int((ramp + 1 + WINDOW) * 1e9))
 
     async def one(delay: float) -> bool:
         await asyncio.sleep(delay)
@@ -220,7 +225,7 @@ async def load(port: int, path: str, streams: int, tps: float, pid: int | None) 
             transport.close()
 
     async def memory() -> int:
-        await asyncio.sleep(ramp + 0.5 + WINDOW / 2)
+        await asyncio.sleep(ramp + 1 + WINDOW / 2)
         return rss_bytes(pid) if pid else 0
 
     probe = asyncio.create_task(memory())
@@ -247,12 +252,23 @@ def percentile(values: list[int], q: float) -> float:
     return float(values[rank])
 
 
-def measure(
-    level: int, tps: float, upstream_port: int, proxy_port: int, pid: int
-) -> dict[str, Any]:
-    """One level: direct, then through the proxy, under identical load."""
+def measure(level: int, tps: float, upstream_port: int) -> dict[str, Any]:
+    """One level: direct, then through a fresh proxy process, under identical load.
+
+    A fresh proxy per level keeps levels independent and makes its RSS growth mean
+    something (a process that already held more streams reuses that memory).
+    """
     direct = asyncio.run(load(upstream_port, "/ai/v2/chat/completions", level, tps, None))
-    proxied = asyncio.run(load(proxy_port, "/api/stream", level, tps, pid))
+    px = free_port()
+    proxy = [
+        sys.executable,
+        "-c",
+        "from gloo_stream.config import ProxySettings as S; "
+        "from gloo_stream.proxy import run_proxy; run_proxy(S())",
+    ]
+    with process(proxy, px, proxy_env(upstream_port, px)) as pid:
+        asyncio.run(load(px, "/api/stream", 20, tps, None))  # warm up imports and pools
+        proxied = asyncio.run(load(px, "/api/stream", level, tps, pid))
     rss = proxied.pop("rss_delta_bytes")
     direct.pop("rss_delta_bytes")
     return {
@@ -270,23 +286,16 @@ def run_pace(
     tps: float, levels: tuple[int, ...], search: tuple[int, ...], deadline: float, fd_limit: int
 ) -> dict[str, Any]:
     """Fixed levels, then upward until p99 added latency reaches the target."""
-    up, px = free_port(), free_port()
+    up = free_port()
     results: list[dict[str, Any]] = []
     best = 0
     upstream = [sys.executable, "-c", UPSTREAM_CODE, str(up), str(tps)]
-    proxy = [
-        sys.executable,
-        "-c",
-        "from gloo_stream.config import ProxySettings as S; "
-        "from gloo_stream.proxy import run_proxy; run_proxy(S())",
-    ]
-    with process(upstream, up), process(proxy, px, proxy_env(up, px)) as pid:
-        asyncio.run(load(px, "/api/stream", 20, tps, None))  # warm up imports and pools
+    with process(upstream, up):
         for level in (*levels, *search):
             searching = level in search and level not in levels
             if searching and (time.monotonic() > deadline or 4 * level + 200 > fd_limit):
                 break
-            result = measure(level, tps, up, px, pid)
+            result = measure(level, tps, up)
             results.append(result)
             print(json.dumps(result), file=sys.stderr, flush=True)
             if result["added_p99_ms"] < TARGET_P99_MS and result["all_completed"]:
