@@ -7,10 +7,8 @@ what is retried and when) lives in the core; these classes move bytes and sleep.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -22,24 +20,18 @@ from gloo_stream.config import GlooSettings
 from gloo_stream.errors import (
     APIConnectionError,
     APITimeoutError,
-    GlooError,
     MissingCredentialsError,
-    StreamDisconnectedError,
     StreamError,
-    StreamTimeoutError,
     error_from_response,
 )
-from gloo_stream.protocol import CompletionProtocol
 from gloo_stream.request import build_chat_request
-from gloo_stream.retry import RetryPolicy, RetryState
-from gloo_stream.wire import ChatCompletionChunk
+from gloo_stream.retry import RetryPolicy
+from gloo_stream.streams import AsyncChatStream, ChatStream, OnRetry, clock, retry_wait
 
 __all__ = ["AsyncChatStream", "AsyncGlooClient", "ChatStream", "GlooClient"]
 
 Messages = str | Sequence[Mapping[str, Any]]
 OnToken = Callable[[str], None]
-OnRetry = Callable[[Exception, float], None]
-_clock = time.perf_counter
 
 
 class _ClientBase:
@@ -134,119 +126,6 @@ def _connection_error(exc: httpx.TransportError, url: str) -> APIConnectionError
     return APIConnectionError(f"Could not reach {url} ({what}); check GLOO_API_URL and the network")
 
 
-def _stream_error(protocol: CompletionProtocol, exc: httpx.TransportError) -> StreamError:
-    if isinstance(exc, httpx.TimeoutException):
-        return protocol.fail(
-            StreamTimeoutError,
-            "The stream stalled (no data within the read timeout); the partial answer is kept",
-            _clock(),
-        )
-    return protocol.fail(
-        StreamDisconnectedError,
-        f"The connection dropped mid-stream ({type(exc).__name__}); the partial answer is kept",
-        _clock(),
-    )
-
-
-def _is_json(response: httpx.Response) -> bool:
-    content_type: str = response.headers.get("content-type", "")
-    return content_type.startswith("application/json")
-
-
-class ChatStream:
-    """One streamed answer: a context manager and an iterator of chunks as they arrive.
-
-    ``result`` is set when the stream ends; a mid-stream failure raises a ``StreamError``
-    whose ``partial`` (also stored in ``result``) keeps what arrived. The response is closed
-    on every path: end, break, exception, or garbage collection.
-    """
-
-    def __init__(
-        self,
-        client: GlooClient,
-        body: dict[str, Any],
-        *,
-        retry: RetryState,
-        started_at: float,
-        on_retry: OnRetry | None = None,
-    ) -> None:
-        self._client = client
-        self._body = body
-        self._retry = retry
-        self._started_at = started_at
-        self._on_retry = on_retry
-        self._response: httpx.Response | None = None
-        self._iterated = False
-        self.result: StreamResult | None = None
-
-    def __enter__(self) -> ChatStream:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if self._response is not None:
-            self._response.close()
-
-    def open(self) -> None:
-        """Send the request (retrying failures before the stream starts, per the policy)."""
-        while self._response is None:
-            try:
-                self._response = self._client._open(self._body)
-            except GlooError as exc:
-                delay = self._retry.after_failure(exc, now=_clock(), jitter=random.random())
-                if self._on_retry is not None:
-                    self._on_retry(exc, delay)  # a 429's wait can be long: say so first
-                time.sleep(delay)
-
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        if self._iterated:
-            raise RuntimeError("this stream was already read; start a new one with stream()")
-        self._iterated = True
-        self.open()
-        response = self._response
-        assert response is not None
-        protocol = CompletionProtocol(started_at=self._started_at, attempts=self._retry.attempts)
-        try:
-            if _is_json(response):
-                yield from protocol.feed_json(response.read(), _clock())
-            else:
-                for data in response.iter_bytes():
-                    yield from protocol.feed(data, _clock())
-                    if protocol.stopped:
-                        break
-        except httpx.TransportError as exc:
-            if not protocol.finished:  # after the end, a broken tail costs nothing
-                error = _stream_error(protocol, exc)
-                self.result = error.partial
-                raise error from None
-        finally:
-            self.close()
-        try:
-            self.result = protocol.finish(_clock())
-        except StreamError as exc:
-            self.result = exc.partial
-            raise
-
-    @property
-    def attempts(self) -> int:
-        """How many times the request has been sent so far (1 + retries)."""
-        return self._retry.attempts
-
-    @property
-    def text_stream(self) -> Iterator[str]:
-        """The answer's text pieces as they arrive."""
-        return (text for chunk in self if (text := chunk.content))
-
-    def close(self) -> None:
-        """Release the connection (idempotent)."""
-        response, self._response = self._response, None
-        if response is not None:
-            response.close()
-
-
 class GlooClient(_ClientBase):
     """Streams chat completions from Gloo AI (or any OpenAI-compatible server).
 
@@ -276,7 +155,7 @@ class GlooClient(_ClientBase):
     def stream(self, prompt_or_messages: Messages, **params: Any) -> ChatStream:
         """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``."""
         body = build_chat_request(prompt_or_messages, **params)
-        started = _clock()
+        started = clock()
         return ChatStream(self, body, retry=self.retry_policy.start(started), started_at=started)
 
     def complete(
@@ -295,7 +174,7 @@ class GlooClient(_ClientBase):
         request that failed before streaming (a 429's wait can be long).
         """
         body = build_chat_request(prompt_or_messages, **params)
-        started = _clock()
+        started = clock()
         retry = self.retry_policy.start(started)
         while True:
             stream = ChatStream(self, body, retry=retry, started_at=started, on_retry=on_retry)
@@ -305,10 +184,7 @@ class GlooClient(_ClientBase):
                         if on_token is not None and (text := chunk.content):
                             on_token(text)
             except StreamError as exc:
-                delay = retry.after_failure(exc, now=_clock(), jitter=random.random())
-                if on_retry is not None:
-                    on_retry(exc, delay)
-                time.sleep(delay)
+                time.sleep(retry_wait(retry, exc, on_retry))
                 continue
             assert stream.result is not None
             return stream.result
@@ -331,103 +207,6 @@ class GlooClient(_ClientBase):
             )
         self._started(response)
         return response
-
-
-class AsyncChatStream:
-    """The asyncio twin of ``ChatStream``: ``async with`` and ``async for``."""
-
-    def __init__(
-        self,
-        client: AsyncGlooClient,
-        body: dict[str, Any],
-        *,
-        retry: RetryState,
-        started_at: float,
-        on_retry: OnRetry | None = None,
-    ) -> None:
-        self._client = client
-        self._body = body
-        self._retry = retry
-        self._started_at = started_at
-        self._on_retry = on_retry
-        self._response: httpx.Response | None = None
-        self._iterated = False
-        self.result: StreamResult | None = None
-
-    async def __aenter__(self) -> AsyncChatStream:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def open(self) -> None:
-        """Send the request (retrying failures before the stream starts, per the policy)."""
-        while self._response is None:
-            try:
-                self._response = await self._client._open(self._body)
-            except GlooError as exc:
-                delay = self._retry.after_failure(exc, now=_clock(), jitter=random.random())
-                if self._on_retry is not None:
-                    self._on_retry(exc, delay)  # a 429's wait can be long: say so first
-                await asyncio.sleep(delay)
-
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        if self._iterated:
-            raise RuntimeError("this stream was already read; start a new one with stream()")
-        self._iterated = True
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
-        await self.open()
-        response = self._response
-        assert response is not None
-        protocol = CompletionProtocol(started_at=self._started_at, attempts=self._retry.attempts)
-        try:
-            if _is_json(response):
-                for chunk in protocol.feed_json(await response.aread(), _clock()):
-                    yield chunk
-            else:
-                async for data in response.aiter_bytes():
-                    for chunk in protocol.feed(data, _clock()):
-                        yield chunk
-                    if protocol.stopped:
-                        break
-        except httpx.TransportError as exc:
-            if not protocol.finished:
-                error = _stream_error(protocol, exc)
-                self.result = error.partial
-                raise error from None
-        finally:
-            await self.aclose()
-        try:
-            self.result = protocol.finish(_clock())
-        except StreamError as exc:
-            self.result = exc.partial
-            raise
-
-    @property
-    def attempts(self) -> int:
-        """How many times the request has been sent so far (1 + retries)."""
-        return self._retry.attempts
-
-    @property
-    async def text_stream(self) -> AsyncIterator[str]:
-        """The answer's text pieces as they arrive."""
-        async for chunk in self:
-            if text := chunk.content:
-                yield text
-
-    async def aclose(self) -> None:
-        """Release the connection (idempotent)."""
-        response, self._response = self._response, None
-        if response is not None:
-            await response.aclose()
 
 
 class AsyncGlooClient(_ClientBase):
@@ -454,7 +233,7 @@ class AsyncGlooClient(_ClientBase):
     def stream(self, prompt_or_messages: Messages, **params: Any) -> AsyncChatStream:
         """Start one answer; use as ``async with client.stream(...) as s: async for c in s``."""
         body = build_chat_request(prompt_or_messages, **params)
-        started = _clock()
+        started = clock()
         return AsyncChatStream(
             self, body, retry=self.retry_policy.start(started), started_at=started
         )
@@ -469,7 +248,7 @@ class AsyncGlooClient(_ClientBase):
     ) -> StreamResult:
         """Stream one whole answer and return it; see ``GlooClient.complete``."""
         body = build_chat_request(prompt_or_messages, **params)
-        started = _clock()
+        started = clock()
         retry = self.retry_policy.start(started)
         while True:
             stream = AsyncChatStream(self, body, retry=retry, started_at=started, on_retry=on_retry)
@@ -479,10 +258,7 @@ class AsyncGlooClient(_ClientBase):
                         if on_token is not None and (text := chunk.content):
                             on_token(text)
             except StreamError as exc:
-                delay = retry.after_failure(exc, now=_clock(), jitter=random.random())
-                if on_retry is not None:
-                    on_retry(exc, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(retry_wait(retry, exc, on_retry))
                 continue
             assert stream.result is not None
             return stream.result
