@@ -96,6 +96,7 @@ def uvicorn_config(app: Any, settings: ProxySettings, **overrides: Any) -> uvico
 
 def app_from_env() -> Any:
     """The app built from the environment (what each worker process runs)."""
+    _log_to_stderr()
     return create_app(ProxySettings())
 
 
