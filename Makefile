@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint typecheck unit bench clean browser-deps
+.PHONY: install run test lint typecheck unit bench clean browser-deps server-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,7 +25,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install lint typecheck browser-deps
+test: install lint typecheck browser-deps server-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 # The chat page's libraries (marked, DOMPurify: pinned by package-lock.json) and Debian's
@@ -39,6 +39,14 @@ node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 /usr/bin/chromium:
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+# Debian's redis-server and nginx for the scale-out test, which starts its own on loopback
+# ports (the packages' own services are not used). Skipped when both are installed.
+server-deps:
+	@if ! [ -x /usr/bin/redis-server ] || ! [ -x /usr/sbin/nginx ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server nginx; \
+	fi
 
 bench: install
 	$(PY) -m benchmarks

@@ -73,7 +73,8 @@ class ProxySettings(GlooSettings):
     """The proxy server's own settings, on top of how it reaches Gloo.
 
     Every field reads the environment variable of its upper-cased name (``PROXY_PORT``...).
-    Limits are per worker process: with ``workers > 1`` each worker counts on its own.
+    Limits are per worker process unless ``PROXY_REDIS_URL`` is set: then request rates and
+    per-client concurrent streams are counted in Redis, across every worker and replica.
     """
 
     proxy_host: str = "127.0.0.1"
@@ -108,6 +109,28 @@ class ProxySettings(GlooSettings):
     proxy_max_upstream_streams: int = Field(
         default=10_000, ge=0, description="Concurrent upstream requests in all; 0: no limit."
     )
+    proxy_redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis:// URL shared by every replica for rate limits and stream quotas; "
+        "unset: limits are per process.",
+    )
+    proxy_redis_fail: Literal["open", "closed"] = Field(
+        default="open",
+        description="Redis unreachable: 'open' falls back to per-process limits, 'closed' "
+        "refuses with 503.",
+    )
+    proxy_redis_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A stream's quota lease in Redis; a crashed replica's streams stop "
+        "counting within this time.",
+    )
+    proxy_redis_timeout: float = Field(
+        default=0.25, gt=0, description="Seconds one Redis call may take before it counts as down."
+    )
+    proxy_redis_prefix: str = Field(
+        default="gloo-proxy:", description="Key prefix, so deployments can share one Redis."
+    )
     proxy_shutdown_grace: float = Field(
         default=10.0, ge=0, description="Seconds open streams may go on after shutdown starts."
     )
@@ -117,6 +140,17 @@ class ProxySettings(GlooSettings):
     proxy_node_modules: str | None = Field(
         default=None, description="Folder holding marked and dompurify for the chat page."
     )
+
+    @field_validator("proxy_redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # After parsing, so a bad value shows masked in the error: it may hold a password.
+        url = value.get_secret_value().strip() if value is not None else ""
+        if not url:
+            return None
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return SecretStr(url)
 
     @field_validator("proxy_rate_limit")
     @classmethod

@@ -133,7 +133,7 @@ class CompletionsEndpoint:
         if state.client is None:
             await self._fail(send, ex, failure_from_exception(MissingCredentialsError()))
             return
-        refusal = state.slots.acquire(client_id)
+        refusal = await state.slots.admit(client_id)
         if refusal is not None:
             state.metrics.limited.labels(refusal.code).inc()
             await self._fail(send, ex, refusal)

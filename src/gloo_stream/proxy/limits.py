@@ -1,8 +1,10 @@
 """Abuse limits: requests per client per window, concurrent streams per client, a global cap.
 
 The request-rate counters sit behind ``RateLimitStore`` so another backend (Redis, for
-several workers or hosts) can replace the in-memory one without touching the app; the
-stream counters are in-process by nature (a stream lives in one process).
+several workers or hosts: ``redis_limits``) can replace the in-memory one without touching
+the app. ``StreamSlots`` counts streams in this process; a ``SharedQuota`` (Redis leases)
+can be added for the per-client cap across replicas, while the global upstream cap stays
+per process (it protects this process's own resources).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ __all__ = [
     "LimitsRateLimitStore",
     "RateDecision",
     "RateLimitStore",
+    "SharedQuota",
     "StreamSlots",
     "rate_limit_store",
+    "too_many_streams",
 ]
 
 
@@ -75,31 +79,59 @@ def rate_limit_store(rule: str, storage_uri: str = "memory://") -> RateLimitStor
     return LimitsRateLimitStore(parse_many(rule), storage)
 
 
+def too_many_streams(cap: int) -> ProxyFailure:
+    """The 429 for a client already at its cap of concurrent answers."""
+    return ProxyFailure(
+        429,
+        f"Too many answers in progress for this client (at most {cap}); wait for one to finish.",
+        "rate_limit_error",
+        "too_many_streams",
+        retry_after=1.0,
+    )
+
+
+class SharedQuota(Protocol):
+    """A per-client stream cap kept outside this process (across workers and replicas)."""
+
+    async def acquire(self, client: str) -> ProxyFailure | None:
+        """Take one of ``client``'s slots, or say why not."""
+        ...
+
+    def release(self, client: str) -> None:
+        """Give back one of ``client``'s slots."""
+        ...
+
+
 class StreamSlots:
     """Concurrent answers in flight: per client, and upstream requests in all.
 
     ``acquire`` either takes a slot for the caller or raises nothing and returns the
     failure to answer with (429 for the caller's own cap, 503 for the global one).
+    With a ``shared`` quota, ``admit`` also takes a slot there and ``release`` gives it back.
     """
 
-    def __init__(self, per_client: int, total: int) -> None:
+    def __init__(self, per_client: int, total: int, shared: SharedQuota | None = None) -> None:
         self._per_client = per_client
         self._total = total
         self._by_client: dict[str, int] = {}
+        self.shared = shared
         self.open = 0
 
+    async def admit(self, client: str) -> ProxyFailure | None:
+        """``acquire`` here, then in the shared quota if there is one."""
+        refusal = self.acquire(client)
+        if refusal is not None or self.shared is None:
+            return refusal
+        refusal = await self.shared.acquire(client)
+        if refusal is not None:
+            self._give_back(client)
+        return refusal
+
     def acquire(self, client: str) -> ProxyFailure | None:
-        """Take a slot for ``client``, or say why not."""
+        """Take a slot for ``client`` in this process, or say why not."""
         held = self._by_client.get(client, 0)
         if self._per_client and held >= self._per_client:
-            return ProxyFailure(
-                429,
-                f"Too many answers in progress for this client (at most {self._per_client}); "
-                "wait for one to finish.",
-                "rate_limit_error",
-                "too_many_streams",
-                retry_after=1.0,
-            )
+            return too_many_streams(self._per_client)
         if self._total and self.open >= self._total:
             return ProxyFailure(
                 503,
@@ -113,7 +145,12 @@ class StreamSlots:
         return None
 
     def release(self, client: str) -> None:
-        """Give back the slot taken by ``client``."""
+        """Give back the slot taken by ``client`` (and its shared one)."""
+        self._give_back(client)
+        if self.shared is not None:
+            self.shared.release(client)
+
+    def _give_back(self, client: str) -> None:
         held = self._by_client.get(client, 0) - 1
         if held > 0:
             self._by_client[client] = held

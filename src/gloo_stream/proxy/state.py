@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -14,6 +15,9 @@ from gloo_stream.proxy.limits import RateLimitStore, StreamSlots, rate_limit_sto
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.pool import ShardedTransport
 from gloo_stream.proxy.relay import ActiveStreams
+
+if TYPE_CHECKING:
+    from gloo_stream.proxy.redis_limits import SharedLimits
 
 __all__ = ["ProxyState", "make_upstream_client"]
 
@@ -33,6 +37,8 @@ class ProxyState:
     streams: ActiveStreams = field(default_factory=ActiveStreams)
     last_upstream_error: str | None = None
     http: httpx.AsyncClient | None = None
+    shared: SharedLimits | None = None
+    """The Redis-backed limits, when ``PROXY_REDIS_URL`` is set."""
 
     @classmethod
     def build(cls, settings: ProxySettings, client: AsyncGlooClient | None) -> ProxyState:
@@ -41,17 +47,30 @@ class ProxyState:
         http = None
         if client is None:
             client, http = make_upstream_client(settings)
+        metrics = ProxyMetrics()
+        shared = None
+        if settings.proxy_redis_url is not None:
+            from gloo_stream.proxy.redis_limits import shared_limits  # redis only when used
+
+            shared = shared_limits(settings, metrics.registry)
+            rate = shared.rate
+        else:
+            rate = rate_limit_store(settings.proxy_rate_limit, settings.proxy_rate_limit_storage)
         return cls(
             http=http,
             settings=settings,
             client=client,
             owns_client=owns,
             auth=ClientAuth(settings.api_keys),
-            rate=rate_limit_store(settings.proxy_rate_limit, settings.proxy_rate_limit_storage),
+            rate=rate,
             slots=StreamSlots(
-                settings.proxy_max_streams_per_client, settings.proxy_max_upstream_streams
+                settings.proxy_max_streams_per_client,
+                settings.proxy_max_upstream_streams,
+                shared=shared.quota if shared is not None else None,
             ),
             cors=CorsPolicy(settings.cors_origins),
+            metrics=metrics,
+            shared=shared,
         )
 
     async def aclose(self) -> None:
@@ -60,6 +79,8 @@ class ProxyState:
             await self.client.aclose()
         if self.http is not None:
             await self.http.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
 
 
 def make_upstream_client(
