@@ -10,9 +10,6 @@ here), then the server is told to exit at once.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +19,7 @@ from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.app import ProxyApp, create_app
 from gloo_stream.proxy.server import DrainingServer, uvicorn_config
-from gloo_stream.serving import bind_tcp
+from gloo_stream.serving import ThreadedServer, bind_tcp
 
 __all__ = ["ProxyServer", "settings_for"]
 
@@ -60,9 +57,7 @@ class ProxyServer:
         self.host = host
         self.port = port
         self.app: ProxyApp | None = None
-        self._server: DrainingServer | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._runner: ThreadedServer | None = None
 
     @property
     def url(self) -> str:
@@ -76,7 +71,7 @@ class ProxyServer:
 
     def start(self, timeout: float = 10.0) -> ProxyServer:
         """Bind, serve and return once connections are accepted."""
-        if self._thread is not None:
+        if self._runner is not None:
             raise RuntimeError("the proxy is already running")
         settings = self._settings
         if self._offline:
@@ -87,38 +82,22 @@ class ProxyServer:
         elif settings is None:
             settings = ProxySettings(proxy_shutdown_grace=0.0)
         self.app = create_app(settings, client=self._client)
-        sock = self._sock = bind_tcp(self.host, self.port)
+        sock = bind_tcp(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn_config(self.app, settings, host=self.host, port=self.port, log_config=None)
-        server = self._server = DrainingServer(config)
-        self._thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [sock]},
-            name=f"gloo-proxy-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the proxy did not start on {self.url}")
-            time.sleep(0.005)
+        self._runner = ThreadedServer(DrainingServer(config), sock, name=f"gloo-proxy-{self.port}")
+        try:
+            self._runner.start(timeout)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"the proxy did not start on {self.url}") from None
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving (drain, then exit); never blocks longer than about ``timeout``."""
-        server, thread, sock = self._server, self._thread, self._sock
-        self._server = self._thread = self._sock = None
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive() and server is not None:
-                server.force_exit = True
-                thread.join(2.0)
-        if sock is not None:
-            sock.close()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.stop(timeout)
         if self._simulator is not None:
             self._simulator.stop()
             self._simulator = None

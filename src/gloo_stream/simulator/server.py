@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -13,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from gloo_stream.serving import bind_tcp
+from gloo_stream.serving import ThreadedServer, bind_tcp
 from gloo_stream.simulator.app import create_app
 from gloo_stream.simulator.config import SimulatorConfig
 from gloo_stream.simulator.faults import Fault
@@ -51,10 +50,6 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    return bind_tcp(host, port)
-
-
 def _uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.Config:
     settings: dict[str, Any] = {
         "log_level": "warning",
@@ -87,46 +82,31 @@ class SimulatorServer:
         self.port = port
         self.app = create_app(self.config)
         self.state: SimulatorState = self.app.state.simulator
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._runner: ThreadedServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> SimulatorServer:
         """Bind, serve in a thread and return once the server accepts connections."""
-        if self._thread is not None:
+        if self._runner is not None:
             raise RuntimeError("the simulator is already running")
-        self._sock = _bind(self.host, self.port)
-        self.port = self._sock.getsockname()[1]
+        sock = bind_tcp(self.host, self.port)
+        self.port = sock.getsockname()[1]
         server = _Server(_uvicorn_config(self.app, self.host, self.port, log_config=None))
         _quiet_disconnect_faults()
-        thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [self._sock]},
-            name=f"gloo-sim-{self.port}",
-            daemon=True,
-        )
-        self._server, self._thread = server, thread
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the simulator did not start on {self.url}")
-            time.sleep(0.005)
+        self._runner = ThreadedServer(server, sock, name=f"gloo-sim-{self.port}")
+        try:
+            self._runner.start(timeout)
+        except RuntimeError:
+            self._runner = None
+            raise RuntimeError(f"the simulator did not start on {self.url}") from None
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving; open streams are aborted, never waited for."""
-        server, thread, sock = self._server, self._thread, self._sock
-        self._server = self._thread = self._sock = None
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout)
-        if sock is not None:
-            sock.close()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.stop(timeout)
 
     def __enter__(self) -> SimulatorServer:
         return self.start()
@@ -193,7 +173,7 @@ def run(host: str = "127.0.0.1", port: int = 8765, config: SimulatorConfig | Non
     """Serve the simulator in the foreground until interrupted (``gloo-stream simulate``)."""
     config = config or SimulatorConfig()
     app = create_app(config)
-    sock = _bind(host, port)
+    sock = bind_tcp(host, port)
     url = _url(host, sock.getsockname()[1])
     server = _Server(_uvicorn_config(app, host, sock.getsockname()[1]))
     _quiet_disconnect_faults()
