@@ -48,8 +48,15 @@ server-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server nginx; \
 	fi
 
-bench: install
+# The benchmarks' own extras (Flask + requests baseline, matplotlib, py-spy) and Debian's
+# nginx, which the relay benchmark starts on a loopback port as its baseline.
+bench: install /usr/sbin/nginx
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m benchmarks
+
+/usr/sbin/nginx:
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

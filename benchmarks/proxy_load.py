@@ -1,23 +1,22 @@
-"""Proxy load: added latency per chunk through the proxy versus direct, memory per stream.
+"""Relays under load: gloo-stream's proxy beside nginx and a tutorial-style relay.
 
-Three processes on loopback: a stamping upstream (Gloo-format SSE whose every token is the
-wall-clock nanosecond it was written, on a fixed schedule per stream), the proxy (uvicorn,
-as ``gloo-stream proxy`` runs it), and this load generator (asyncio protocols, no HTTP
-library, so the generator itself stays cheap). Each chunk's latency is its arrival time
-minus its stamp. The same load runs direct to the upstream and through the proxy; the added
-latency is the difference of the two distributions' percentiles (p50, p99) over the window
-in which every stream is open. Memory per stream is the RSS growth of a fresh proxy process
-with all streams open, divided by their number.
+Three processes on loopback: a stamping upstream (``benchmarks/relays.py``), the relay under
+test, and this load generator (asyncio protocols, no HTTP library, so it stays cheap). Each
+chunk's latency is its arrival time minus its stamp. At each level the same load runs direct
+to the upstream, then through each relay, one after the other (side by side in the same
+run); added latency is the relay's percentile minus direct's, over the window in which every
+stream is open. CPU per relayed chunk is the relay's process CPU time (nginx: master and
+worker) over the window divided by the chunks that arrived in it. Memory per stream is the
+RSS growth of a fresh relay process with every stream open, divided by their number.
 
-Why a stamping upstream rather than the simulator: the simulator paces with relative sleeps
-and stamps nothing finer than a second, so only a stamp taken at the write tells how late a
-chunk arrives. Both paths use the very same upstream, so its own cost cancels out.
+Two paces: 10 tokens/s per stream (a model's pace: latency against concurrency, repeated at
+1,000 streams for medians) and 1 token/s (how many streams each relay holds: every stream
+completes, p99 added latency under ``HELD_P99_MS``). Bounded: ~30 s per path at most, a relay
+leaves the 1 token/s search at its first level that fails, and every level stays within the
+file-descriptor limit (a relay needs two descriptors per stream).
 
-Bounded: each level runs ~10-25 s per path, the search stops at the first level whose p99
-added latency reaches 10 ms, near the file-descriptor limit, or when the budget is spent.
-
-Run: ``.venv/bin/python -m benchmarks.proxy_load [--tps 10 --levels 100,1000 --search 200]``
-(prints JSON). ``make bench`` runs it through ``benchmarks/__main__.py``.
+Run: ``.venv/bin/python -m benchmarks.proxy_load [--relays proxy,nginx,tutorial]
+[--fast LEVELS] [--slow LEVELS] [--repeats N]`` (prints JSON).
 """
 
 from __future__ import annotations
@@ -25,141 +24,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import resource
-import socket
-import subprocess
+import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-# Each pace: tokens/s per stream, the fixed levels, then the levels searched upward.
-PACES: tuple[tuple[float, tuple[int, ...], tuple[int, ...]], ...] = (
-    (10.0, (100, 1000), (200, 300, 400, 500, 600, 800)),  # a typical model's pace
-    (1.0, (1000,), (2000, 3000, 4000, 5000, 6000)),  # slow or mostly idle streams
-)
+from benchmarks import relays as rl
+
+FAST_TPS, SLOW_TPS = 10.0, 1.0
+FAST_LEVELS = (100, 500, 1000)  # streams at 10 tokens/s
+SLOW_LEVELS = (1000, 3000, 6000, 9000)  # streams at 1 token/s
+REPEATS = 3  # runs at the headline level (1,000 x 10 tokens/s), medians reported
+HEADLINE = 1000
 WINDOW = 4.0  # seconds of steady state (every stream open) that are measured
-BUDGET = 600.0  # seconds for the whole benchmark
-TARGET_P99_MS = 10.0
+HELD_P99_MS = 10.0
 STAMP = re.compile(rb'"content":"(\d+)"')
+RELAY_NAMES = {
+    "proxy": "gloo-stream proxy",
+    "proxy-asyncio": "gloo-stream proxy (asyncio + h11)",
+    "nginx": "nginx",
+    "tutorial": "tutorial relay",
+}
 
-# -- the stamping upstream (runs in its own process) ------------------------------------------
+try:
+    import uvloop
 
-UPSTREAM_CODE = r"""
-import asyncio, sys, time
-import re
-TPS = float(sys.argv[2])
-MAX_TOKENS = re.compile(rb'"max_tokens":\s*(\d+)')
-HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-        b"connection: close\r\n\r\n")
-ROLE = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
-        b'"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n')
-TOKEN = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
-         b'"delta":{"content":"%d"},"finish_reason":null}]}\n\n')
-LAST = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
-        b'"delta":{},"finish_reason":"stop"}]}\n\n')
+    def run_async(coro: Any) -> Any:
+        """Run a coroutine on uvloop (the generator's own cost stays low)."""
+        return uvloop.run(coro)
 
-class Stream(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.t, self.buf, self.sent = transport, b"", False
-    def data_received(self, data):
-        self.buf += data
-        head, sep, body = self.buf.partition(b"\r\n\r\n")
-        if self.sent or not sep:
-            return
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        if len(body) >= length:
-            self.sent = True
-            self.tokens = int(MAX_TOKENS.search(body).group(1))
-            self.t.write(HEAD + ROLE)
-            loop = asyncio.get_running_loop()
-            self.start, self.i = loop.time(), 0
-            loop.call_at(self.start + 1 / TPS, self.tick)
-    def tick(self):
-        if self.t.is_closing():
-            return
-        self.i += 1
-        if self.i > self.tokens:
-            self.t.write(LAST)
-            self.t.close()
-            return
-        self.t.write(TOKEN % time.time_ns())
-        asyncio.get_running_loop().call_at(self.start + (self.i + 1) / TPS, self.tick)
-
-async def main():
-    server = await asyncio.get_running_loop().create_server(
-        Stream, "127.0.0.1", int(sys.argv[1]), backlog=8192)
-    async with server:
-        await server.serve_forever()
-asyncio.run(main())
-"""
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """Block until something accepts connections on ``port``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on port {port}") from None
-            time.sleep(0.05)
-
-
-@contextmanager
-def process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
-    """Run a server process until the block ends; yields its pid."""
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc)
-        yield proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def proxy_env(upstream_port: int, proxy_port: int) -> dict[str, str]:
-    """The proxy's settings: pointed at the upstream, limits off (the load is one client)."""
-    return {
-        **os.environ,
-        "GLOO_API_URL": f"http://127.0.0.1:{upstream_port}/ai/v2/chat/completions",
-        "GLOO_API_KEY": "bench-key",
-        "PROXY_PORT": str(proxy_port),
-        "PROXY_RATE_LIMIT": "",
-        "PROXY_MAX_STREAMS_PER_CLIENT": "0",
-        "PROXY_MAX_UPSTREAM_STREAMS": "0",
-        "PROXY_SHUTDOWN_GRACE": "0",
-    }
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-# -- the load generator ---------------------------------------------------------------------
+except ImportError:  # pragma: no cover
+    run_async = asyncio.run
 
 
 class StreamClient(asyncio.Protocol):
@@ -170,8 +67,7 @@ class StreamClient(asyncio.Protocol):
         self.tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(self.request)
+        transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         now = time.time_ns()
@@ -193,54 +89,61 @@ def ramp_for(streams: int) -> float:
     return max(2.0, streams / 400)
 
 
-def http_request(port: int, path: str, tokens: int) -> bytes:
+def http_request(port: int, tokens: int) -> bytes:
     body = json.dumps({"messages": [{"role": "user", "content": "load"}], "max_tokens": tokens})
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer bench-key\r\n"
+        f"POST {rl.PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer bench-key\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body.encode()
 
 
-async def load(port: int, path: str, streams: int, tps: float, pid: int | None) -> dict[str, Any]:
+async def load(port: int, streams: int, tps: float, pid: int | None) -> dict[str, Any]:
     """Open ``streams`` streams over the ramp; measure the window when all are open."""
     loop = asyncio.get_running_loop()
     ramp = ramp_for(streams)
-    request = http_request(port, path, int((ramp + WINDOW + 2) * tps) + 1)
+    end_at = ramp + 1 + WINDOW  # every stream lasts until just after the window
     samples: list[tuple[int, int]] = []
-    baseline = rss_bytes(pid) if pid else 0
+    pids = rl.family(pid) if pid else []
+    baseline = rl.rss_bytes(pids)
     started = time.time_ns()
-    # Measure from 1 s after the last stream opened, while every stream is still open.
     window = (started + int((ramp + 1) * 1e9), started + int((ramp + 1 + WINDOW) * 1e9))
 
     async def one(delay: float) -> bool:
         await asyncio.sleep(delay)
         done: asyncio.Future[bool] = loop.create_future()
+        request = http_request(port, int((end_at - delay + 1) * tps) + 1)
         transport, _ = await loop.create_connection(
             lambda: StreamClient(request, samples, done), "127.0.0.1", port
         )
         try:
-            return await asyncio.wait_for(done, ramp + WINDOW + 30)
+            return await asyncio.wait_for(done, end_at - delay + 20)
         finally:
             transport.close()
 
-    async def memory() -> int:
-        await asyncio.sleep(ramp + 1 + WINDOW / 2)
-        return rss_bytes(pid) if pid else 0
+    async def probe() -> tuple[float, float, int]:
+        await asyncio.sleep(ramp + 1)
+        cpu0 = rl.cpu_seconds(pids)
+        await asyncio.sleep(WINDOW / 2)
+        rss = rl.rss_bytes(pids)
+        await asyncio.sleep(WINDOW / 2)
+        return cpu0, rl.cpu_seconds(pids), rss
 
-    probe = asyncio.create_task(memory())
+    probing = asyncio.create_task(probe())
     ok = await asyncio.gather(
         *(one(ramp * i / streams) for i in range(streams)), return_exceptions=True
     )
-    peak = await probe
+    cpu0, cpu1, rss = await probing
     lat = sorted(lat for at, lat in samples if window[0] <= at < window[1])
     return {
         "streams": streams,
         "completed": sum(1 for r in ok if r is True),
+        "errors": sorted({type(r).__name__ for r in ok if isinstance(r, BaseException)}),
         "chunks_measured": len(lat),
         "p50_ms": percentile(lat, 50) / 1e6,
         "p99_ms": percentile(lat, 99) / 1e6,
-        "rss_delta_bytes": peak - baseline if pid else None,
+        "cpu_us_per_chunk": (cpu1 - cpu0) / len(lat) * 1e6 if pids and lat else None,
+        "kib_per_stream": (rss - baseline) / streams / 1024 if pids else None,
     }
 
 
@@ -252,119 +155,203 @@ def percentile(values: list[int], q: float) -> float:
     return float(values[rank])
 
 
-def measure(level: int, tps: float, upstream_port: int) -> dict[str, Any]:
-    """One level: direct, then through a fresh proxy process, under identical load.
-
-    A fresh proxy per level keeps levels independent and makes its RSS growth mean
-    something (a process that already held more streams reuses that memory).
-    """
-    direct = asyncio.run(load(upstream_port, "/ai/v2/chat/completions", level, tps, None))
-    px = free_port()
-    proxy = [
-        sys.executable,
-        "-c",
-        "from gloo_stream.config import ProxySettings as S; "
-        "from gloo_stream.proxy import run_proxy; run_proxy(S())",
-    ]
-    with process(proxy, px, proxy_env(upstream_port, px)) as pid:
-        asyncio.run(load(px, "/api/stream", 20, tps, None))  # warm up imports and pools
-        proxied = asyncio.run(load(px, "/api/stream", level, tps, pid))
-    rss = proxied.pop("rss_delta_bytes")
-    direct.pop("rss_delta_bytes")
-    return {
-        "streams": level,
-        "direct": direct,
-        "proxied": proxied,
-        "added_p50_ms": proxied["p50_ms"] - direct["p50_ms"],
-        "added_p99_ms": proxied["p99_ms"] - direct["p99_ms"],
-        "proxy_kib_per_stream": rss / level / 1024 if rss else None,
-        "all_completed": direct["completed"] == level and proxied["completed"] == level,
-    }
+def through(kind: str, up: int, streams: int, tps: float, direct: dict[str, Any]) -> dict[str, Any]:
+    """One level through a fresh relay process (fresh, so its RSS growth means something)."""
+    with rl.relay(kind, up) as (port, pid):
+        run_async(load(port, 20, tps, None))  # warm up imports, pools and threads
+        r = run_async(load(port, streams, tps, pid))
+    r["added_p50_ms"] = r["p50_ms"] - direct["p50_ms"]
+    r["added_p99_ms"] = r["p99_ms"] - direct["p99_ms"]
+    r["all_completed"] = r["completed"] == streams
+    return r
 
 
-def run_pace(
-    tps: float, levels: tuple[int, ...], search: tuple[int, ...], deadline: float, fd_limit: int
-) -> dict[str, Any]:
-    """Fixed levels, then upward until p99 added latency reaches the target."""
-    up = free_port()
-    results: list[dict[str, Any]] = []
-    best = 0
-    upstream = [sys.executable, "-c", UPSTREAM_CODE, str(up), str(tps)]
-    with process(upstream, up):
-        for level in (*levels, *search):
-            searching = level in search and level not in levels
-            if searching and (time.monotonic() > deadline or 4 * level + 200 > fd_limit):
-                break
-            result = measure(level, tps, up)
-            results.append(result)
-            print(json.dumps(result), file=sys.stderr, flush=True)
-            if result["added_p99_ms"] < TARGET_P99_MS and result["all_completed"]:
-                best = max(best, level)
-            elif searching:
-                break
-    return {"tps_per_stream": tps, "levels": results, "max_streams_p99_under_10ms": best}
+def level(tps: float, streams: int, kinds: list[str]) -> dict[str, Any]:
+    """Direct, then each relay in turn, under identical load from a fresh upstream."""
+    with rl.upstream(tps) as up:
+        direct = run_async(load(up, streams, tps, None))
+        out: dict[str, Any] = {"streams": streams, "direct": direct}
+        for kind in kinds:
+            out[kind] = through(kind, up, streams, tps, direct)
+            print(f"  {tps:g}/s x {streams}: {kind} {json.dumps(out[kind])}", file=sys.stderr)
+    return out
+
+
+def median_of(runs: list[dict[str, Any]], kind: str, key: str) -> float | None:
+    values = [r[kind][key] for r in runs if kind in r and r[kind][key] is not None]
+    return statistics.median(values) if values else None
 
 
 def run(
-    paces: tuple[tuple[float, tuple[int, ...], tuple[int, ...]], ...] = PACES,
+    kinds: tuple[str, ...] = ("proxy", "proxy-asyncio", "nginx", "tutorial"),
+    fast: tuple[int, ...] = FAST_LEVELS,
+    slow: tuple[int, ...] = SLOW_LEVELS,
+    repeats: int = REPEATS,
 ) -> dict[str, Any]:
-    """Every pace in turn; bounded by BUDGET seconds and the file-descriptor limit."""
+    """Both paces for every relay; bounded by the levels and the file-descriptor limit."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    deadline = time.monotonic() + BUDGET
-    return {"paces": [run_pace(tps, lv, se, deadline, hard) for tps, lv, se in paces]}
+    started = time.monotonic()
+    main_kinds = [k for k in kinds if k != "proxy-asyncio"]
+    fast_runs: list[dict[str, Any]] = []
+    for streams in fast:
+        for _ in range(repeats if streams == HEADLINE else 1):
+            # the asyncio + h11 variant only at the headline level: it answers one question
+            extra = ["proxy-asyncio"] if streams == HEADLINE and "proxy-asyncio" in kinds else []
+            fast_runs.append(level(FAST_TPS, streams, main_kinds + extra))
+    headline = [r for r in fast_runs if r["streams"] == HEADLINE]
+    summary = {
+        kind: {
+            key: median_of(headline, kind, key)
+            for key in ("added_p50_ms", "added_p99_ms", "cpu_us_per_chunk", "kib_per_stream")
+        }
+        for kind in kinds
+    }
+    slow_runs: list[dict[str, Any]] = []
+    held: dict[str, int] = dict.fromkeys(main_kinds, 0)
+    live = list(main_kinds)
+    for streams in slow:
+        if not live or 2 * streams + 500 > hard:
+            break
+        result = level(SLOW_TPS, streams, live)
+        slow_runs.append(result)
+        for kind in list(live):
+            r = result[kind]
+            if r["all_completed"] and r["added_p99_ms"] < HELD_P99_MS:
+                held[kind] = streams
+            else:
+                live.remove(kind)
+    return {
+        "fd_limit": hard,
+        "headline_streams": HEADLINE,
+        "repeats": repeats,
+        "fast": fast_runs,
+        "slow": slow_runs,
+        "summary": summary,
+        "held_at_1tps": held,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.2f} ms"
 
 
 def report(results: dict[str, Any]) -> str:
-    """The figures as a Markdown section."""
+    """The figures as a Markdown section (and the plots beside it)."""
+    from benchmarks import plots
+
+    kinds = list(results["summary"])
+    tried = ", ".join(f"{r['streams']:,}" for r in results["slow"])
     lines = [
-        "## Proxy under load",
+        "## Relays under load: gloo-stream's proxy, nginx, a tutorial-style relay",
         "",
-        "Every token is stamped with its send time by a stamping upstream; latency = arrival -",
-        "stamp, over the window in which all streams are open; added = proxied - direct.",
-        "Upstream, proxy (one uvicorn worker) and load generator are three processes sharing",
-        "the machine's cores.",
+        "A stamping upstream writes each token's send time into it; latency = arrival - stamp,",
+        "over a 4 s window in which every stream is open; added = through the relay - direct.",
+        "Upstream, relay and load generator are three processes sharing the machine's two cores;",
+        "each relay is one process (gloo-stream: one uvicorn worker; nginx: one worker,",
+        "`proxy_buffering off`; tutorial: Flask's threaded server + `requests`, a thread per",
+        "stream). Direct and every relay ran one after the other at each level, in the same run.",
+        "",
+        f"### {HEADLINE:,} streams x 10 tokens/s (median of {results['repeats']} runs)",
+        "",
+        "| relay | added p50 | added p99 | CPU per relayed chunk | memory per stream |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kind in kinds:
+        s = results["summary"][kind]
+        cpu, kib = s["cpu_us_per_chunk"], s["kib_per_stream"]
+        lines.append(
+            f"| {RELAY_NAMES.get(kind, kind)} | {_ms(s['added_p50_ms'])} | "
+            f"{_ms(s['added_p99_ms'])} | {'n/a' if cpu is None else f'{cpu:.0f} µs'} | "
+            f"{'n/a' if kib is None else f'{kib:.1f} KiB'} |"
+        )
+    lines += [
+        "",
+        "![added p99 latency against concurrent streams](proxy_latency.png)",
+        "![CPU per relayed chunk](proxy_cpu.png)",
+        "",
+        "### Every level at 10 tokens/s",
+        "",
+        "| streams | relay | p50 / p99 (direct p50 / p99) | added p50 / p99 | CPU/chunk "
+        "| completed |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    lines += _level_rows(results["fast"], kinds)
+    lines += [
+        "",
+        "### How many streams each relay holds at 1 token/s",
+        "",
+        f"Held = every stream completes and p99 added latency stays under {HELD_P99_MS:g} ms. "
+        f"Levels tried: {tried} (a relay "
+        "leaves the search at its first failing level).",
+        "",
+        "| relay | most streams held | memory per stream there |",
+        "|---|---:|---:|",
+    ]
+    for kind, held in results["held_at_1tps"].items():
+        kib = next(
+            (r[kind]["kib_per_stream"] for r in results["slow"] if r["streams"] == held), None
+        )
+        lines.append(
+            f"| {RELAY_NAMES.get(kind, kind)} | {held:,} | "
+            f"{'n/a' if kib is None else f'{kib:.1f} KiB'} |"
+        )
+    lines += [
+        "",
+        "| streams | relay | p50 / p99 (direct p50 / p99) | added p50 / p99 | CPU/chunk "
+        "| completed |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    lines += _level_rows(results["slow"], list(results["held_at_1tps"]))
+    lines += [
+        "",
+        f"Limits: the file-descriptor limit is {results['fd_limit']:,} per process; a relay",
+        "holds two descriptors per stream, so 9,000 streams is the highest level tried.",
+        "",
+        "Reproduce: `.venv/bin/python -m benchmarks.proxy_load` (all of the above, "
+        f"~{results['seconds'] / 60:.0f} min); one relay and level, e.g. "
+        "`.venv/bin/python -m benchmarks.proxy_load --relays proxy --fast 1000 --slow 9000 "
+        "--repeats 1`.",
         "",
     ]
-    for pace in results["paces"]:
-        lines += [
-            f"### {pace['tps_per_stream']:g} tokens/s per stream",
-            "",
-            "| streams | direct p50 / p99 | proxied p50 / p99 | added p50 / p99 "
-            "| proxy RSS per stream |",
-            "|---:|---:|---:|---:|---:|",
-        ]
-        for r in pace["levels"]:
-            d, p = r["direct"], r["proxied"]
-            lines.append(
-                f"| {r['streams']:,} | {d['p50_ms']:.2f} / {d['p99_ms']:.2f} ms "
-                f"| {p['p50_ms']:.2f} / {p['p99_ms']:.2f} ms "
-                f"| {r['added_p50_ms']:.2f} / {r['added_p99_ms']:.2f} ms "
-                f"| {r['proxy_kib_per_stream'] or 0:.0f} KiB |"
-            )
-        lines += [
-            "",
-            f"Most concurrent streams with p99 added latency under {TARGET_P99_MS:g} ms: "
-            f"**{pace['max_streams_p99_under_10ms']:,}**.",
-            "",
-        ]
-    lines += ["Reproduce: `.venv/bin/python -m benchmarks.proxy_load`", ""]
+    plots.relay_plots(results)
     return "\n".join(lines)
 
 
+def _level_rows(runs: list[dict[str, Any]], kinds: list[str]) -> list[str]:
+    rows = []
+    for r in runs:
+        d = r["direct"]
+        for kind in kinds:
+            if kind not in r:
+                continue
+            x = r[kind]
+            cpu = x["cpu_us_per_chunk"]
+            rows.append(
+                f"| {r['streams']:,} | {RELAY_NAMES.get(kind, kind)} | "
+                f"{x['p50_ms']:.1f} / {x['p99_ms']:.1f} ({d['p50_ms']:.1f} / {d['p99_ms']:.1f}) "
+                f"| {x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms | "
+                f"{'n/a' if cpu is None else f'{cpu:.0f} µs'} | "
+                f"{x['completed']:,}/{r['streams']:,} |"
+            )
+    return rows
+
+
 def main() -> None:
-    """Command line: one pace and its levels, or every default pace; prints JSON."""
-    parser = argparse.ArgumentParser(description="Proxy load benchmark (loopback only).")
-    parser.add_argument("--tps", type=float, help="tokens/s per stream (default: every pace)")
-    parser.add_argument("--levels", default="100,1000")
-    parser.add_argument("--search", default="")
+    """Command line: choose relays and levels; prints JSON."""
+    parser = argparse.ArgumentParser(description="Relay load benchmark (loopback only).")
+    parser.add_argument("--relays", default="proxy,proxy-asyncio,nginx,tutorial")
+    parser.add_argument("--fast", default=",".join(map(str, FAST_LEVELS)))
+    parser.add_argument("--slow", default=",".join(map(str, SLOW_LEVELS)))
+    parser.add_argument("--repeats", type=int, default=REPEATS)
     args = parser.parse_args()
-    paces = PACES
-    if args.tps is not None:
-        levels = tuple(int(x) for x in args.levels.split(",") if x)
-        search = tuple(int(x) for x in args.search.split(",") if x)
-        paces = ((args.tps, levels, search),)
-    json.dump(run(paces), sys.stdout, indent=2)
+
+    def ints(text: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in text.split(",") if x)
+
+    kinds = tuple(k for k in args.relays.split(",") if k)
+    json.dump(run(kinds, ints(args.fast), ints(args.slow), args.repeats), sys.stdout, indent=2)
     print()
 
 

@@ -1,0 +1,257 @@
+"""The processes of the relay benchmark: a stamping upstream and the relays under test.
+
+Each runs in its own process on loopback and is stopped when its block ends:
+- the stamping upstream (Gloo-format SSE whose every token is the wall-clock nanosecond it
+  was written, on a fixed schedule per stream);
+- ``proxy``: gloo-stream's proxy, one uvicorn worker, as ``gloo-stream proxy`` runs it
+  (``proxy-asyncio`` is the same with the stdlib event loop and h11, for comparison);
+- ``nginx``: Debian's nginx, one worker, ``proxy_buffering off``: the near-physical limit;
+- ``tutorial``: Flask + ``requests``, one thread per stream (``benchmarks/tutorial_relay.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+RELAYS = ("proxy", "nginx", "tutorial")
+PATH = "/api/stream"
+UPSTREAM_PATH = "/ai/v2/chat/completions"
+TICK = os.sysconf("SC_CLK_TCK")
+
+UPSTREAM_CODE = r"""
+import asyncio, sys, time
+import re
+try:
+    import uvloop
+except ImportError:
+    uvloop = None
+TPS = float(sys.argv[2])
+MAX_TOKENS = re.compile(rb'"max_tokens":\s*(\d+)')
+HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+        b"connection: close\r\n\r\n")
+ROLE = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
+        b'"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n')
+TOKEN = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
+         b'"delta":{"content":"%d"},"finish_reason":null}]}\n\n')
+LAST = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
+        b'"delta":{},"finish_reason":"stop"}]}\n\n')
+
+class Stream(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.t, self.buf, self.sent = transport, b"", False
+    def data_received(self, data):
+        self.buf += data
+        head, sep, body = self.buf.partition(b"\r\n\r\n")
+        if self.sent or not sep:
+            return
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        if len(body) >= length:
+            self.sent = True
+            self.tokens = int(MAX_TOKENS.search(body).group(1))
+            self.t.write(HEAD + ROLE)
+            loop = asyncio.get_running_loop()
+            self.start, self.i = loop.time(), 0
+            loop.call_at(self.start + 1 / TPS, self.tick)
+    def tick(self):
+        if self.t.is_closing():
+            return
+        self.i += 1
+        if self.i > self.tokens:
+            self.t.write(LAST)
+            self.t.close()
+            return
+        self.t.write(TOKEN % time.time_ns())
+        asyncio.get_running_loop().call_at(self.start + (self.i + 1) / TPS, self.tick)
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(
+        Stream, "127.0.0.1", int(sys.argv[1]), backlog=8192)
+    async with server:
+        await server.serve_forever()
+(uvloop.run if uvloop else asyncio.run)(main())
+"""
+
+PROXY_CODE = """
+import sys
+from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.app import create_app
+from gloo_stream.proxy.server import DrainingServer, uvicorn_config
+settings = ProxySettings()
+overrides = {"loop": "asyncio", "http": "h11"} if sys.argv[1] == "asyncio" else {}
+DrainingServer(uvicorn_config(create_app(settings), settings, **overrides)).run()
+"""
+
+NGINX_CONF = """
+user root;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 19900; multi_accept on; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location {path} {{
+            proxy_pass http://127.0.0.1:{upstream}{upstream_path};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_read_timeout 120s;
+        }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Block until something accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on port {port}") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run a server process until the block ends; yields its pid."""
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        yield proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def upstream(tps: float) -> Iterator[int]:
+    """A stamping upstream at ``tps`` tokens/s per stream; yields its port."""
+    port = free_port()
+    with process([sys.executable, "-c", UPSTREAM_CODE, str(port), str(tps)], port):
+        yield port
+
+
+def proxy_env(upstream_port: int, proxy_port: int) -> dict[str, str]:
+    """The proxy's settings: pointed at the upstream, limits off (the load is one client)."""
+    return {
+        **os.environ,
+        "GLOO_API_URL": f"http://127.0.0.1:{upstream_port}{UPSTREAM_PATH}",
+        "GLOO_API_KEY": "bench-key",
+        "PROXY_PORT": str(proxy_port),
+        "PROXY_RATE_LIMIT": "",
+        "PROXY_MAX_STREAMS_PER_CLIENT": "0",
+        "PROXY_MAX_UPSTREAM_STREAMS": "0",
+        "PROXY_SHUTDOWN_GRACE": "0",
+    }
+
+
+@contextmanager
+def relay(kind: str, upstream_port: int) -> Iterator[tuple[int, int]]:
+    """Start one relay in front of the upstream; yields (port, pid)."""
+    port = free_port()
+    if kind in ("proxy", "proxy-asyncio"):
+        loop = "asyncio" if kind == "proxy-asyncio" else "auto"
+        args = [sys.executable, "-c", PROXY_CODE, loop]
+        with process(args, port, proxy_env(upstream_port, port)) as pid:
+            yield port, pid
+    elif kind == "tutorial":
+        target = f"http://127.0.0.1:{upstream_port}{UPSTREAM_PATH}"
+        args = [sys.executable, "-m", "benchmarks.tutorial_relay", str(port), target]
+        with process(args, port) as pid:
+            yield port, pid
+    elif kind == "nginx":
+        with nginx(port, upstream_port) as pid:
+            yield port, pid
+    else:
+        raise ValueError(f"unknown relay {kind!r}")
+
+
+@contextmanager
+def nginx(port: int, upstream_port: int) -> Iterator[int]:
+    """nginx in the foreground, its config in a temp dir; yields the master's pid."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                dir=tmp, port=port, path=PATH, upstream=upstream_port, upstream_path=UPSTREAM_PATH
+            )
+        )
+        args = [binary, "-p", tmp, "-c", str(conf), "-g", "daemon off;"]
+        with process(args, port) as pid:
+            yield pid
+
+
+def family(pid: int) -> list[int]:
+    """The process and its direct children (nginx's workers, for one)."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                pids.append(int(entry))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def rss_bytes(pids: list[int]) -> int:
+    """Resident memory of these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
