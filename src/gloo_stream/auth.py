@@ -24,6 +24,9 @@ __all__ = ["BearerAuth", "ClientCredentialsAuth", "TokenCache"]
 TokenAuthStyle = Literal["auto", "basic", "form"]
 
 
+_TOKEN_TIMEOUT = httpx.Timeout(10.0).as_dict()
+
+
 class BearerAuth(httpx.Auth):
     """A static bearer credential: a Gloo API key, or any OpenAI-compatible server's key."""
 
@@ -216,7 +219,11 @@ class ClientCredentialsAuth(httpx.Auth):
             auth = (self._client_id, self._client_secret)
         else:
             form |= {"client_id": self._client_id, "client_secret": self._client_secret}
-        request = httpx.Request("POST", self.token_url, data=form)
+        # Requests an auth flow yields do not inherit the client's timeouts: set our own, so
+        # a silent token endpoint fails instead of hanging every stream waiting on the lock.
+        request = httpx.Request(
+            "POST", self.token_url, data=form, extensions={"timeout": _TOKEN_TIMEOUT}
+        )
         if auth is not None:
             request = next(httpx.BasicAuth(*auth).auth_flow(request))
         return request

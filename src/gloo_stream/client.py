@@ -7,6 +7,7 @@ what is retried and when) lives in the core; these classes move bytes and sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -121,9 +122,13 @@ def _oauth(s: GlooSettings, cid: str, secret: str, token_url: str | None) -> Cli
 
 def _connection_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
     what = type(exc).__name__
+    with contextlib.suppress(RuntimeError):  # httpx raises when the error has no request
+        url = str(exc.request.url)  # the token endpoint, when that is what failed
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"Timed out waiting for {url} ({what}); the server may be busy")
-    return APIConnectionError(f"Could not reach {url} ({what}); check GLOO_API_URL and the network")
+    return APIConnectionError(
+        f"Could not reach {url} ({what}); check GLOO_API_URL, GLOO_TOKEN_URL and the network"
+    )
 
 
 class GlooClient(_ClientBase):

@@ -306,6 +306,18 @@ def test_unreachable_server_is_a_connection_error() -> None:
         client.complete(PROMPT)
 
 
+def test_unreachable_token_endpoint_is_named(sim: SimulatorServer) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token_url = f"http://127.0.0.1:{port}/oauth2/token"
+    kwargs = oauth_kwargs(sim) | {"token_url": token_url}
+    with GlooClient(**kwargs) as client, pytest.raises(APIConnectionError) as caught:
+        client.complete(PROMPT)
+    assert token_url in str(caught.value)
+    assert sim.stats()["requests"] == 0
+
+
 # -- failures mid-stream ------------------------------------------------------------------
 
 
