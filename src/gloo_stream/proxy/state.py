@@ -13,8 +13,8 @@ from gloo_stream.proxy.cors import CorsPolicy
 from gloo_stream.proxy.guards import ClientAuth
 from gloo_stream.proxy.limits import RateLimitStore, StreamSlots, rate_limit_store
 from gloo_stream.proxy.metrics import ProxyMetrics
-from gloo_stream.proxy.pool import ShardedTransport
 from gloo_stream.proxy.relay import ActiveStreams
+from gloo_stream.transport import StreamingTransport
 
 if TYPE_CHECKING:
     from gloo_stream.proxy.redis_limits import SharedLimits
@@ -93,5 +93,6 @@ def make_upstream_client(
     """
     if settings.auth_mode == "none":
         return None, None
-    http = httpx.AsyncClient(transport=ShardedTransport())
+    # A lean HTTP/1.1 transport: reading the upstream is most of a relay's work.
+    http = httpx.AsyncClient(transport=StreamingTransport())
     return AsyncGlooClient(settings=settings, http_client=http), http
