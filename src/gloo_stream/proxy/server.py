@@ -118,7 +118,10 @@ def run_proxy(settings: ProxySettings, *, offline: bool = False, workers: int = 
                 "GLOO_CLIENT_ID and GLOO_CLIENT_SECRET, are set (or use --offline)"
             )
         if workers <= 1:
-            DrainingServer(uvicorn_config(create_app(settings), settings)).run()
+            # Our own socket, as for workers: uvicorn's leaves accepted connections without
+            # TCP_NODELAY on the asyncio loop (a ~40 ms stall per kept-alive write).
+            sock = bind_tcp(settings.proxy_host, settings.proxy_port)
+            DrainingServer(uvicorn_config(create_app(settings), settings)).run(sockets=[sock])
             return
         _run_workers(settings, workers)
 
