@@ -30,7 +30,7 @@ from gloo_stream.wire import decode_chunk
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-pytestmark = pytest.mark.skipif(
+needs_servers = pytest.mark.skipif(
     not (os.access(REDIS, os.X_OK) and os.access(NGINX, os.X_OK)),
     reason="needs Debian's redis-server and nginx (`make test` installs them)",
 )
@@ -215,6 +215,12 @@ def held_streams(base: str, key: str, count: int) -> Iterator[list[httpx.Respons
         yield opened
 
 
+def test_deploy_doc_shows_the_tested_nginx_config() -> None:
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    assert f"```nginx\n{TEMPLATE.read_text()}```" in doc
+
+
+@needs_servers
 def test_streams_flow_through_nginx_unbuffered(cluster: Cluster) -> None:
     body = {"messages": MESSAGES, "max_tokens": 30}
     url = f"{cluster.nginx}/api/stream"
@@ -234,6 +240,7 @@ def test_streams_flow_through_nginx_unbuffered(cluster: Cluster) -> None:
     assert text_of(received) == "".join(expected_answer(MESSAGES, max_tokens=30))
 
 
+@needs_servers
 def test_stream_quota_holds_across_replicas(cluster: Cluster) -> None:
     a, b = cluster.replica("a"), cluster.replica("b")
     with held_streams(a, "key-a", CAP):
@@ -246,6 +253,7 @@ def test_stream_quota_holds_across_replicas(cluster: Cluster) -> None:
     assert waited < LEASE
 
 
+@needs_servers
 def test_request_rate_is_shared_between_replicas(
     cluster: Cluster, simulator: SimulatorServer
 ) -> None:
@@ -260,6 +268,7 @@ def test_request_rate_is_shared_between_replicas(
     assert statuses == [200, 200, 200, 429]
 
 
+@needs_servers
 def test_rolling_restart_drains_while_nginx_serves(cluster: Cluster) -> None:
     body = {"messages": MESSAGES, "max_tokens": 40}  # 2 s of streaming
     url = f"{cluster.replica('a')}/api/stream"
@@ -275,6 +284,7 @@ def test_rolling_restart_drains_while_nginx_serves(cluster: Cluster) -> None:
     cluster.start_replica("a")
 
 
+@needs_servers
 def test_killed_replica_leaves_the_other_serving_and_its_quota_lapses(cluster: Cluster) -> None:
     a, b = cluster.replica("a"), cluster.replica("b")
     with held_streams(a, "key-a", CAP):
@@ -340,6 +350,7 @@ def test_redis_down_follows_the_fail_policy_without_hanging(
     assert "redis://:***@127.0.0.1" in warnings[0]
 
 
+@needs_servers
 def test_shared_limits_resume_when_redis_returns(
     simulator: SimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
