@@ -53,10 +53,18 @@ class StreamStopped(Exception):  # noqa: N818 - a signal, not an error
 
 
 class StreamControl:
-    """One stream's link to the outside: disconnect watch, heartbeats and shutdown."""
+    """One stream's link to the outside: disconnect watch, heartbeats and shutdown.
+
+    One task per stream waits on ``receive`` (nothing else can tell that the caller left)
+    and a loop timer checks for idleness once per heartbeat interval, so an open stream
+    costs one task and one timer, not a task per wait.
+    """
 
     __slots__ = (
+        "_beat",
+        "_send",
         "_task",
+        "_timer",
         "_watcher",
         "done",
         "headers_sent",
@@ -75,11 +83,17 @@ class StreamControl:
         self.last_send = 0.0
         self._task: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._beat: asyncio.Task[None] | None = None
+        self._send: Send | None = None
 
     def start(self, receive: Receive, send: Send) -> None:
         """Begin watching for the caller's disconnect (call after the body was read)."""
+        loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive, send))
+        self._send = send
+        self._watcher = loop.create_task(self._watch(receive))
+        self._timer = loop.call_later(self.heartbeat, self._tick)
 
     def stop(self, reason: str) -> None:
         """Stop the stream from outside (``"disconnect"`` or ``"shutdown"``)."""
@@ -93,6 +107,10 @@ class StreamControl:
         self.done = True
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._beat is not None:
+            self._beat.cancel()
 
     def stopped(self) -> StreamStopped:
         """Why the stream was cancelled: by us (caller left, drain), else by the server.
@@ -107,33 +125,39 @@ class StreamControl:
         task.uncancel()
         return StreamStopped(self.reason)
 
-    async def _watch(self, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        message: asyncio.Future[Message] = asyncio.ensure_future(receive())
+    async def _watch(self, receive: Receive) -> None:
         try:
-            # Every pass awaits something, so a pending cancel (finish()) always lands.
             while not self.done:
-                idle = loop.time() - self.last_send if self.headers_sent else 0.0
+                if (await receive())["type"] == "http.disconnect":
+                    self.stop("disconnect")
+                    return
+                # anything else is a stray body message: keep waiting
+        except (OSError, RuntimeError):
+            return  # the response ended under us
+
+    def _tick(self) -> None:
+        if self.done:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self.heartbeat
+        if self.headers_sent:
+            idle = loop.time() - self.last_send
+            # While a send is blocked on a slow caller, a heartbeat would only queue.
+            if self.sending or (self._beat is not None and not self._beat.done()):
+                pass
+            elif idle >= self.heartbeat:
+                self.last_send = loop.time()
+                self._beat = loop.create_task(self._heartbeat())
+            else:
                 wait = self.heartbeat - idle
-                if wait > 0 or self.sending:
-                    # While a send is blocked on a slow caller, a heartbeat would only queue.
-                    await asyncio.wait((message,), timeout=wait if wait > 0 else self.heartbeat)
-                if message.done():
-                    if message.result()["type"] == "http.disconnect":
-                        self.stop("disconnect")
-                        return
-                    message = asyncio.ensure_future(receive())  # a stray body message
-                elif (
-                    self.headers_sent
-                    and not self.sending
-                    and loop.time() - self.last_send >= self.heartbeat
-                ):
-                    self.last_send = loop.time()
-                    await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+        self._timer = loop.call_later(wait, self._tick)
+
+    async def _heartbeat(self) -> None:
+        assert self._send is not None
+        try:
+            await self._send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
         except (OSError, RuntimeError):
             return  # the response ended under us: nothing left to keep alive
-        finally:
-            message.cancel()
 
 
 class ActiveStreams:
