@@ -88,10 +88,14 @@ PROXY_CODE = """
 import sys
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.app import create_app
-from gloo_stream.proxy.server import DrainingServer, uvicorn_config
+from gloo_stream.proxy.server import DrainingServer, tune_gc, uvicorn_config
+from gloo_stream.serving import bind_tcp
 settings = ProxySettings()
 overrides = {"loop": "asyncio", "http": "h11"} if sys.argv[1] == "asyncio" else {}
-DrainingServer(uvicorn_config(create_app(settings), settings, **overrides)).run()
+sock = bind_tcp(settings.proxy_host, settings.proxy_port)  # as run_proxy does
+app = create_app(settings)
+tune_gc()
+DrainingServer(uvicorn_config(app, settings, **overrides)).run(sockets=[sock])
 """
 
 NGINX_CONF = """
