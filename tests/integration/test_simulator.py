@@ -106,6 +106,8 @@ def test_create_app_keeps_state_on_the_app() -> None:
 
 def test_stats_record_requests_and_redact_credentials(simulator: SimulatorServer) -> None:
     stream(simulator, {"temperature": 0.5}, {**AUTH, "X-Trace": "abc"})
+    # The server closes its books just after its last byte: wait for that, don't race it.
+    assert simulator.wait_until(lambda s: s["streams_closed"] == 1, timeout=2.0)
     stats = HTTP.get(simulator.url + "/_sim/stats").json()
     assert stats["requests"] == 1
     assert stats["streams_started"] == stats["streams_closed"] == 1
