@@ -33,6 +33,7 @@ def relay_plots(results: dict[str, Any]) -> list[Path]:
         ax.plot(xs, ys, marker="o", label=RELAY_NAMES[kind], color=COLORS.get(kind))
     ax.axhline(2.0, color="grey", linestyle="--", linewidth=1, label="target (2 ms)")
     ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("concurrent streams (10 tokens/s each)")
     ax.set_ylabel("added p99 latency per chunk (ms)")
     ax.legend()
