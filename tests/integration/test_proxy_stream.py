@@ -162,6 +162,7 @@ def test_health_reports_service_and_upstream(proxy: ProxyServer) -> None:
     assert body["status"] == "ok"
     assert body["service"] == "completions-streaming-proxy"
     assert body["upstream"]["configured"] is True
+    assert body["limits"] == {"shared": False, "store_up": None, "fail": None}
     assert body["ready"] is True
 
 

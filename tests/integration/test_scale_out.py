@@ -337,11 +337,17 @@ def test_redis_down_follows_the_fail_policy_without_hanging(
                 httpx.post(f"{proxy.url}/api/stream", json=body, timeout=3) for _ in range(3)
             ]
             metrics = httpx.get(f"{proxy.url}/metrics", timeout=3).text
+            health = httpx.get(f"{proxy.url}/health", timeout=3)
+    assert health.json()["limits"] == {"shared": True, "store_up": False, "fail": fail}
     if fail == "open":
         assert [r.status_code for r in responses] == [200] * 3
+        assert health.status_code == 200
+        assert health.json()["ready"] is True
     else:
         assert [r.status_code for r in responses] == [503] * 3
         assert {r.json()["error"]["code"] for r in responses} == {"limits_unavailable"}
+        assert health.status_code == 503  # a balancer should send callers elsewhere
+        assert health.json()["ready"] is False
     assert "gloo_proxy_redis_up 0.0" in metrics
     assert 'gloo_proxy_redis_errors_total{op="rate"} 1.0' in metrics
     warnings = [r.getMessage() for r in caplog.records if "shared limits store" in r.getMessage()]
@@ -368,8 +374,11 @@ def test_shared_limits_resume_when_redis_returns(
         try:
             wait_until(lambda: post(proxy.url, "anyone").status_code == 200, 10, "recovery")
             metrics = httpx.get(f"{proxy.url}/metrics", timeout=3).text
+            health = httpx.get(f"{proxy.url}/health", timeout=3)
         finally:
             redis.terminate()
             redis.wait(5)
     assert "gloo_proxy_redis_up 1.0" in metrics
+    assert health.status_code == 200
+    assert health.json()["limits"]["store_up"] is True
     assert any("answers again" in r.getMessage() for r in caplog.records)

@@ -93,7 +93,12 @@ def _health(state: ProxyState) -> Any:
         """Liveness plus upstream readiness; 503 while draining or unconfigured."""
         client = state.client
         draining = state.streams.draining
-        ready = client is not None and not draining
+        shared = state.shared
+        store_up = shared.link.up if shared is not None else None
+        # Fail-closed limits with their store down refuse every answer: not ready, so a
+        # load balancer sends callers to a replica that can serve them.
+        limits_ok = store_up is not False or state.settings.proxy_redis_fail == "open"
+        ready = client is not None and not draining and limits_ok
         body = {
             "status": "draining" if draining else "ok",
             "service": SERVICE_NAME,
@@ -101,6 +106,11 @@ def _health(state: ProxyState) -> Any:
                 "configured": client is not None,
                 "auth": state.settings.auth_mode,
                 "last_error": state.last_upstream_error,
+            },
+            "limits": {
+                "shared": shared is not None,
+                "store_up": store_up,
+                "fail": state.settings.proxy_redis_fail if shared is not None else None,
             },
             "ready": ready,
             "active_streams": len(state.streams),
