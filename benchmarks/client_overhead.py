@@ -13,6 +13,8 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -28,16 +30,30 @@ FIRST_CONTENT = re.compile(rb'"content":"[^"]')  # a non-empty token, not the ro
 HEADERS = {"Authorization": "Bearer sim-key", "Accept": "text/event-stream"}
 
 
-def cpu_per_thousand(url: str) -> dict[str, float]:
-    """Median process CPU seconds per 1,000 tokens for each path."""
+@contextmanager
+def clients(url: str) -> Iterator[tuple[str, httpx.Client, GlooClient]]:
+    """The completions URL, a raw httpx client and a GlooClient, both kept alive per run."""
     api = f"{url}/ai/v2/chat/completions"
-    raw_cpu: list[float] = []
-    ours_cpu: list[float] = []
     settings = GlooSettings(_env_file=None)  # type: ignore[call-arg]
     with (
         httpx.Client() as http,
         GlooClient(api_url=api, api_key="sim-key", settings=settings) as gc,
     ):
+        yield api, http, gc
+
+
+def compare(raw: list[float], ours: list[float], *, scale: float = 1.0) -> dict[str, float]:
+    """Medians of both paths in milliseconds, and what gloo-stream adds."""
+    raw_ms = statistics.median(raw) * scale * 1000
+    ours_ms = statistics.median(ours) * scale * 1000
+    return {"raw_httpx_ms": raw_ms, "gloo_stream_ms": ours_ms, "overhead_ms": ours_ms - raw_ms}
+
+
+def cpu_per_thousand(url: str) -> dict[str, float]:
+    """Median process CPU seconds per 1,000 tokens for each path."""
+    raw_cpu: list[float] = []
+    ours_cpu: list[float] = []
+    with clients(url) as (api, http, gc):
         for _ in range(CPU_RUNS):
             started = time.process_time()
             with http.stream("POST", api, json=BODY, headers=HEADERS) as response:
@@ -49,26 +65,14 @@ def cpu_per_thousand(url: str) -> dict[str, float]:
                 count = sum(1 for chunk in stream if chunk.content)
             ours_cpu.append(time.process_time() - started)
             assert count == TOKENS, count
-    scale = 1000 / TOKENS
-    raw = statistics.median(raw_cpu) * scale
-    ours = statistics.median(ours_cpu) * scale
-    return {
-        "raw_httpx_ms": raw * 1000,
-        "gloo_stream_ms": ours * 1000,
-        "overhead_ms": (ours - raw) * 1000,
-    }
+    return compare(raw_cpu, ours_cpu, scale=1000 / TOKENS)
 
 
 def ttft(url: str) -> dict[str, float]:
     """Median wall time to the first content token, and the difference (the overhead)."""
-    api = f"{url}/ai/v2/chat/completions"
     raw_t: list[float] = []
     ours_t: list[float] = []
-    settings = GlooSettings(_env_file=None)  # type: ignore[call-arg]
-    with (
-        httpx.Client() as http,
-        GlooClient(api_url=api, api_key="sim-key", settings=settings) as gc,
-    ):
+    with clients(url) as (api, http, gc):
         for _ in range(TTFT_RUNS):
             started = time.perf_counter()
             with http.stream("POST", api, json=BODY, headers=HEADERS) as response:
@@ -82,13 +86,7 @@ def ttft(url: str) -> dict[str, float]:
                     if chunk.content:
                         ours_t.append(time.perf_counter() - started)
                         break
-    raw = statistics.median(raw_t)
-    ours = statistics.median(ours_t)
-    return {
-        "raw_httpx_ms": raw * 1000,
-        "gloo_stream_ms": ours * 1000,
-        "overhead_ms": (ours - raw) * 1000,
-    }
+    return compare(raw_t, ours_t)
 
 
 def run() -> dict[str, Any]:
