@@ -105,7 +105,9 @@ def _check_token(client: GlooClient, http: httpx.Client, out: Console) -> None:
 
 def _check_endpoint(client: GlooClient, http: httpx.Client, out: Console) -> None:
     url = client.api_url
-    body = build_chat_request("Reply with the word OK.", max_tokens=1)
+    body = build_chat_request(
+        "Reply with the word OK.", defaults=client.request_defaults, max_tokens=1
+    )
     request = http.build_request("POST", url, json=body, headers={"Accept": "text/event-stream"})
     try:
         response = http.send(request, auth=client.auth, stream=True)

@@ -72,6 +72,11 @@ class _ClientBase:
         )
         self.headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
         self.headers.update(headers or {})
+        # GLOO_MODEL, GLOO_MODEL_FAMILY, GLOO_TRADITION: filled in where a call names none.
+        self.request_defaults = s.request_defaults
+
+    def _body(self, prompt_or_messages: Messages, params: Mapping[str, Any]) -> dict[str, Any]:
+        return build_chat_request(prompt_or_messages, defaults=self.request_defaults, **params)
 
     def _request(
         self, http: httpx.Client | httpx.AsyncClient, body: dict[str, Any]
@@ -137,6 +142,8 @@ class GlooClient(_ClientBase):
     Keyword arguments default from settings (environment and ``.env``): ``api_url``,
     ``api_key`` or ``client_id``/``client_secret`` (with ``token_url``), ``timeout``
     (connect), ``first_byte_timeout``, ``read_timeout`` (idle between bytes), ``max_retries``.
+    A call that names no routing uses ``GLOO_MODEL`` (or ``GLOO_MODEL_FAMILY``) when set,
+    else Gloo's ``auto_routing``; ``GLOO_TRADITION`` fills in a missing ``tradition``.
     """
 
     def __init__(self, *, http_client: httpx.Client | None = None, **kwargs: Any) -> None:
@@ -159,7 +166,7 @@ class GlooClient(_ClientBase):
 
     def stream(self, prompt_or_messages: Messages, **params: Any) -> ChatStream:
         """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``."""
-        body = build_chat_request(prompt_or_messages, **params)
+        body = self._body(prompt_or_messages, params)
         started = clock()
         return ChatStream(self, body, retry=self.retry_policy.start(started), started_at=started)
 
@@ -178,7 +185,7 @@ class GlooClient(_ClientBase):
         carries the partial answer. ``on_retry`` is also told before waiting to retry a
         request that failed before streaming (a 429's wait can be long).
         """
-        body = build_chat_request(prompt_or_messages, **params)
+        body = self._body(prompt_or_messages, params)
         started = clock()
         retry = self.retry_policy.start(started)
         while True:
@@ -237,7 +244,7 @@ class AsyncGlooClient(_ClientBase):
 
     def stream(self, prompt_or_messages: Messages, **params: Any) -> AsyncChatStream:
         """Start one answer; use as ``async with client.stream(...) as s: async for c in s``."""
-        body = build_chat_request(prompt_or_messages, **params)
+        body = self._body(prompt_or_messages, params)
         started = clock()
         return AsyncChatStream(
             self, body, retry=self.retry_policy.start(started), started_at=started
@@ -252,7 +259,7 @@ class AsyncGlooClient(_ClientBase):
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it; see ``GlooClient.complete``."""
-        body = build_chat_request(prompt_or_messages, **params)
+        body = self._body(prompt_or_messages, params)
         started = clock()
         retry = self.retry_policy.start(started)
         while True:

@@ -112,7 +112,7 @@ class StreamingResponse:
 def make_streaming_request(message: str, token: str) -> StreamingResponse:
     """POST one streaming completion with a bearer ``token``; raises on a non-200 answer."""
     settings = GlooSettings()
-    body = build_chat_request(message)
+    body = build_chat_request(message, defaults=settings.request_defaults)
     request = _client().build_request(
         "POST",
         settings.gloo_api_url,

@@ -6,10 +6,12 @@ Settings come from the environment and from a ``.env`` file in the working direc
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gloo_stream.request import MODEL_FAMILIES, TRADITIONS
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_TOKEN_URL", "GlooSettings", "ProxySettings"]
 
@@ -41,6 +43,17 @@ class GlooSettings(BaseSettings):
     gloo_max_retries: int = Field(default=2, ge=0, le=10)
     gloo_retry_deadline: float = Field(default=300.0, gt=0)
     gloo_max_retry_wait: float = Field(default=60.0, ge=0)
+    gloo_model: str | None = Field(
+        default=None,
+        description="Exact model for calls that name no routing (servers such as vLLM or "
+        "Ollama require one); unset: Gloo's auto_routing.",
+    )
+    gloo_model_family: str | None = Field(
+        default=None, description="Model family for calls that name no routing."
+    )
+    gloo_tradition: str | None = Field(
+        default=None, description="Tradition for calls that name none, whatever their routing."
+    )
 
     @field_validator("gloo_api_url", "gloo_token_url")
     @classmethod
@@ -54,10 +67,41 @@ class GlooSettings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("gloo_client_id", mode="before")
+    @field_validator(
+        "gloo_client_id", "gloo_model", "gloo_model_family", "gloo_tradition", mode="before"
+    )
     @classmethod
     def _blank_id_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("gloo_model_family")
+    @classmethod
+    def _known_family(cls, value: str | None) -> str | None:
+        return _one_of(value, MODEL_FAMILIES)
+
+    @field_validator("gloo_tradition")
+    @classmethod
+    def _known_tradition(cls, value: str | None) -> str | None:
+        return _one_of(value, TRADITIONS)
+
+    @model_validator(mode="after")
+    def _one_default_routing(self) -> Self:
+        if self.gloo_model and self.gloo_model_family:
+            # Two defaults would send two routing mechanisms; the API wants exactly one.
+            raise ValueError("set GLOO_MODEL or GLOO_MODEL_FAMILY, not both")
+        return self
+
+    @property
+    def request_defaults(self) -> dict[str, Any]:
+        """What a call leaves out and these settings fill in (see ``request.with_defaults``)."""
+        defaults = {
+            "model": self.gloo_model,
+            "model_family": self.gloo_model_family,
+            "tradition": self.gloo_tradition,
+        }
+        return {name: value for name, value in defaults.items() if value is not None}
 
     @property
     def auth_mode(self) -> Literal["api_key", "client_credentials", "none"]:
@@ -141,6 +185,22 @@ class ProxySettings(GlooSettings):
         default=None, description="Folder holding marked and dompurify for the chat page."
     )
 
+    @model_validator(mode="after")
+    def _default_routing_allowed(self) -> Self:
+        # Refused at start rather than on every request that names no routing.
+        if self.gloo_model and self.allowed_models and self.gloo_model not in self.allowed_models:
+            raise ValueError(
+                f"GLOO_MODEL {self.gloo_model!r} is not in PROXY_ALLOWED_MODELS; "
+                "add it there or pick one of them"
+            )
+        family, families = self.gloo_model_family, self.allowed_families
+        if family and families and family not in families:
+            raise ValueError(
+                f"GLOO_MODEL_FAMILY {family!r} is not in PROXY_ALLOWED_FAMILIES; "
+                "add it there or pick one of them"
+            )
+        return self
+
     @field_validator("proxy_redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -190,6 +250,12 @@ class ProxySettings(GlooSettings):
     def allowed_families(self) -> frozenset[str]:
         """The model families callers may name (empty: any)."""
         return _csv(self.proxy_allowed_families)
+
+
+def _one_of(value: str | None, options: frozenset[str]) -> str | None:
+    if value is not None and value not in options:
+        raise ValueError(f"must be one of {', '.join(sorted(options))}, got {value!r}")
+    return value
 
 
 def _csv(value: str) -> frozenset[str]:

@@ -14,7 +14,9 @@ __all__ = [
     "TOOL_CHOICES",
     "TRADITIONS",
     "build_chat_request",
+    "names_routing",
     "normalize_messages",
+    "with_defaults",
 ]
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -59,23 +61,48 @@ def normalize_messages(
     return messages
 
 
+def names_routing(params: Mapping[str, Any]) -> bool:
+    """True when a call chooses its model: ``auto_routing: true``, a ``model`` or a family."""
+    return any(params.get(name) for name in ROUTING_FIELDS)
+
+
+def with_defaults(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with the configured defaults filled in where the call gave none.
+
+    A default ``model`` or ``model_family`` (``GLOO_MODEL``, ``GLOO_MODEL_FAMILY``) applies
+    only to a call that names no routing, so a caller's own routing always wins. A default
+    ``tradition`` (``GLOO_TRADITION``) is not routing: it applies to any call without one.
+    """
+    merged = {name: value for name, value in params.items() if value is not None}
+    routed = names_routing(merged)
+    for name, value in defaults.items():
+        if value is None or name in merged or (routed and name in ROUTING_FIELDS):
+            continue
+        merged[name] = value
+    return merged
+
+
 def build_chat_request(
     prompt_or_messages: str | Sequence[Mapping[str, Any]],
     *,
     stream: bool = True,
+    defaults: Mapping[str, Any] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """The JSON body for one completion: validated, ``None`` values dropped, routing defaulted.
 
-    When no routing is given (``auto_routing``, ``model`` or ``model_family``), Gloo is
-    asked to pick the model (``auto_routing: true``).
+    ``defaults`` (``GlooSettings.request_defaults``) fill in what the call leaves out, per
+    ``with_defaults``. When there is still no routing (``auto_routing``, ``model`` or
+    ``model_family``), Gloo is asked to pick the model (``auto_routing: true``).
     """
+    if defaults:
+        params = with_defaults(params, defaults)
     body: dict[str, Any] = {"messages": normalize_messages(prompt_or_messages)}
     for name, value in params.items():
         if value is not None:
             _check_param(name, value)
             body[name] = value
-    if not any(body.get(name) for name in ROUTING_FIELDS):
+    if not names_routing(body):
         body["auto_routing"] = True
     body["stream"] = stream
     return body
