@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from gloo_stream.errors import (
+    MISSING_MODEL_HINT,
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
@@ -89,6 +90,16 @@ def explain(error: GlooError, *, auth_mode: str = "none") -> Explanation:
         return Explanation(
             ExitStatus.UPSTREAM, [message, "Check GLOO_API_URL (or --api-url) and --model."]
         )
+    if isinstance(error, BadRequestError) and error.missing_model:
+        # The library's hint names model=; on the command line the fix is an option.
+        return Explanation(
+            ExitStatus.UPSTREAM,
+            [
+                message.removesuffix(f" ({MISSING_MODEL_HINT})"),
+                "This server requires a model: add --model NAME, or set GLOO_MODEL=NAME "
+                "(environment or .env).",
+            ],
+        )
     if isinstance(error, BadRequestError):
         return Explanation(
             ExitStatus.UPSTREAM, [message, "The server refused the request's fields."]
@@ -104,7 +115,8 @@ def explain_settings(error: ValidationError) -> Explanation:
     for problem in error.errors():
         name = ".".join(str(part) for part in problem["loc"]).upper()
         # The message only: the input could be a secret.
-        lines.append(f"{name}: {problem['msg']}")
+        msg = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {msg}" if name else msg)
     return Explanation(ExitStatus.USAGE, ["Invalid setting: " + "; ".join(lines)])
 
 

@@ -8,6 +8,7 @@ During the stream they are ``StreamError``s, and every one carries ``partial``: 
 from __future__ import annotations
 
 import email.utils
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from gloo_stream.accumulate import StreamResult
 
 __all__ = [
+    "MISSING_MODEL_HINT",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -39,10 +41,19 @@ __all__ = [
     "TruncatedStreamError",
     "UpstreamStreamError",
     "error_from_response",
+    "names_missing_model",
     "parse_retry_after",
 ]
 
 BODY_EXCERPT = 200
+MISSING_MODEL_HINT = "this server requires a model: pass model=NAME or set GLOO_MODEL"
+# How servers other than FastAPI ones say it: Ollama "model is required", OpenAI "you must
+# provide a model parameter". `\bmodel\b` does not match inside model_family.
+_MISSING_MODEL_TEXT = re.compile(
+    r"\bmodel\b[^.\n]{0,40}?\b(?:required|missing|must be (?:set|given|provided|specified))\b"
+    r"|\b(?:missing|provide|specify)\b[^.\n]{0,20}?\bmodel\b",
+    re.IGNORECASE,
+)
 
 
 class GlooError(Exception):
@@ -106,11 +117,19 @@ class APIStatusError(APIError):
 
 
 class BadRequestError(APIStatusError):
-    """400/422: the request was invalid; ``detail`` holds the server's explanation."""
+    """400/422: the request was invalid; ``detail`` holds the server's explanation.
 
-    def __init__(self, message: str, *, detail: Any = None, **kwargs: Any) -> None:
+    ``missing_model`` is True when the server says the request lacks a ``model`` (servers
+    such as vLLM or Ollama require one where Gloo auto-routes); the message then ends with
+    ``MISSING_MODEL_HINT``.
+    """
+
+    def __init__(
+        self, message: str, *, detail: Any = None, missing_model: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.detail = detail
+        self.missing_model = missing_model
 
 
 class AuthenticationError(APIStatusError):
@@ -245,12 +264,33 @@ def error_from_response(
         )
     message = f"API error ({status_code}): {excerpt}"
     if status_code in (400, 422):
-        return BadRequestError(message, detail=_detail(text), **common)
+        detail = _detail(text)
+        missing = names_missing_model(detail, text)
+        if missing:
+            message = f"{message} ({MISSING_MODEL_HINT})"
+        return BadRequestError(message, detail=detail, missing_model=missing, **common)
     if status_code == 404:
         return NotFoundError(message, **common)
     if status_code in (408, 409) or status_code >= 500:
         return ServerError(message, retry_after=parse_retry_after(headers, now), **common)
     return APIStatusError(message, **common)
+
+
+def names_missing_model(detail: Any, text: str) -> bool:
+    """True when a validation answer says the request has no ``model``.
+
+    FastAPI-style ``detail`` lists are read exactly (``type: missing`` at ``loc`` ending in
+    ``model``); any other body is searched for a sentence saying a model is required.
+    """
+    if isinstance(detail, list) and detail and all(isinstance(e, Mapping) for e in detail):
+        return any(
+            entry.get("type") == "missing"
+            and isinstance(loc := entry.get("loc"), list)
+            and bool(loc)
+            and loc[-1] == "model"
+            for entry in detail
+        )
+    return _MISSING_MODEL_TEXT.search(text[:2000]) is not None
 
 
 def _detail(text: str) -> Any:
