@@ -85,6 +85,8 @@ GLOO_CLIENT_SECRET=sim-secret.
 
   gloo-stream simulate --port 9000 --tokens-per-second 20 --first-token-delay 0.5
 
+  gloo-stream simulate --require-model    (like vLLM or Ollama: try GLOO_MODEL against it)
+
   GLOO_API_URL=http://127.0.0.1:8765/ai/v2/chat/completions GLOO_API_KEY=sim-key gloo-stream chat hi
 """
 
@@ -105,6 +107,13 @@ def simulate(
     send_done: Annotated[
         bool, typer.Option("--send-done", help="End streams with data: [DONE] too.")
     ] = False,
+    require_model: Annotated[
+        bool,
+        typer.Option(
+            "--require-model",
+            help="Refuse requests without a model (422), as vLLM, Ollama or LLMock do.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the simulator."""
     from gloo_stream.simulator import SimulatorConfig, run
@@ -115,6 +124,7 @@ def simulate(
         seed=seed,
         token_lifetime=token_lifetime,
         send_done=send_done,
+        require_model=require_model,
     )
     try:
         run(host=host, port=port, config=config)

@@ -81,7 +81,7 @@ class CompletionsEndpoint:
         authorization, fault_header = _interesting_headers(scope)
         if state.config.require_auth and not await self._authorized(authorization, send):
             return
-        errors = _body_errors(raw, body, decode_error, self.grounded)
+        errors = _body_errors(raw, body, decode_error, self.grounded, state.config.require_model)
         if errors:
             await send_json(send, 422, {"detail": errors})
             return
@@ -169,14 +169,14 @@ def _decode(raw: bytes) -> tuple[Any, str | None]:
 
 
 def _body_errors(
-    raw: bytes, body: Any, decode_error: str | None, grounded: bool
+    raw: bytes, body: Any, decode_error: str | None, grounded: bool, require_model: bool
 ) -> list[dict[str, Any]]:
     if not raw.strip():
         return [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
     if decode_error is not None:
         found = _BYTE_POSITION.search(decode_error)
         return json_invalid(int(found.group(1)) if found else 0, decode_error)
-    return validate_request(body, grounded=grounded)
+    return validate_request(body, grounded=grounded, require_model=require_model)
 
 
 def _interesting_headers(scope: Scope) -> tuple[str | None, str | None]:

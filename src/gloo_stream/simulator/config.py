@@ -28,6 +28,9 @@ class SimulatorConfig:
     """The model reported when Gloo auto-routes."""
     answer_tokens: int | None = None
     """Exact answer length in tokens; None lets each answer pick its own (about 40-120)."""
+    require_model: bool = False
+    """Behave like vLLM, Ollama or LLMock: a request without ``model`` gets a 422 naming it
+    (``auto_routing``, ``model_family`` and ``tradition`` alone do not choose a model)."""
 
     @property
     def token_interval(self) -> float:

@@ -194,6 +194,8 @@ def run(host: str = "127.0.0.1", port: int = 8765, config: SimulatorConfig | Non
         config.client_secret,
         "" if config.require_auth else " (auth not required)",
     )
+    if config.require_model:
+        _log.info("Requests must name a model (--require-model): others get a 422.")
     try:
         server.run(sockets=[sock])
     finally:

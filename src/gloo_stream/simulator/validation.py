@@ -28,15 +28,20 @@ def json_invalid(position: int, reason: str) -> list[Detail]:
     return [entry]
 
 
-def validate_request(body: Any, *, grounded: bool = False) -> list[Detail]:
+def validate_request(
+    body: Any, *, grounded: bool = False, require_model: bool = False
+) -> list[Detail]:
     """Every problem with a completions body; an empty list means it is acceptable.
 
-    Unknown fields are accepted, as FastAPI models do by default.
+    Unknown fields are accepted, as FastAPI models do by default. ``require_model``: a body
+    without ``model`` is refused, as servers that serve named models (vLLM...) do.
     """
     if not isinstance(body, dict):
         msg = "Input should be a valid dictionary or object to extract fields from"
         return [{"type": "model_attributes_type", "loc": ["body"], "msg": msg, "input": body}]
     errors = _messages(body)
+    if require_model and body.get("model") is None:
+        errors.append(error("missing", ("model",), "Field required", None))
     for name, check in _FIELDS.items():
         if body.get(name) is not None:
             errors.extend(check(body[name], (name,)))
