@@ -16,7 +16,7 @@ from gloo_stream.cli_errors import ExitStatus, explain
 from gloo_stream.client import GlooClient
 from gloo_stream.errors import GlooError, InvalidRequestError, StreamError
 from gloo_stream.render import AnswerView
-from gloo_stream.request import build_chat_request
+from gloo_stream.request import build_chat_request, names_routing, with_defaults
 
 __all__ = ["ChatSession", "Turn", "run_turn"]
 
@@ -134,7 +134,8 @@ class ChatSession:
         if not value:
             self._say(f"Routing: {self.routing()}")
             return
-        routing: dict[str, Any] = {} if value == "auto" else {key: value}
+        # "auto" is said explicitly, so it also overrides a default model (GLOO_MODEL).
+        routing: dict[str, Any] = {"auto_routing": True} if value == "auto" else {key: value}
         try:
             build_chat_request("check", **routing)  # the core's rules, before any request
         except InvalidRequestError as error:
@@ -146,11 +147,14 @@ class ChatSession:
         self._say(f"Routing: {self.routing()}")
 
     def routing(self) -> str:
-        """How the model is chosen, in words."""
-        if self.params.get("model"):
-            return f"model {self.params['model']}"
-        if self.params.get("model_family"):
-            return f"model family {self.params['model_family']}"
+        """How the model is chosen, in words (naming the setting a default came from)."""
+        own = names_routing(self.params)
+        params = self.params if own else with_defaults(self.params, self.client.request_defaults)
+        source = "" if own else " (GLOO_MODEL)"
+        if params.get("model"):
+            return f"model {params['model']}{source}"
+        if params.get("model_family"):
+            return f"model family {params['model_family']}{source and ' (GLOO_MODEL_FAMILY)'}"
         return "auto (Gloo picks the model)"
 
     def _say(self, text: str, style: str = "dim") -> None:

@@ -79,11 +79,11 @@ def _positive(value: float | None) -> float | None:
     return value
 
 
-def _usage_error(error: InvalidRequestError) -> typer.Exit:
+def _usage_error(error: InvalidRequestError, command: str = "chat") -> typer.Exit:
     """The core's validation error, naming the option; the caller raises it (exit status 2)."""
     option = _FIELD_OPTIONS.get(error.field or "", "")
     where = f"{option}: " if option else ""
-    return _fail(ExitStatus.USAGE, [where + error.message, "See gloo-stream chat --help."])
+    return _fail(ExitStatus.USAGE, [where + error.message, f"See gloo-stream {command} --help."])
 
 
 def load_settings(**overrides: Any) -> GlooSettings:
@@ -177,6 +177,9 @@ stderr. Piped stdin is read as the prompt.
 
   gloo-stream chat --offline        (interactive, against the built-in simulator)
 
+Without --model or --model-family, GLOO_MODEL (or GLOO_MODEL_FAMILY) picks the model when set,
+else Gloo auto-routes; servers such as vLLM or Ollama need one of them.
+
 In the interactive chat: /reset, /system TEXT, /model NAME, /family NAME, /help, /exit;
 Ctrl-C stops the answer being written (what arrived is kept, marked as cut), Ctrl-D leaves.
 """
@@ -189,7 +192,11 @@ def chat(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="An exact model, e.g. gloo-openai-gpt-5-mini."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="An exact model, e.g. gloo-openai-gpt-5-mini (default: GLOO_MODEL, else auto).",
+        ),
     ] = None,
     model_family: Annotated[
         str | None,
@@ -283,13 +290,16 @@ def _interactive(
 _DEMO_HELP = """Run the tutorial's main.py: one answer accumulated, then one typed out live.
 
 Uses the Gloo API when credentials are configured; otherwise starts the built-in simulator
-and says so on the first line (this is what `make run` does on a fresh clone).
+and says so on the first line (this is what `make run` does on a fresh clone). Against a
+server that requires a model (vLLM, Ollama...), give --model or set GLOO_MODEL.
 
 [bold]Examples[/]
 
   gloo-stream demo
 
   gloo-stream demo --offline      (the simulator even when credentials are set)
+
+  gloo-stream demo --model llama3.1     (GLOO_API_URL and GLOO_API_KEY set for Ollama)
 """
 
 
@@ -301,24 +311,27 @@ def demo(
     api_url: Annotated[
         str | None, typer.Option(help="Completions URL (default: GLOO_API_URL).")
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="An exact model (default: GLOO_MODEL, else auto)."),
+    ] = None,
 ) -> None:
     """The tutorial's demo."""
-    from gloo_stream.demo import run_demo
+    from gloo_stream.demo import demo_banner, run_demo
 
+    params: dict[str, Any] = {"model": model} if model is not None else {}
+    try:
+        build_chat_request("check", **params)
+    except InvalidRequestError as error:
+        raise _usage_error(error, "demo") from None
     settings = load_settings(gloo_api_url=api_url)
     use_simulator = offline or settings.auth_mode == "none"
-    if use_simulator and not offline:
-        print(
-            "No Gloo credentials found (GLOO_API_KEY, or GLOO_CLIENT_ID and GLOO_CLIENT_SECRET): "
-            "running against the built-in offline simulator.\n",
-            flush=True,
-        )
-    elif not use_simulator:
-        print(f"Using the Gloo API at {settings.gloo_api_url}.\n", flush=True)
+    if not offline:
+        print(demo_banner(settings, use_simulator=use_simulator, model=model) + "\n", flush=True)
     with open_client(
         settings, offline=use_simulator, timeout=None, tokens_per_second=DEMO_TOKENS_PER_SECOND
     ) as (client, auth_mode):
-        status = run_demo(client, sys.stdout, message_console(), auth_mode=auth_mode)
+        status = run_demo(client, sys.stdout, message_console(), auth_mode=auth_mode, params=params)
     raise typer.Exit(int(status))
 
 

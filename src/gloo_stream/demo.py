@@ -7,17 +7,18 @@ effect) and ends with the tutorial's ``[N tokens, finish_reason=X]`` line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Callable, Mapping
+from typing import IO, Any
 
 from rich.console import Console
 
 from gloo_stream.cli_errors import ExitStatus, explain
 from gloo_stream.client import GlooClient
+from gloo_stream.config import GlooSettings
 from gloo_stream.errors import GlooError
 from gloo_stream.render import retry_notice
 
-__all__ = ["ACCUMULATE_PROMPT", "STREAM_PROMPT", "run_demo"]
+__all__ = ["ACCUMULATE_PROMPT", "STREAM_PROMPT", "demo_banner", "run_demo"]
 
 ACCUMULATE_PROMPT = "What is the significance of the resurrection? Answer briefly."
 STREAM_PROMPT = "Write a short, encouraging note about perseverance."
@@ -25,8 +26,36 @@ STREAM_PROMPT = "Write a short, encouraging note about perseverance."
 _OnRetry = Callable[[Exception, float], None]
 
 
-def run_demo(client: GlooClient, out: IO[str], err: Console, *, auth_mode: str) -> ExitStatus:
-    """Run both parts; an API error ends the demo with its explanation and exit status."""
+def demo_banner(settings: GlooSettings, *, use_simulator: bool, model: str | None) -> str:
+    """The first line: which server the demo talks to and, when not auto, which model."""
+    if use_simulator:
+        return (
+            "No Gloo credentials found (GLOO_API_KEY, or GLOO_CLIENT_ID and GLOO_CLIENT_SECRET): "
+            "running against the built-in offline simulator."
+        )
+    routing = ""
+    if model is not None:
+        routing = f", model {model}"
+    elif settings.gloo_model:
+        routing = f", model {settings.gloo_model} (GLOO_MODEL)"
+    elif settings.gloo_model_family:
+        routing = f", model family {settings.gloo_model_family} (GLOO_MODEL_FAMILY)"
+    return f"Using the Gloo API at {settings.gloo_api_url}{routing}."
+
+
+def run_demo(
+    client: GlooClient,
+    out: IO[str],
+    err: Console,
+    *,
+    auth_mode: str,
+    params: Mapping[str, Any] | None = None,
+) -> ExitStatus:
+    """Run both parts; an API error ends the demo with its explanation and exit status.
+
+    ``params`` go with both requests (``model`` from ``--model``, say).
+    """
+    params = dict(params or {})
     max_attempts = client.retry_policy.max_retries + 1
 
     def on_retry(error: Exception, delay: float) -> None:
@@ -35,8 +64,8 @@ def run_demo(client: GlooClient, out: IO[str], err: Console, *, auth_mode: str) 
         err.print(f"⚠ {retry_notice(error, delay, max_attempts)}", style="yellow")
 
     try:
-        _accumulate(client, out, on_retry)
-        _typing_effect(client, out, on_retry)
+        _accumulate(client, out, on_retry, params)
+        _typing_effect(client, out, on_retry, params)
     except GlooError as error:
         out.flush()
         explanation = explain(error, auth_mode=auth_mode)
@@ -50,11 +79,13 @@ def run_demo(client: GlooClient, out: IO[str], err: Console, *, auth_mode: str) 
     return ExitStatus.OK
 
 
-def _accumulate(client: GlooClient, out: IO[str], on_retry: _OnRetry) -> None:
+def _accumulate(
+    client: GlooClient, out: IO[str], on_retry: _OnRetry, params: dict[str, Any]
+) -> None:
     out.write("── 1. Accumulate a whole answer (stream_completion) ──\n")
     out.write(f"Prompt: {ACCUMULATE_PROMPT}\n")
     out.flush()
-    result = client.complete(ACCUMULATE_PROMPT, on_retry=on_retry)
+    result = client.complete(ACCUMULATE_PROMPT, on_retry=on_retry, **params)
     out.write(f"Received {result.token_count} tokens in {result.duration_ms:.0f} ms\n")
     if result.ttft_ms is not None:
         out.write(f"First token after {result.ttft_ms:.0f} ms\n")
@@ -63,7 +94,9 @@ def _accumulate(client: GlooClient, out: IO[str], on_retry: _OnRetry) -> None:
     out.flush()
 
 
-def _typing_effect(client: GlooClient, out: IO[str], on_retry: _OnRetry) -> None:
+def _typing_effect(
+    client: GlooClient, out: IO[str], on_retry: _OnRetry, params: dict[str, Any]
+) -> None:
     out.write("── 2. Render tokens as they arrive (render_stream_to_terminal) ──\n")
     out.write(f"Prompt: {STREAM_PROMPT}\n")
     out.write("Response: ")
@@ -73,6 +106,6 @@ def _typing_effect(client: GlooClient, out: IO[str], on_retry: _OnRetry) -> None
         out.write(text)
         out.flush()  # each token reaches the terminal now, not when a buffer fills
 
-    result = client.complete(STREAM_PROMPT, on_token=on_token, on_retry=on_retry)
+    result = client.complete(STREAM_PROMPT, on_token=on_token, on_retry=on_retry, **params)
     out.write(f"\n\n[{result.token_count} tokens, finish_reason={result.finish_reason}]\n")
     out.flush()

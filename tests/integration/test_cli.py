@@ -274,3 +274,86 @@ def test_auth_fails_with_a_wrong_api_key(sim: SimulatorServer, tmp_path: Path) -
     assert "✓ Credentials found: API key" in proc.stdout
     assert "✗ Authentication failed (401)" in proc.stdout
     assert "bad-key-999" not in proc.stdout + proc.stderr
+
+
+# -- a server that requires a model (vLLM, Ollama, LLMock): GLOO_MODEL, --model, the hint -----
+
+
+@pytest.fixture(scope="module")
+def model_sim() -> Iterator[SimulatorServer]:
+    config = SimulatorConfig(tokens_per_second=400, first_token_delay=0.01, require_model=True)
+    with SimulatorServer(config) as server:
+        yield server
+
+
+def test_chat_works_against_a_model_requiring_server_with_only_gloo_model(
+    model_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    model_sim.reset()
+    proc = run(["chat", "hi"], sim_env(model_sim, tmp_path, GLOO_MODEL="llama3.1:8b"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == answer("hi") + "\n"
+    assert "llama3.1:8b" in proc.stderr  # the summary names the model that answered
+    request = model_sim.stats()["last_request"]
+    assert request["model"] == "llama3.1:8b"
+    assert "auto_routing" not in request
+
+
+def test_chat_without_gloo_model_gets_the_hint(model_sim: SimulatorServer, tmp_path: Path) -> None:
+    proc = run(["chat", "hi"], sim_env(model_sim, tmp_path), tmp_path)
+    assert proc.returncode == 5
+    assert "API error (422)" in proc.stderr
+    assert "--model NAME, or set GLOO_MODEL=NAME" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_chat_model_option_wins_over_gloo_model(model_sim: SimulatorServer, tmp_path: Path) -> None:
+    model_sim.reset()
+    env = sim_env(model_sim, tmp_path, GLOO_MODEL="llama3.1:8b")
+    proc = run(["chat", "--model", "qwen2.5", "hi"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert model_sim.stats()["last_request"]["model"] == "qwen2.5"
+
+
+def test_demo_works_against_a_model_requiring_server_with_only_gloo_model(
+    model_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    from gloo_stream.demo import STREAM_PROMPT
+
+    model_sim.reset()
+    proc = run(["demo"], sim_env(model_sim, tmp_path, GLOO_MODEL="llama3.1:8b"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first == f"Using the Gloo API at {model_sim.api_url}, model llama3.1:8b (GLOO_MODEL)."
+    assert "Finish reason: stop" in proc.stdout
+    tokens = expected_answer([{"role": "user", "content": STREAM_PROMPT}])
+    assert f"{''.join(tokens)}\n\n[{len(tokens)} tokens, finish_reason=stop]" in proc.stdout
+    assert model_sim.stats()["requests"] == 2
+    assert model_sim.stats()["last_request"]["model"] == "llama3.1:8b"
+
+
+def test_demo_without_gloo_model_gets_the_hint_and_model_option_fixes_it(
+    model_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    proc = run(["demo"], sim_env(model_sim, tmp_path), tmp_path)
+    assert proc.returncode == 5
+    assert "--model NAME, or set GLOO_MODEL=NAME" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    model_sim.reset()
+    proc = run(["demo", "--model", "qwen2.5"], sim_env(model_sim, tmp_path), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].endswith(", model qwen2.5.")
+    assert model_sim.stats()["last_request"]["model"] == "qwen2.5"
+
+
+def test_a_bad_default_routing_setting_exits_2_naming_it(
+    model_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    env = sim_env(model_sim, tmp_path, GLOO_MODEL="m", GLOO_MODEL_FAMILY="openai")
+    proc = run(["chat", "hi"], env, tmp_path)
+    assert proc.returncode == 2
+    assert "set GLOO_MODEL or GLOO_MODEL_FAMILY, not both" in proc.stderr
+    proc = run(["demo"], sim_env(model_sim, tmp_path, GLOO_TRADITION="jedi"), tmp_path)
+    assert proc.returncode == 2
+    assert "GLOO_TRADITION: must be one of" in proc.stderr

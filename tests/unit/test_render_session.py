@@ -22,10 +22,11 @@ Script = Callable[[Callable[[str], None], Callable[[Exception, float], None]], S
 class ScriptedClient:
     """Plays one scripted answer per ``complete`` call and records what it was sent."""
 
-    def __init__(self, *scripts: Script) -> None:
+    def __init__(self, *scripts: Script, request_defaults: dict[str, Any] | None = None) -> None:
         self._scripts: Iterator[Script] = iter(scripts)
         self.calls: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
         self.retry_policy = RetryPolicy()
+        self.request_defaults = request_defaults or {}
 
     def complete(
         self,
@@ -140,8 +141,20 @@ def test_model_and_family_commands_use_the_cores_validation() -> None:
     chat.handle("hi")
     assert client.calls[0][1] == {"model": "gloo-openai-gpt-5-mini"}
     chat.handle("/model auto")
-    assert chat.params == {}
+    assert chat.params == {"auto_routing": True}
     assert chat.routing() == "auto (Gloo picks the model)"
+
+
+def test_routing_names_the_default_model_until_a_command_overrides_it() -> None:
+    client = ScriptedClient(answers("a"), request_defaults={"model": "llama3"})
+    chat, _, _ = session(client)
+    assert chat.routing() == "model llama3 (GLOO_MODEL)"
+    chat.handle("/family anthropic")
+    assert chat.routing() == "model family anthropic"
+    chat.handle("/model auto")  # said explicitly, so it beats GLOO_MODEL
+    assert chat.routing() == "auto (Gloo picks the model)"
+    chat.handle("hi")
+    assert client.calls[0][1] == {"auto_routing": True}
 
 
 def test_reset_help_unknown_and_exit() -> None:
