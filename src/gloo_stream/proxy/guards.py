@@ -17,7 +17,7 @@ import msgspec
 from gloo_stream.config import ProxySettings
 from gloo_stream.errors import InvalidRequestError
 from gloo_stream.proxy.failures import ProxyFailure
-from gloo_stream.request import build_chat_request
+from gloo_stream.request import build_chat_request, with_defaults
 
 __all__ = [
     "STREAM_FIELDS",
@@ -165,6 +165,8 @@ def upstream_body(
             "messages",
         )
     params = {k: v for k, v in data.items() if k not in ("messages", "stream")}
+    # Defaults first, so the operator's allow-lists judge GLOO_MODEL like a caller's model.
+    params = with_defaults(params, settings.request_defaults)
     _apply_caps(params, settings)
     try:
         return build_chat_request(messages, stream=True, **params)

@@ -17,13 +17,22 @@ from gloo_stream.accumulate import StreamResult
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.guards import STREAM_FIELDS, refuse, upstream_body
 
-__all__ = ["AUTO_MODELS", "OPENAI_FIELDS", "completion_body", "models_body", "translate_request"]
+__all__ = [
+    "AUTO_MODELS",
+    "DEFAULT_MODEL",
+    "OPENAI_FIELDS",
+    "completion_body",
+    "models_body",
+    "translate_request",
+]
 
 # What OpenAI clients send that the proxy understands; Gloo's own routing fields are
 # accepted too (``extra_body`` in the OpenAI SDK).
 OPENAI_FIELDS = STREAM_FIELDS | {"max_completion_tokens", "stream_options", "n", "user"}
-# Model names that ask Gloo to choose (the SDK requires some model name).
-AUTO_MODELS = frozenset({"auto", "gloo-auto", "default"})
+# Model names that ask Gloo to choose (the SDK requires some model name), and the one that
+# asks for the proxy's own default (GLOO_MODEL or GLOO_MODEL_FAMILY when set, else auto).
+AUTO_MODELS = frozenset({"auto", "gloo-auto"})
+DEFAULT_MODEL = "default"
 _encoder = msgspec.json.Encoder()
 
 
@@ -63,7 +72,10 @@ def translate_request(
             )
         body["max_tokens"] = data["max_completion_tokens"]
     model = body.get("model")
-    if isinstance(model, str) and model.strip().lower() in AUTO_MODELS:
+    name = model.strip().lower() if isinstance(model, str) else None
+    if name == DEFAULT_MODEL:
+        del body["model"]  # naming no routing: upstream_body fills in the proxy's default
+    elif name in AUTO_MODELS:
         del body["model"]
         if "model_family" not in body:
             body.setdefault("auto_routing", True)
@@ -99,8 +111,12 @@ def completion_body(result: StreamResult, *, created: int | None = None) -> byte
 
 
 def models_body(settings: ProxySettings) -> bytes:
-    """``GET /v1/models``: the models a caller may name (``auto`` lets Gloo choose)."""
-    names = ["auto", *sorted(settings.allowed_models)]
+    """``GET /v1/models``: the models a caller may name (``auto`` lets Gloo choose).
+
+    ``GLOO_MODEL``, when set, comes first after ``auto``: it is what ``default`` means.
+    """
+    default = [settings.gloo_model] if settings.gloo_model else []
+    names = ["auto", *default, *sorted(settings.allowed_models - set(default))]
     return _encoder.encode(
         {
             "object": "list",
