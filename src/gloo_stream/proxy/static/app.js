@@ -22,6 +22,7 @@ const ui = {
   settingsToggle: $("settings-toggle"),
   settings: $("settings"),
   family: $("model-family"),
+  model: $("model"),
   tradition: $("tradition"),
   apiKey: $("api-key"),
 };
@@ -69,6 +70,7 @@ function readSettings() {
   return {
     routing,
     family: ui.family.value,
+    model: ui.model.value,
     tradition: ui.tradition.value,
     apiKey: ui.apiKey.value,
   };
@@ -78,9 +80,17 @@ function applySettings(saved) {
   const radio = document.querySelector(`input[name="routing"][value="${saved.routing}"]`);
   if (radio) radio.checked = true;
   if (saved.family) ui.family.value = saved.family;
+  if (typeof saved.model === "string") ui.model.value = saved.model;
   if (saved.tradition !== undefined) ui.tradition.value = saved.tradition;
   if (saved.apiKey) ui.apiKey.value = saved.apiKey;
-  ui.family.disabled = readSettings().routing !== "family";
+  enableRoutingFields();
+}
+
+/** Only the chosen routing's own field can be edited (and reached with Tab). */
+function enableRoutingFields() {
+  const { routing } = readSettings();
+  ui.family.disabled = routing !== "family";
+  ui.model.disabled = routing !== "model";
 }
 
 // --- the request ---------------------------------------------------------------------------
@@ -95,9 +105,11 @@ function historyMessages() {
 function requestBody() {
   const settings = readSettings();
   const body = { messages: historyMessages() };
-  // Exactly one routing mechanism, as the API asks.
+  // At most one routing mechanism, as the API asks. None at all lets the proxy apply its
+  // default (GLOO_MODEL), or Gloo's auto-routing when it has none.
+  const model = settings.model.trim();
   if (settings.routing === "family") body.model_family = settings.family;
-  else body.auto_routing = true;
+  else if (settings.routing === "model" && model) body.model = model;
   if (settings.tradition) body.tradition = settings.tradition;
   return body;
 }
@@ -466,7 +478,7 @@ ui.settingsToggle.addEventListener("click", () => {
 ui.settings.addEventListener("submit", (event) => event.preventDefault());
 
 ui.settings.addEventListener("change", () => {
-  ui.family.disabled = readSettings().routing !== "family";
+  enableRoutingFields();
   store(SETTINGS_KEY, readSettings());
 });
 
