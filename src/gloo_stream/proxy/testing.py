@@ -65,6 +65,12 @@ class ProxyServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def open_connections(self) -> int:
+        """Client connections the server holds open now (0 when not running)."""
+        runner = self._runner
+        return len(runner.server.server_state.connections) if runner is not None else 0
+
+    @property
     def simulator(self) -> Any:
         """The simulator started by ``offline=True`` (None otherwise)."""
         return self._simulator
