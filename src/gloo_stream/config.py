@@ -139,6 +139,37 @@ class ProxySettings(GlooSettings):
         default="", description="Comma-separated model families callers may pick; empty: any."
     )
     proxy_heartbeat_interval: float = Field(default=15.0, gt=0)
+    proxy_max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line plus headers, in bytes; larger gets 431 and the "
+        "connection closed.",
+    )
+    proxy_max_headers: int = Field(
+        default=100, ge=8, le=10_000, description="Most header fields in one request; more: 431."
+    )
+    proxy_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection has to deliver a request's complete headers (from "
+        "connecting, or from its first byte on a kept-alive connection); then 408 and closed.",
+    )
+    proxy_body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request has to deliver its complete body once its headers are "
+        "in; then 408 and closed. Answers (streams) are not limited by it.",
+    )
+    proxy_keep_alive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle kept-alive connection stays open."
+    )
+    proxy_max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        description="Open client connections per process; more get 503 (GET /health is still "
+        "answered on a small reserve). Lowered at start-up to what the open-files limit allows.",
+    )
     proxy_rate_limit: str = Field(
         default="120/minute",
         description="Requests per client (API key, else IP) in the `limits` notation, "

@@ -1,6 +1,7 @@
 """The streaming proxy: Gloo credentials stay server-side; browsers and OpenAI clients stream.
 
-``create_app(settings)`` builds the ASGI app; ``run_proxy(settings)`` serves it with uvicorn;
+``create_app(settings)`` builds the ASGI app; ``run_proxy(settings)`` serves it with uvicorn,
+behind the front door's limits on headers, slow requests and connections (``front_door``);
 ``gloo_stream.proxy.testing.ProxyServer`` runs it in a background thread for tests.
 """
 

@@ -22,6 +22,12 @@ from pydantic import SecretStr
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.accesslog import logger
 from gloo_stream.proxy.app import create_app
+from gloo_stream.proxy.front_door import FrontDoorProtocol
+from gloo_stream.proxy.front_door_limits import (
+    FrontDoorConfig,
+    FrontDoorLimits,
+    raise_open_files_limit,
+)
 from gloo_stream.proxy.state import ProxyState
 from gloo_stream.serving import bind_tcp
 
@@ -54,6 +60,10 @@ class DrainingServer(uvicorn.Server):
         """Stop accepting, drain the streams, then shut down as uvicorn does."""
         for server in getattr(self, "servers", []):
             server.close()
+        # A request still arriving is not a stream to drain: it is refused now, not after it.
+        for connection in list(self.server_state.connections):
+            if isinstance(connection, FrontDoorProtocol):
+                connection.refuse_unfinished()
         state = _find_state(getattr(self.config, "loaded_app", None))
         if state is not None and not self.force_exit:
             grace = state.settings.proxy_shutdown_grace
@@ -88,18 +98,27 @@ def warn_if_exposed(settings: ProxySettings) -> bool:
 
 
 def uvicorn_config(app: Any, settings: ProxySettings, **overrides: Any) -> uvicorn.Config:
-    """uvicorn settings suited to thousands of long streams."""
+    """uvicorn settings suited to thousands of long streams, behind the front door's limits.
+
+    Raises this process's open-files limit as far as allowed (workers inherit it), and fits
+    the connection cap to it. ``FrontDoorProtocol`` enforces the limits uvicorn lacks; the
+    keep-alive timeout, and h11's header bound if ``http="h11"`` is asked for, are uvicorn's.
+    """
+    limits = FrontDoorLimits.from_settings(settings, open_files=raise_open_files_limit())
     options: dict[str, Any] = {
         "host": settings.proxy_host,
         "port": settings.proxy_port,
         "lifespan": "on",
+        "http": FrontDoorProtocol,
         "ws": "none",
         "access_log": False,  # the proxy writes its own line per request
         "backlog": 4096,
+        "timeout_keep_alive": settings.proxy_keep_alive_timeout,
+        "h11_max_incomplete_event_size": settings.proxy_max_header_bytes,
         "timeout_graceful_shutdown": settings.proxy_shutdown_grace + 5,
         **overrides,
     }
-    return uvicorn.Config(app, **options)
+    return FrontDoorConfig(app, front_door=limits, **options)
 
 
 def tune_gc() -> None:

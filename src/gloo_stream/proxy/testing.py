@@ -3,7 +3,8 @@
     with SimulatorServer() as sim, ProxyServer(settings_for(sim)) as proxy:
         httpx.post(f"{proxy.url}/api/stream", json=...)
 
-Or ``ProxyServer(offline=True)`` to have it start its own simulator. Stopping never hangs:
+It is served as ``gloo-stream proxy`` serves it (``uvicorn_config``), front-door limits
+included. Or ``ProxyServer(offline=True)`` to have it start its own simulator. Stopping never hangs:
 open streams get the drain grace period (``settings.proxy_shutdown_grace``, 0 by default
 here), then the server is told to exit at once.
 """
@@ -63,6 +64,12 @@ class ProxyServer:
     def url(self) -> str:
         """``http://host:port`` of the running proxy."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections the server holds open now (0 when not running)."""
+        runner = self._runner
+        return len(runner.server.server_state.connections) if runner is not None else 0
 
     @property
     def simulator(self) -> Any:
