@@ -17,7 +17,7 @@ import msgspec
 from gloo_stream.config import ProxySettings
 from gloo_stream.errors import InvalidRequestError
 from gloo_stream.proxy.failures import ProxyFailure
-from gloo_stream.request import build_chat_request
+from gloo_stream.request import build_chat_request, check_param
 
 __all__ = [
     "STREAM_FIELDS",
@@ -145,7 +145,11 @@ def _too_large(limit: int) -> RequestRefused:
 def upstream_body(
     data: Mapping[str, Any], settings: ProxySettings, allowed: frozenset[str] = STREAM_FIELDS
 ) -> dict[str, Any]:
-    """The validated body to send upstream (``stream: true`` forced, caps applied)."""
+    """The validated body to send upstream (``stream: true`` forced, caps applied).
+
+    Every field's type and value are checked by ``gloo_stream.request`` first, so the
+    proxy's own caps and allow-lists only ever see values of the right type.
+    """
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise refuse(
@@ -154,8 +158,6 @@ def upstream_body(
             "unknown_field",
             unknown[0],
         )
-    if not isinstance(data.get("stream", True), bool):
-        raise refuse(400, "stream must be true or false", "invalid_type", "stream")
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise refuse(
@@ -165,37 +167,38 @@ def upstream_body(
             "messages",
         )
     params = {k: v for k, v in data.items() if k not in ("messages", "stream")}
-    _apply_caps(params, settings)
     try:
-        return build_chat_request(messages, stream=True, **params)
+        check_param("stream", data.get("stream", True))
+        body = build_chat_request(messages, stream=True, **params)
     except InvalidRequestError as exc:
         raise refuse(400, exc.message, "invalid_request", exc.field) from None
+    _apply_caps(body, settings)
+    return body
 
 
-def _apply_caps(params: dict[str, Any], settings: ProxySettings) -> None:
+def _apply_caps(body: dict[str, Any], settings: ProxySettings) -> None:
     cap = settings.proxy_max_tokens
-    max_tokens = params.get("max_tokens")
+    max_tokens = body.get("max_tokens")
     if cap is not None:
         if max_tokens is None:
-            params["max_tokens"] = cap
-        elif isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > cap:
+            body["max_tokens"] = cap
+        elif max_tokens > cap:
             raise refuse(
                 400, f"max_tokens is capped at {cap} by this proxy.", "max_tokens_cap", "max_tokens"
             )
-    model, models = params.get("model"), settings.allowed_models
+    model, models = body.get("model"), settings.allowed_models
     if model is not None and models and model not in models:
         raise refuse(
             400,
-            f"Model {str(model)[:100]!r} is not allowed here; "
-            f"allowed: {', '.join(sorted(models))}.",
+            f"Model {model[:100]!r} is not allowed here; allowed: {', '.join(sorted(models))}.",
             "model_not_allowed",
             "model",
         )
-    family, families = params.get("model_family"), settings.allowed_families
+    family, families = body.get("model_family"), settings.allowed_families
     if family is not None and families and family not in families:
         raise refuse(
             400,
-            f"Model family {str(family)[:100]!r} is not allowed here; "
+            f"Model family {family[:100]!r} is not allowed here; "
             f"allowed: {', '.join(sorted(families))}.",
             "model_family_not_allowed",
             "model_family",
