@@ -1,4 +1,4 @@
-"""Checks a request passes before anything goes upstream: client auth, body, fields, caps.
+"""Checks a request passes before anything goes upstream: body, fields, caps (keys: client_auth).
 
 The field rules themselves (roles, ranges, routing) live in ``gloo_stream.request``; this
 module adds only what is the proxy's own policy: which fields a caller may send at all, the
@@ -7,8 +7,6 @@ body size limit, and the operator's caps on ``max_tokens``, models and model fam
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +19,6 @@ from gloo_stream.request import build_chat_request, check_param
 
 __all__ = [
     "STREAM_FIELDS",
-    "ClientAuth",
     "RequestRefused",
     "header",
     "read_json_body",
@@ -67,44 +64,6 @@ def header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
-
-
-class ClientAuth:
-    """Who the caller is: checks ``Authorization: Bearer <key>`` when keys are configured.
-
-    The identity used for limits and logs is a short hash of the key (never the key), or
-    the caller's IP address when the proxy runs without keys.
-    """
-
-    def __init__(self, keys: frozenset[str]) -> None:
-        self._keys = [k.encode() for k in sorted(keys)]
-
-    @property
-    def required(self) -> bool:
-        """True when callers must present a key."""
-        return bool(self._keys)
-
-    def identify(self, scope: Scope) -> str:
-        """The caller's identity; raises ``RequestRefused`` (401) for a missing or wrong key."""
-        if not self._keys:
-            client = scope.get("client")
-            return f"ip:{client[0]}" if client else "ip:unknown"
-        value = header(scope, b"authorization") or b""
-        scheme, _, token = value.partition(b" ")
-        token = token.strip()
-        if scheme.lower() != b"bearer" or not token:
-            raise refuse(
-                401,
-                "This proxy needs an API key: send 'Authorization: Bearer <key>'.",
-                "missing_api_key",
-            )
-        # Compare against every key so the time taken does not tell which one nearly matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(key, token)
-        if not matched:
-            raise refuse(401, "The API key is not valid for this proxy.", "invalid_api_key")
-        return "key:" + hashlib.sha256(token).hexdigest()[:12]
 
 
 async def read_json_body(scope: Scope, receive: Any, limit: int) -> dict[str, Any]:
