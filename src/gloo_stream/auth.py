@@ -18,8 +18,9 @@ import httpx
 import msgspec
 
 from gloo_stream.errors import APIConnectionError, AuthenticationError, error_from_response
+from gloo_stream.redaction import Redactor, basic_credential
 
-__all__ = ["BearerAuth", "ClientCredentialsAuth", "TokenCache"]
+__all__ = ["BearerAuth", "ClientCredentialsAuth", "TokenCache", "redactor_for"]
 
 TokenAuthStyle = Literal["auto", "basic", "form"]
 
@@ -40,6 +41,10 @@ class BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return "BearerAuth(token=***)"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets this credential sends (to redact from anything echoed back)."""
+        return (self._header.removeprefix("Bearer "),)
 
 
 class _Token(msgspec.Struct):
@@ -75,6 +80,11 @@ class TokenCache:
         self._expires_at = now + expires_in
         self._refresh_at = now + expires_in - margin
 
+    @property
+    def current(self) -> str | None:
+        """The cached token, fresh or not (None when there is none)."""
+        return self._token
+
     def invalidate(self, token: str | None = None) -> None:
         """Drop the token (only if it is still ``token``, so a newer one survives)."""
         if token is None or token == self._token:
@@ -108,6 +118,12 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"ClientCredentialsAuth(client_id={self._client_id!r}, client_secret=***)"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The client secret, its Basic form and the cached token (to redact from echoes)."""
+        held = (self._client_secret, basic_credential(self._client_id, self._client_secret))
+        token = self.cache.current
+        return (*held, token) if token else held
 
     # -- the flows httpx drives ---------------------------------------------------------
     # Both flows yield the token request to the client that is sending the request, so it
@@ -241,15 +257,20 @@ class ClientCredentialsAuth(httpx.Auth):
         return token.access_token
 
     def _token_error(self, response: httpx.Response) -> Exception:
+        redactor = Redactor(self.secrets())
         if response.status_code in (400, 401):
             return AuthenticationError(
                 f"Authentication failed ({response.status_code}): the token endpoint refused "
                 "the client credentials; check GLOO_CLIENT_ID and GLOO_CLIENT_SECRET",
                 status_code=response.status_code,
-                body=response.text[:200],
+                body=redactor.text(response.text)[:200],
             )
         return error_from_response(
-            response.status_code, response.content, response.headers, now=time.time()
+            response.status_code,
+            response.content,
+            response.headers,
+            now=time.time(),
+            redactor=redactor,
         )
 
 
@@ -275,3 +296,20 @@ def _token_transport_error(url: str, exc: httpx.TransportError) -> APIConnection
         f"Could not reach the token endpoint {url} ({type(exc).__name__}); "
         "check GLOO_TOKEN_URL and the network"
     )
+
+
+def redactor_for(auth: httpx.Auth, request: httpx.Request | None = None) -> Redactor:
+    """Every secret ``auth`` holds, and the credential ``request`` was sent with.
+
+    The request's own ``Authorization`` header covers any auth, ours or a caller's.
+    """
+    held: list[str] = []
+    secrets = getattr(auth, "secrets", None)
+    if callable(secrets):
+        held.extend(secrets())
+    if request is not None:
+        value = request.headers.get("authorization")
+        if value:
+            held.append(value)
+            held.append(value.partition(" ")[2].strip())
+    return Redactor(held)

@@ -13,7 +13,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from gloo_stream.auth import ClientCredentialsAuth
+from gloo_stream.auth import ClientCredentialsAuth, redactor_for
 from gloo_stream.cli_errors import ExitStatus, explain
 from gloo_stream.client import GlooClient
 from gloo_stream.config import GlooSettings
@@ -120,7 +120,11 @@ def _check_endpoint(client: GlooClient, http: httpx.Client, out: Console) -> Non
         if response.status_code != 200:
             response.read()
             raise error_from_response(
-                response.status_code, response.content, response.headers, now=time.time()
+                response.status_code,
+                response.content,
+                response.headers,
+                now=time.time(),
+                redactor=redactor_for(client.auth, response.request),
             )
     finally:
         response.close()  # one answer's headers are proof enough; do not wait for its tokens

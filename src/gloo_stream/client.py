@@ -16,7 +16,7 @@ import httpx
 import msgspec
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.auth import BearerAuth, ClientCredentialsAuth
+from gloo_stream.auth import BearerAuth, ClientCredentialsAuth, redactor_for
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import (
     APIConnectionError,
@@ -215,7 +215,11 @@ class GlooClient(_ClientBase):
             finally:
                 response.close()
             raise error_from_response(
-                response.status_code, content, response.headers, now=time.time()
+                response.status_code,
+                content,
+                response.headers,
+                now=time.time(),
+                redactor=redactor_for(self.auth, response.request),
             )
         self._started(response)
         return response
@@ -289,7 +293,11 @@ class AsyncGlooClient(_ClientBase):
             finally:
                 await response.aclose()
             raise error_from_response(
-                response.status_code, content, response.headers, now=time.time()
+                response.status_code,
+                content,
+                response.headers,
+                now=time.time(),
+                redactor=redactor_for(self.auth, response.request),
             )
         self._started(response)
         return response

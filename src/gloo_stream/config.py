@@ -175,6 +175,21 @@ class ProxySettings(GlooSettings):
         description="Requests per client (API key, else IP) in the `limits` notation, "
         "e.g. '60/minute' or '10/second;500/hour'; empty: no rate limit.",
     )
+    proxy_auth_failure_limit: str = Field(
+        default="10/minute",
+        description="Wrong client keys allowed per caller address (an IPv6 /64) in the "
+        "`limits` notation; past it, 429 with Retry-After before any key is checked. "
+        "Empty or off: no limit.",
+    )
+    proxy_metrics_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key for GET /metrics (client keys work too). /metrics needs a key "
+        "whenever this or PROXY_API_KEYS is set.",
+    )
+    proxy_metrics_allow_loopback: bool = Field(
+        default=False,
+        description="Let scrapes from this machine (127.0.0.1, ::1) read /metrics without a key.",
+    )
     proxy_rate_limit_storage: str = Field(
         default="memory://", description="Where rate-limit counters live (a `limits` URI)."
     )
@@ -243,7 +258,12 @@ class ProxySettings(GlooSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return SecretStr(url)
 
-    @field_validator("proxy_rate_limit")
+    @field_validator("proxy_metrics_key", mode="before")
+    @classmethod
+    def _blank_metrics_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("proxy_rate_limit", "proxy_auth_failure_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         value = value.strip()
@@ -271,6 +291,13 @@ class ProxySettings(GlooSettings):
             return frozenset()
         raw = self.proxy_api_keys.get_secret_value()
         return frozenset(k.strip() for k in raw.split(",") if k.strip())
+
+    @property
+    def metrics_keys(self) -> frozenset[str]:
+        """The keys that may read /metrics besides the client keys."""
+        if self.proxy_metrics_key is None:
+            return frozenset()
+        return frozenset({self.proxy_metrics_key.get_secret_value().strip()})
 
     @property
     def allowed_models(self) -> frozenset[str]:

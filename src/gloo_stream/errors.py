@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from gloo_stream.redaction import NO_SECRETS, Redactor, strip_controls
+
 if TYPE_CHECKING:
     from gloo_stream.accumulate import StreamResult
 
@@ -118,6 +120,9 @@ class APIStatusError(APIError):
 
 class BadRequestError(APIStatusError):
     """400/422: the request was invalid; ``detail`` holds the server's explanation.
+
+    ``detail`` is the body's ``detail`` (or the whole body) as decoded JSON, with every
+    secret the client sent redacted, as in ``body`` and the message.
 
     ``missing_model`` is True when the server says the request lacks a ``model`` (servers
     such as vLLM or Ollama require one where Gloo auto-routes); the message then ends with
@@ -242,11 +247,22 @@ def _number(value: str | None) -> float | None:
 
 
 def error_from_response(
-    status_code: int, body: bytes | str, headers: Mapping[str, str], *, now: float
+    status_code: int,
+    body: bytes | str,
+    headers: Mapping[str, str],
+    *,
+    now: float,
+    redactor: Redactor = NO_SECRETS,
 ) -> APIStatusError:
-    """Map an error answer received before the stream to the matching exception."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    excerpt = text[:BODY_EXCERPT]
+    """Map an error answer received before the stream to the matching exception.
+
+    ``redactor`` holds the secrets the request carried (key, token, client secret): a
+    server that echoes them back in its body finds them redacted in the message, ``body``
+    and ``detail``. The message quotes the body's first 200 characters, controls removed.
+    """
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = redactor.text(raw)
+    excerpt = redactor.text(strip_controls(text))[:BODY_EXCERPT]
     common: dict[str, Any] = {"status_code": status_code, "body": text, "headers": headers}
     if status_code == 401:
         return AuthenticationError(
@@ -264,7 +280,7 @@ def error_from_response(
         )
     message = f"API error ({status_code}): {excerpt}"
     if status_code in (400, 422):
-        detail = _detail(text)
+        detail = redactor.value(_detail(text))
         missing = names_missing_model(detail, text)
         if missing:
             message = f"{message} ({MISSING_MODEL_HINT})"

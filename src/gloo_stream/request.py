@@ -1,10 +1,15 @@
-"""Build and validate a chat-completions request body (sans-IO; the client and proxy share it)."""
+"""Build and validate a chat-completions request body (sans-IO; the client and proxy share it).
+
+Every field with a declared type is checked here, once, for the library and the proxy: a
+value of the wrong type (a list where a string belongs, a string where a number does) is
+an ``InvalidRequestError`` naming the field, never a ``TypeError`` from deeper down.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 from gloo_stream.errors import InvalidRequestError
 
@@ -14,6 +19,7 @@ __all__ = [
     "TOOL_CHOICES",
     "TRADITIONS",
     "build_chat_request",
+    "check_param",
     "names_routing",
     "normalize_messages",
     "with_defaults",
@@ -24,6 +30,17 @@ MODEL_FAMILIES = frozenset({"openai", "anthropic", "google", "open source"})
 TRADITIONS = frozenset({"evangelical", "catholic", "mainline", "not_faith_specific"})
 TOOL_CHOICES = frozenset({"none", "auto", "required"})
 ROUTING_FIELDS = ("auto_routing", "model", "model_family")
+_SHOWN = 60  # characters of a refused value quoted back in the message
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _choice(value: Any, choices: frozenset[str]) -> bool:
+    # isinstance first: a list or dict is unhashable, and `in` a frozenset would raise.
+    return isinstance(value, str) and value in choices
 
 
 def normalize_messages(
@@ -42,22 +59,10 @@ def normalize_messages(
         )
     messages: list[dict[str, Any]] = []
     for i, message in enumerate(prompt_or_messages):
-        if not isinstance(message, Mapping):
-            raise InvalidRequestError(
-                f"messages[{i}] must be an object with role and content", field="messages"
-            )
-        role = message.get("role")
-        if role not in ROLES:
-            raise InvalidRequestError(
-                f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}, got {role!r}",
-                field="messages",
-            )
-        content = message.get("content")
-        if not (content is None or isinstance(content, str | list)):
-            raise InvalidRequestError(f"messages[{i}].content must be a string", field="messages")
-        if content is None and role != "assistant":
-            raise InvalidRequestError(f"messages[{i}].content is missing", field="messages")
-        messages.append(dict(message))
+        problem = _message_problem(message)
+        if problem is not None:
+            raise InvalidRequestError(f"messages[{i}]{problem}", field="messages")
+        messages.append(dict(cast("Mapping[str, Any]", message)))
     return messages
 
 
@@ -82,6 +87,176 @@ def with_defaults(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
     return merged
 
 
+def _message_problem(message: Any) -> str | None:
+    """What is wrong with one message (said after ``messages[i]``), or None."""
+    if not isinstance(message, Mapping):
+        return " must be an object with role and content"
+    role = message.get("role")
+    if not _choice(role, ROLES):
+        return f".role must be one of {', '.join(sorted(ROLES))}, got {_shown(role)}"
+    content = message.get("content")
+    if content is None:
+        if role != "assistant":
+            return ".content is missing"
+    elif isinstance(content, list):
+        for j, part in enumerate(content):
+            problem = _part_problem(part)
+            if problem is not None:
+                return f".content[{j}]{problem}"
+    elif not isinstance(content, str):
+        return f".content must be a string or a list of content parts, got {_shown(content)}"
+    for name in ("name", "tool_call_id"):
+        value = message.get(name)
+        if value is not None and not isinstance(value, str):
+            return f".{name} must be a string, got {_shown(value)}"
+    calls = message.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            return f".tool_calls must be a list, got {_shown(calls)}"
+        for j, call in enumerate(calls):
+            problem = _call_problem(call)
+            if problem is not None:
+                return f".tool_calls[{j}]{problem}"
+    return None
+
+
+def _part_problem(part: Any) -> str | None:
+    if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+        return " must be an object with a type"
+    if part["type"] == "text" and not isinstance(part.get("text"), str):
+        return f".text must be a string, got {_shown(part.get('text'))}"
+    return None
+
+
+def _call_problem(call: Any) -> str | None:
+    if not isinstance(call, Mapping):
+        return " must be an object with type and function"
+    function = call.get("function")
+    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+        return ".function must be an object with a name"
+    arguments = function.get("arguments")
+    if arguments is not None and not isinstance(arguments, str):
+        return f".function.arguments must be a JSON string, got {_shown(arguments)}"
+    for name in ("id", "type"):
+        value = call.get(name)
+        if value is not None and not isinstance(value, str):
+            return f".{name} must be a string, got {_shown(value)}"
+    return None
+
+
+def _tool_problem(tool: Any) -> str | None:
+    if not isinstance(tool, Mapping) or tool.get("type") != "function":
+        return ' must be an object with "type": "function"'
+    function = tool.get("function")
+    if not isinstance(function, Mapping):
+        return ".function must be an object with a name"
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        return f".function.name must be a non-empty string, got {_shown(name)}"
+    description = function.get("description")
+    if description is not None and not isinstance(description, str):
+        return f".function.description must be a string, got {_shown(description)}"
+    parameters = function.get("parameters")
+    if parameters is not None and not isinstance(parameters, Mapping):
+        return f".function.parameters must be a JSON Schema object, got {_shown(parameters)}"
+    return None
+
+
+def _number_between(value: Any, low: float, high: float) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and low <= value <= high
+
+
+# Each rule: (label, value) -> what is wrong, or None. The label is the name the caller used.
+Rule = Callable[[str, Any], str | None]
+
+
+def _bool_rule(label: str, value: Any) -> str | None:
+    return (
+        None if isinstance(value, bool) else f"{label} must be true or false, got {_shown(value)}"
+    )
+
+
+def _model_rule(label: str, value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return None
+    return f"{label} must be a model name such as gloo-openai-gpt-5-mini, got {_shown(value)}"
+
+
+def _choice_rule(choices: frozenset[str]) -> Rule:
+    def rule(label: str, value: Any) -> str | None:
+        if _choice(value, choices):
+            return None
+        return f"{label} must be one of {', '.join(sorted(choices))}, got {_shown(value)}"
+
+    return rule
+
+
+def _temperature_rule(label: str, value: Any) -> str | None:
+    if _number_between(value, 0, 2):
+        return None
+    return f"{label} must be a number from 0 to 2, got {_shown(value)}"
+
+
+def _max_tokens_rule(label: str, value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return None
+    return f"{label} must be a whole number of at least 1, got {_shown(value)}"
+
+
+def _tools_rule(label: str, value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"{label} must be a list of OpenAI function tools, got {_shown(value)}"
+    for i, tool in enumerate(value):
+        problem = _tool_problem(tool)
+        if problem is not None:
+            return f"{label}[{i}]{problem}"
+    return None
+
+
+def _tool_choice_rule(label: str, value: Any) -> str | None:
+    if _choice(value, TOOL_CHOICES):
+        return None
+    if isinstance(value, Mapping):
+        function = value.get("function")
+        if (
+            value.get("type") == "function"
+            and isinstance(function, Mapping)
+            and isinstance(function.get("name"), str)
+        ):
+            return None
+    return (
+        f'{label} must be none, auto, required or {{"type": "function", "function": '
+        f'{{"name": ...}}}}, got {_shown(value)}'
+    )
+
+
+RULES: dict[str, Rule] = {
+    "auto_routing": _bool_rule,
+    "stream": _bool_rule,
+    "model": _model_rule,
+    "model_family": _choice_rule(MODEL_FAMILIES),
+    "tradition": _choice_rule(TRADITIONS),
+    "temperature": _temperature_rule,
+    "max_tokens": _max_tokens_rule,
+    "tools": _tools_rule,
+    "tool_choice": _tool_choice_rule,
+}
+"""The declared fields besides ``messages``, and the rule each value must meet."""
+
+
+def check_param(name: str, value: Any, *, label: str | None = None) -> None:
+    """Raise ``InvalidRequestError`` naming ``label`` (default ``name``) if ``value`` is wrong.
+
+    Fields without a rule (extensions the caller knows about) are not checked.
+    """
+    rule = RULES.get(name)
+    problem = rule(label or name, value) if rule is not None else None
+    if problem is not None:
+        raise InvalidRequestError(problem, field=label or name)
+
+
 def build_chat_request(
     prompt_or_messages: str | Sequence[Mapping[str, Any]],
     *,
@@ -98,52 +273,12 @@ def build_chat_request(
     if defaults:
         params = with_defaults(params, defaults)
     body: dict[str, Any] = {"messages": normalize_messages(prompt_or_messages)}
+    check_param("stream", stream)
     for name, value in params.items():
         if value is not None:
-            _check_param(name, value)
+            check_param(name, value)
             body[name] = value
     if not names_routing(body):
         body["auto_routing"] = True
     body["stream"] = stream
     return body
-
-
-def _check_param(name: str, value: Any) -> None:
-    if name == "auto_routing" and not isinstance(value, bool):
-        raise InvalidRequestError("auto_routing must be true or false", field=name)
-    if name == "model" and (not isinstance(value, str) or not value.strip()):
-        raise InvalidRequestError(
-            "model must be a model name such as gloo-openai-gpt-5-mini", field=name
-        )
-    if name == "model_family" and value not in MODEL_FAMILIES:
-        raise InvalidRequestError(
-            f"model_family must be one of {', '.join(sorted(MODEL_FAMILIES))}, got {value!r}",
-            field=name,
-        )
-    if name == "tradition" and value not in TRADITIONS:
-        raise InvalidRequestError(
-            f"tradition must be one of {', '.join(sorted(TRADITIONS))}, got {value!r}", field=name
-        )
-    if name == "temperature" and not _number_between(value, 0, 2):
-        raise InvalidRequestError(
-            f"temperature must be a number from 0 to 2, got {value!r}", field=name
-        )
-    if name == "max_tokens" and (
-        isinstance(value, bool) or not isinstance(value, int) or value < 1
-    ):
-        raise InvalidRequestError(
-            f"max_tokens must be a whole number of at least 1, got {value!r}", field=name
-        )
-    if name == "tools" and not isinstance(value, list):
-        raise InvalidRequestError("tools must be a list of OpenAI function tools", field=name)
-    if name == "tool_choice" and not (value in TOOL_CHOICES or isinstance(value, Mapping)):
-        raise InvalidRequestError(
-            f"tool_choice must be none, auto, required or a function object, got {value!r}",
-            field=name,
-        )
-
-
-def _number_between(value: Any, low: float, high: float) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return math.isfinite(value) and low <= value <= high

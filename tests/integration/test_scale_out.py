@@ -269,6 +269,27 @@ def test_request_rate_is_shared_between_replicas(
 
 
 @needs_servers
+def test_wrong_keys_are_counted_across_replicas(
+    cluster: Cluster, simulator: SimulatorServer
+) -> None:
+    settings = settings_for(
+        simulator,
+        proxy_redis_url=cluster.redis_url,
+        proxy_redis_prefix=f"auth-test-{time.monotonic_ns()}:",
+        proxy_api_keys="key-a",
+        proxy_rate_limit="",
+    )
+    assert settings.proxy_auth_failure_limit == "10/minute"  # the default
+    with ProxyServer(settings) as one, ProxyServer(settings) as two:
+        replicas = [one, two] * 6
+        statuses = [post(proxy.url, f"guess-{i}").status_code for i, proxy in enumerate(replicas)]
+        right = [post(proxy.url, "key-a").status_code for proxy in (one, two)]
+    # Five wrong keys on each replica make ten in Redis: the eleventh is refused on either.
+    assert statuses == [401] * 10 + [429] * 2
+    assert right == [429, 429]
+
+
+@needs_servers
 def test_rolling_restart_drains_while_nginx_serves(cluster: Cluster) -> None:
     body = {"messages": MESSAGES, "max_tokens": 40}  # 2 s of streaming
     url = f"{cluster.replica('a')}/api/stream"

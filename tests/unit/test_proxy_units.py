@@ -22,9 +22,10 @@ from gloo_stream.errors import (
     StreamDisconnectedError,
     UpstreamStreamError,
 )
+from gloo_stream.proxy.client_auth import ClientAuth
 from gloo_stream.proxy.cors import CorsPolicy
 from gloo_stream.proxy.failures import SHUTDOWN, failure_from_exception, stream_failure
-from gloo_stream.proxy.guards import ClientAuth, RequestRefused, read_json_body, upstream_body
+from gloo_stream.proxy.guards import RequestRefused, read_json_body, upstream_body
 from gloo_stream.proxy.limits import StreamSlots, rate_limit_store
 from gloo_stream.proxy.openai_compat import completion_body, translate_request
 from gloo_stream.proxy.server import is_loopback, warn_if_exposed
@@ -194,8 +195,14 @@ def test_stream_failure_event_is_one_valid_sse_error_event() -> None:
     assert len(events) == 1
     assert events[0].event == "error"
     decoded = msgspec.json.decode(events[0].data)["error"]
-    assert decoded["code"] == error["name"]
+    # A name that is not a short token (here one trying to inject an event) is not relayed.
+    assert decoded["code"] == "upstream_error"
+    assert "injected" not in events[0].data
     assert decoded["upstream_code"] == 2001
+    named = stream_failure(
+        UpstreamStreamError("m", partial=partial(), error={"name": "PROVIDER_TIMEOUT"})
+    )
+    assert named.code == "PROVIDER_TIMEOUT"
     disconnected = stream_failure(StreamDisconnectedError("m", partial=partial()))
     assert disconnected.code == "upstream_disconnected"
     assert SSEDecoder().feed(SHUTDOWN.event())[0].event == "error"

@@ -3,7 +3,9 @@
 The two completions routes are dispatched before Starlette's router and middleware: they
 are the hot path (every token of every stream goes through their ``send``), and each layer
 of ASGI middleware would wrap that ``send`` once more. Everything else is ordinary
-Starlette, with CORS added by a pure ASGI middleware (never ``BaseHTTPMiddleware``).
+Starlette, with security headers and CORS added by pure ASGI middleware (never
+``BaseHTTPMiddleware``). Only paths that exist answer: no trailing-slash redirects, and
+``OPTIONS`` elsewhere is a 404.
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.cors import CorsMiddleware
-from gloo_stream.proxy.endpoint import CompletionsEndpoint
+from gloo_stream.proxy.endpoint import CompletionsEndpoint, respond
+from gloo_stream.proxy.failures import NOSNIFF, ProxyFailure
+from gloo_stream.proxy.guards import RequestRefused
 from gloo_stream.proxy.metrics import CONTENT_TYPE_LATEST
 from gloo_stream.proxy.openai_compat import models_body
+from gloo_stream.proxy.security_headers import SecurityHeadersMiddleware, page_csp
 from gloo_stream.proxy.state import ProxyState
-from gloo_stream.proxy.static import static_routes
+from gloo_stream.proxy.static import STATIC_DIR, static_routes
 
 __all__ = ["SERVICE_NAME", "ProxyApp", "create_app"]
 
@@ -42,13 +48,22 @@ class ProxyApp(Starlette):
         """Preflights and completions first; everything else through Starlette."""
         if scope["type"] == "http":
             if scope["method"] == "OPTIONS":
-                await self.proxy.cors.preflight(scope, send)
+                if self._exists(scope):
+                    await self.proxy.cors.preflight(scope, send)
+                else:
+                    await respond(send, 404, _NOT_FOUND.body(), [*_NOT_FOUND.headers(), NOSNIFF])
                 return
             endpoint = self._fast.get(scope["path"])
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def _exists(self, scope: Any) -> bool:
+        """True when some route serves this path (by any method)."""
+        if scope["path"] in self._fast:
+            return True
+        return any(route.matches(scope)[0] is not Match.NONE for route in self.router.routes)
 
 
 def create_app(
@@ -79,9 +94,16 @@ def create_app(
     ]
     app = ProxyApp(
         routes=routes,
-        middleware=[Middleware(CorsMiddleware, policy=state.cors)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, csp=page_csp(STATIC_DIR / "index.html")),
+            Middleware(CorsMiddleware, policy=state.cors),
+        ],
+        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    # "/health/" would be redirected to "/health" at an absolute URL built from the Host
+    # header: a redirect any caller can aim at another site. Unknown paths are 404s.
+    app.router.redirect_slashes = False
     app.proxy = state
     app.state.proxy = state
     app._fast = {"/api/stream": api, "/v1/chat/completions": openai}
@@ -90,7 +112,7 @@ def create_app(
 
 def _health(state: ProxyState) -> Any:
     async def health(request: Request) -> Response:
-        """Liveness plus upstream readiness; 503 while draining or unconfigured."""
+        """Readiness for load balancers; the diagnostics only for whom may read /metrics."""
         client = state.client
         draining = state.streams.draining
         shared = state.shared
@@ -99,33 +121,76 @@ def _health(state: ProxyState) -> Any:
         # load balancer sends callers to a replica that can serve them.
         limits_ok = store_up is not False or state.settings.proxy_redis_fail == "open"
         ready = client is not None and not draining and limits_ok
-        body = {
+        body: dict[str, Any] = {
             "status": "draining" if draining else "ok",
             "service": SERVICE_NAME,
-            "upstream": {
+            "ready": ready,
+        }
+        if await _may_read_metrics(state, request):
+            body["upstream"] = {
                 "configured": client is not None,
                 "auth": state.settings.auth_mode,
                 "last_error": state.last_upstream_error,
-            },
-            "limits": {
+            }
+            body["limits"] = {
                 "shared": shared is not None,
                 "store_up": store_up,
                 "fail": state.settings.proxy_redis_fail if shared is not None else None,
-            },
-            "ready": ready,
-            "active_streams": len(state.streams),
-        }
+            }
+            body["active_streams"] = len(state.streams)
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return health
 
 
+async def _may_read_metrics(state: ProxyState, request: Request) -> bool:
+    # A probe without a key is never refused nor counted as a failure: it gets the short form.
+    if state.auth.metrics_open_to(request.scope):
+        return True
+    if "authorization" not in request.headers:
+        return False
+    try:
+        await state.auth.admit_metrics(request.scope)
+    except RequestRefused:
+        return False
+    return True
+
+
 def _metrics(state: ProxyState) -> Any:
     async def metrics(request: Request) -> Response:
-        """Prometheus text format."""
+        """Prometheus text format; needs a key when client keys or a metrics key are set."""
+        try:
+            await state.auth.admit_metrics(request.scope)
+        except RequestRefused as refused:
+            return failure_response(refused.failure)
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return metrics
+
+
+def failure_response(failure: ProxyFailure) -> Response:
+    """A ``ProxyFailure`` as a Starlette response."""
+    headers = {name.decode(): value.decode() for name, value in failure.headers()}
+    return Response(failure.body(), status_code=failure.status, headers=headers)
+
+
+_NOT_FOUND = ProxyFailure(404, "Nothing is served at this path.", "not_found", "not_found")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 in the proxy's JSON error shape (``Allow`` kept)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        failure = _NOT_FOUND
+    else:
+        failure = ProxyFailure(
+            exc.status_code,
+            exc.detail,
+            "invalid_request_error",
+            "method_not_allowed" if exc.status_code == 405 else "http_error",
+            allow=(exc.headers or {}).get("Allow"),
+        )
+    return failure_response(failure)
 
 
 def _models(state: ProxyState) -> Any:

@@ -1,9 +1,10 @@
 """``POST /api/stream`` and ``POST /v1/chat/completions``: pure ASGI, no response buffering.
 
-The order of checks is cheapest-first and nothing reaches upstream before all pass:
-client key (401), request rate (429), draining (503), body and fields (4xx), concurrent
-streams (429) and the global upstream cap (503). Until the upstream answers, failures get
-real statuses; after the first byte went out, one final SSE error event.
+The order of checks is cheapest-first and nothing reaches upstream before all pass: too
+many wrong keys from the caller's address (429), client key (401), request rate (429),
+draining (503), body and fields (4xx), concurrent streams (429) and the global upstream cap
+(503). Until the upstream answers, failures get real statuses; after the first byte went
+out, one final SSE error event.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gloo_stream.errors import (
 )
 from gloo_stream.proxy.accesslog import RequestRecord, logger
 from gloo_stream.proxy.failures import (
+    NOSNIFF,
     SHUTDOWN,
     ProxyFailure,
     failure_from_exception,
@@ -86,7 +88,7 @@ class CompletionsEndpoint:
             else secrets.token_hex(8)
         )
         record = RequestRecord(request_id=request_id, route=self.route, method=scope["method"])
-        extra = [*state.cors.headers(scope), (b"x-request-id", request_id.encode())]
+        extra = [*state.cors.headers(scope), (b"x-request-id", request_id.encode()), NOSNIFF]
         ex = _Exchange(record, extra)
         try:
             await self._handle(scope, receive, send, ex)
@@ -104,10 +106,16 @@ class CompletionsEndpoint:
     async def _handle(self, scope: Scope, receive: Any, send: Any, ex: _Exchange) -> None:
         state, record = self.state, ex.record
         if scope["method"] != "POST":
-            failure = ProxyFailure(405, "Use POST.", "invalid_request_error", "method_not_allowed")
+            failure = ProxyFailure(
+                405,
+                "Use POST.",
+                "invalid_request_error",
+                "method_not_allowed",
+                allow="POST, OPTIONS",
+            )
             await self._fail(send, ex, failure)
             return
-        client_id = record.client = state.auth.identify(scope)
+        client_id = record.client = await state.auth.admit(scope)
         decision = await state.rate.hit(client_id)
         if not decision.allowed:
             state.metrics.limited.labels("rate").inc()
@@ -184,7 +192,7 @@ class CompletionsEndpoint:
             await stream.open()
         except GlooError as exc:
             self.state.last_upstream_error = type(exc).__name__
-            await self._fail(send, ex, failure_from_exception(exc))
+            await self._fail(send, ex, failure_from_exception(exc, self.state.redactor()))
             return
         self.state.last_upstream_error = None
         if not wants_stream:
@@ -198,7 +206,9 @@ class CompletionsEndpoint:
         control.headers_sent = True
         control.last_send = asyncio.get_running_loop().time()
         ex.record.status = 200
-        await relay_chunks(stream, send, control, ex.stats, done_event=self.openai)
+        await relay_chunks(
+            stream, send, control, ex.stats, done_event=self.openai, redactor=self.state.redactor()
+        )
 
     async def _whole(self, stream: AsyncChatStream, send: Any, ex: _Exchange) -> None:
         """A non-streamed OpenAI request: the whole answer as one ``chat.completion``."""
@@ -209,7 +219,7 @@ class CompletionsEndpoint:
         except ContentFilterError as exc:
             result = exc.partial
         except StreamError as exc:
-            await self._fail(send, ex, stream_failure(exc))
+            await self._fail(send, ex, stream_failure(exc, self.state.redactor()))
             return
         assert result is not None
         ex.stats.result_tokens, ex.stats.ttft_ms = result.token_count, result.ttft_ms

@@ -1,7 +1,9 @@
 """What the proxy tells a caller when something fails: status, error body, SSE error event.
 
-Every failure becomes a ``ProxyFailure`` with a fixed, curated message: upstream bodies,
-exception text and credentials never reach the caller. Bodies use OpenAI's error shape,
+Every failure becomes a ``ProxyFailure`` with a curated message: exception text and
+credentials never reach the caller, and an upstream body only as the upstream's own reason
+for a 4xx, through ``gloo_stream.redaction`` (bounded, controls removed, every secret the
+proxy holds redacted). Bodies use OpenAI's error shape,
 ``{"error": {"message", "type", "param", "code"}}``, on every route, and are built by a JSON
 encoder, never by string formatting.
 """
@@ -9,6 +11,7 @@ encoder, never by string formatting.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +37,15 @@ from gloo_stream.errors import (
     TruncatedStreamError,
     UpstreamStreamError,
 )
+from gloo_stream.redaction import NO_SECRETS, Redactor, upstream_reason
 from gloo_stream.sse import encode_event
 
-__all__ = ["ProxyFailure", "failure_from_exception", "stream_failure"]
+__all__ = ["NOSNIFF", "ProxyFailure", "failure_from_exception", "stream_failure"]
 
 _encoder = msgspec.json.Encoder()
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+# A name or code from upstream is shown only when it looks like one.
+_UPSTREAM_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,8 @@ class ProxyFailure:
     param: str | None = None
     retry_after: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    allow: str | None = None
+    """For a 405: the methods the route does allow (the ``Allow`` header)."""
 
     def body(self) -> bytes:
         """The JSON error body (OpenAI's shape)."""
@@ -65,11 +74,19 @@ class ProxyFailure:
         return _encoder.encode({"error": error})
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        """Response headers: JSON content type, and ``Retry-After`` when a wait is known."""
+        """Response headers: JSON content type, ``Retry-After`` when a wait is known,
+        ``WWW-Authenticate`` on a 401 (RFC 6750) and ``Allow`` on a 405."""
         headers = [(b"content-type", b"application/json")]
         if self.retry_after is not None:
             seconds = max(1, math.ceil(self.retry_after))
             headers.append((b"retry-after", str(seconds).encode()))
+        if self.status == 401:
+            challenge = b'Bearer realm="gloo-stream"'
+            if self.code == "invalid_api_key":
+                challenge += b', error="invalid_token"'
+            headers.append((b"www-authenticate", challenge))
+        if self.allow is not None:
+            headers.append((b"allow", self.allow.encode()))
         return headers
 
     def event(self) -> bytes:
@@ -82,8 +99,12 @@ def invalid_request(exc: InvalidRequestError) -> ProxyFailure:
     return ProxyFailure(400, exc.message, "invalid_request_error", "invalid_request", exc.field)
 
 
-def failure_from_exception(exc: BaseException) -> ProxyFailure:
-    """Map an error raised before the stream began to what the caller is told."""
+def failure_from_exception(exc: BaseException, redactor: Redactor = NO_SECRETS) -> ProxyFailure:
+    """Map an error raised before the stream began to what the caller is told.
+
+    ``redactor`` holds every secret the proxy has: an upstream's reason is shown only
+    through it.
+    """
     if isinstance(exc, InvalidRequestError):
         return invalid_request(exc)
     if isinstance(exc, MissingCredentialsError):
@@ -95,7 +116,7 @@ def failure_from_exception(exc: BaseException) -> ProxyFailure:
             "upstream_not_configured",
         )
     if isinstance(exc, APIStatusError):
-        return _status_failure(exc)
+        return _status_failure(exc, redactor)
     if isinstance(exc, APITimeoutError):
         return ProxyFailure(
             504,
@@ -111,7 +132,7 @@ def failure_from_exception(exc: BaseException) -> ProxyFailure:
             "upstream_unreachable",
         )
     if isinstance(exc, StreamError):
-        return stream_failure(exc)
+        return stream_failure(exc, redactor)
     return internal_error()
 
 
@@ -120,7 +141,8 @@ def internal_error() -> ProxyFailure:
     return ProxyFailure(500, "The proxy failed unexpectedly.", "server_error", "internal_error")
 
 
-def _status_failure(exc: APIStatusError) -> ProxyFailure:
+def _status_failure(exc: APIStatusError, redactor: Redactor) -> ProxyFailure:
+    status = exc.status_code
     if isinstance(exc, RateLimitError):
         return ProxyFailure(
             429,
@@ -130,52 +152,72 @@ def _status_failure(exc: APIStatusError) -> ProxyFailure:
             retry_after=exc.retry_after if exc.retry_after is not None else 1.0,
         )
     if isinstance(exc, AuthenticationError | PermissionDeniedError):
+        # Never the upstream's reason here: it is about the proxy's own credentials.
         return ProxyFailure(
             502,
-            f"The upstream API refused the proxy's own credentials ({exc.status_code}); "
+            f"The upstream API refused the proxy's own credentials ({status}); "
             "the operator must check GLOO_API_KEY or GLOO_CLIENT_ID/GLOO_CLIENT_SECRET.",
             "upstream_error",
             "upstream_auth_failed",
         )
+    if isinstance(exc, ServerError) and status == 408:
+        return ProxyFailure(
+            504, "The model provider timed out; try again.", "upstream_error", "upstream_timeout"
+        )
+    if isinstance(exc, ServerError) or not 400 <= status < 500:
+        return ProxyFailure(
+            502,
+            f"The upstream API failed ({status}); try again shortly.",
+            "upstream_error",
+            "upstream_error",
+            retry_after=exc.retry_after if isinstance(exc, ServerError) else None,
+        )
+    return _refused_upstream(exc, redactor)
+
+
+def _refused_upstream(exc: APIStatusError, redactor: Redactor) -> ProxyFailure:
+    """A 4xx the upstream gave the request itself: its own reason, made safe, is shown."""
+    status = exc.status_code
+    reason = upstream_reason(exc.body, redactor)
+    because = f": {reason}" if reason else "."
+    extra = {"upstream_status": status}
     if isinstance(exc, BadRequestError):
         return ProxyFailure(
             400,
-            f"The upstream API rejected the request as invalid ({exc.status_code}).",
+            f"The upstream API rejected the request as invalid ({status}){because}",
             "invalid_request_error",
             "upstream_bad_request",
-            extra={"detail": exc.detail},
+            _upstream_param(exc.detail, redactor),
+            extra=extra,
         )
     if isinstance(exc, NotFoundError):
         return ProxyFailure(
             404,
-            "The upstream API answered 404: the model may not exist.",
+            f"The upstream API answered 404 (the model may not exist){because}",
             "invalid_request_error",
             "upstream_not_found",
+            extra=extra,
         )
-    if isinstance(exc, ServerError) and exc.status_code == 408:
-        return ProxyFailure(
-            504, "The model provider timed out; try again.", "upstream_error", "upstream_timeout"
-        )
-    retry_after = exc.retry_after if isinstance(exc, ServerError) else None
     return ProxyFailure(
         502,
-        f"The upstream API failed ({exc.status_code}); try again shortly.",
+        f"The upstream API refused the request ({status}){because}",
         "upstream_error",
-        "upstream_error",
-        retry_after=retry_after,
+        "upstream_refused",
+        extra=extra,
     )
 
 
-def stream_failure(exc: StreamError) -> ProxyFailure:
+def stream_failure(exc: StreamError, redactor: Redactor = NO_SECRETS) -> ProxyFailure:
     """Map a failure after the stream began (sent as the final SSE error event)."""
     if isinstance(exc, UpstreamStreamError):
-        name = exc.name if isinstance(exc.name, str) and exc.name else "upstream_error"
+        name = _upstream_name(exc.name, redactor) or "upstream_error"
+        code = exc.code if isinstance(exc.code, int) else _upstream_name(exc.code, redactor)
         return ProxyFailure(
             502,
             f"The model failed mid-answer ({name}); the answer is incomplete.",
             "upstream_error",
             name,
-            extra={"upstream_code": exc.code} if isinstance(exc.code, int | str) else {},
+            extra={"upstream_code": code} if code is not None else {},
         )
     if isinstance(exc, ContentFilterError):
         return ProxyFailure(
@@ -193,6 +235,22 @@ def stream_failure(exc: StreamError) -> ProxyFailure:
         "upstream_error",
         "upstream_error",
     )
+
+
+def _upstream_param(detail: Any, redactor: Redactor) -> str | None:
+    """The body field a FastAPI-style ``detail`` blames first (``loc: ["body", field, ...]``)."""
+    first = detail[0] if isinstance(detail, list) and detail else None
+    loc = first.get("loc") if isinstance(first, dict) else None
+    if isinstance(loc, list) and len(loc) >= 2 and loc[0] == "body":
+        return _upstream_name(loc[1], redactor)
+    return None
+
+
+def _upstream_name(value: Any, redactor: Redactor) -> str | None:
+    """An upstream error name or code, if it is one (a short token, no secret), else None."""
+    if isinstance(value, str) and _UPSTREAM_NAME.fullmatch(value):
+        return value if redactor.text(value) == value else None
+    return None
 
 
 _STREAM_FAILURES: tuple[tuple[type[StreamError], str, str], ...] = (

@@ -1,4 +1,4 @@
-"""Checks a request passes before anything goes upstream: client auth, body, fields, caps.
+"""Checks a request passes before anything goes upstream: body, fields, caps (keys: client_auth).
 
 The field rules themselves (roles, ranges, routing) live in ``gloo_stream.request``; this
 module adds only what is the proxy's own policy: which fields a caller may send at all, the
@@ -7,8 +7,6 @@ body size limit, and the operator's caps on ``max_tokens``, models and model fam
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,11 +15,10 @@ import msgspec
 from gloo_stream.config import ProxySettings
 from gloo_stream.errors import InvalidRequestError
 from gloo_stream.proxy.failures import ProxyFailure
-from gloo_stream.request import build_chat_request, with_defaults
+from gloo_stream.request import build_chat_request, check_param, with_defaults
 
 __all__ = [
     "STREAM_FIELDS",
-    "ClientAuth",
     "RequestRefused",
     "header",
     "read_json_body",
@@ -69,44 +66,6 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-class ClientAuth:
-    """Who the caller is: checks ``Authorization: Bearer <key>`` when keys are configured.
-
-    The identity used for limits and logs is a short hash of the key (never the key), or
-    the caller's IP address when the proxy runs without keys.
-    """
-
-    def __init__(self, keys: frozenset[str]) -> None:
-        self._keys = [k.encode() for k in sorted(keys)]
-
-    @property
-    def required(self) -> bool:
-        """True when callers must present a key."""
-        return bool(self._keys)
-
-    def identify(self, scope: Scope) -> str:
-        """The caller's identity; raises ``RequestRefused`` (401) for a missing or wrong key."""
-        if not self._keys:
-            client = scope.get("client")
-            return f"ip:{client[0]}" if client else "ip:unknown"
-        value = header(scope, b"authorization") or b""
-        scheme, _, token = value.partition(b" ")
-        token = token.strip()
-        if scheme.lower() != b"bearer" or not token:
-            raise refuse(
-                401,
-                "This proxy needs an API key: send 'Authorization: Bearer <key>'.",
-                "missing_api_key",
-            )
-        # Compare against every key so the time taken does not tell which one nearly matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(key, token)
-        if not matched:
-            raise refuse(401, "The API key is not valid for this proxy.", "invalid_api_key")
-        return "key:" + hashlib.sha256(token).hexdigest()[:12]
-
-
 async def read_json_body(scope: Scope, receive: Any, limit: int) -> dict[str, Any]:
     """The request body as a JSON object; refuses wrong types, bad JSON and oversize bodies."""
     content_type = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
@@ -145,7 +104,11 @@ def _too_large(limit: int) -> RequestRefused:
 def upstream_body(
     data: Mapping[str, Any], settings: ProxySettings, allowed: frozenset[str] = STREAM_FIELDS
 ) -> dict[str, Any]:
-    """The validated body to send upstream (``stream: true`` forced, caps applied)."""
+    """The validated body to send upstream (``stream: true`` forced, caps applied).
+
+    Every field's type and value are checked by ``gloo_stream.request`` first, so the
+    proxy's own caps and allow-lists only ever see values of the right type.
+    """
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise refuse(
@@ -154,8 +117,6 @@ def upstream_body(
             "unknown_field",
             unknown[0],
         )
-    if not isinstance(data.get("stream", True), bool):
-        raise refuse(400, "stream must be true or false", "invalid_type", "stream")
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise refuse(
@@ -167,37 +128,38 @@ def upstream_body(
     params = {k: v for k, v in data.items() if k not in ("messages", "stream")}
     # Defaults first, so the operator's allow-lists judge GLOO_MODEL like a caller's model.
     params = with_defaults(params, settings.request_defaults)
-    _apply_caps(params, settings)
     try:
-        return build_chat_request(messages, stream=True, **params)
+        check_param("stream", data.get("stream", True))
+        body = build_chat_request(messages, stream=True, **params)
     except InvalidRequestError as exc:
         raise refuse(400, exc.message, "invalid_request", exc.field) from None
+    _apply_caps(body, settings)
+    return body
 
 
-def _apply_caps(params: dict[str, Any], settings: ProxySettings) -> None:
+def _apply_caps(body: dict[str, Any], settings: ProxySettings) -> None:
     cap = settings.proxy_max_tokens
-    max_tokens = params.get("max_tokens")
+    max_tokens = body.get("max_tokens")
     if cap is not None:
         if max_tokens is None:
-            params["max_tokens"] = cap
-        elif isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > cap:
+            body["max_tokens"] = cap
+        elif max_tokens > cap:
             raise refuse(
                 400, f"max_tokens is capped at {cap} by this proxy.", "max_tokens_cap", "max_tokens"
             )
-    model, models = params.get("model"), settings.allowed_models
+    model, models = body.get("model"), settings.allowed_models
     if model is not None and models and model not in models:
         raise refuse(
             400,
-            f"Model {str(model)[:100]!r} is not allowed here; "
-            f"allowed: {', '.join(sorted(models))}.",
+            f"Model {model[:100]!r} is not allowed here; allowed: {', '.join(sorted(models))}.",
             "model_not_allowed",
             "model",
         )
-    family, families = params.get("model_family"), settings.allowed_families
+    family, families = body.get("model_family"), settings.allowed_families
     if family is not None and families and family not in families:
         raise refuse(
             400,
-            f"Model family {str(family)[:100]!r} is not allowed here; "
+            f"Model family {family[:100]!r} is not allowed here; "
             f"allowed: {', '.join(sorted(families))}.",
             "model_family_not_allowed",
             "model_family",

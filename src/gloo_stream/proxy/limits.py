@@ -21,6 +21,7 @@ from limits.storage import storage_from_string
 from gloo_stream.proxy.failures import ProxyFailure
 
 __all__ = [
+    "FailureCounter",
     "LimitsRateLimitStore",
     "RateDecision",
     "RateLimitStore",
@@ -47,6 +48,18 @@ class RateLimitStore(Protocol):
         ...
 
 
+class FailureCounter(Protocol):
+    """Counts failures per caller; ``peek`` says whether the caller may try at all."""
+
+    async def peek(self, client: str) -> RateDecision:
+        """Whether ``client`` is under its limit now, without counting anything."""
+        ...
+
+    async def hit(self, client: str) -> RateDecision:
+        """Count one failure by ``client``; refused when it was one too many."""
+        ...
+
+
 class LimitsRateLimitStore:
     """A moving-window limit over any ``limits`` async storage (memory by default)."""
 
@@ -58,18 +71,36 @@ class LimitsRateLimitStore:
         """Record one request; refused when any rule's window is full."""
         for rule in self._rules:
             if not await self._limiter.hit(rule, client):
-                stats = await self._limiter.get_window_stats(rule, client)
-                return RateDecision(False, max(1.0, stats.reset_time - time.time()))
+                return await self._refused(rule, client)
         return RateDecision(True)
+
+    async def peek(self, client: str) -> RateDecision:
+        """Whether one more would be allowed now; records nothing."""
+        for rule in self._rules:
+            if not await self._limiter.test(rule, client):
+                return await self._refused(rule, client)
+        return RateDecision(True)
+
+    async def _refused(self, rule: RateLimitItem, client: str) -> RateDecision:
+        stats = await self._limiter.get_window_stats(rule, client)
+        return RateDecision(False, max(1.0, stats.reset_time - time.time()))
 
 
 class _Unlimited:
     async def hit(self, client: str) -> RateDecision:
         return RateDecision(True)
 
+    async def peek(self, client: str) -> RateDecision:
+        return RateDecision(True)
 
-def rate_limit_store(rule: str, storage_uri: str = "memory://") -> RateLimitStore:
-    """The store for a ``limits`` rule such as ``"60/minute"`` ("" means no limit)."""
+
+def rate_limit_store(
+    rule: str, storage_uri: str = "memory://"
+) -> LimitsRateLimitStore | _Unlimited:
+    """The store for a ``limits`` rule such as ``"60/minute"`` ("" means no limit).
+
+    It is both a ``RateLimitStore`` and a ``FailureCounter``.
+    """
     if not rule:
         return _Unlimited()
     uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"

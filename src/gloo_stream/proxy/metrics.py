@@ -61,6 +61,13 @@ class ProxyMetrics:
         self.limited = Counter(
             "gloo_proxy_limited", "Requests refused by a limit", ["limit"], registry=r
         )
+        self.auth_failures = Counter(
+            "gloo_proxy_auth_failures",
+            "Requests refused for their client key: missing_api_key, invalid_api_key, or "
+            "blocked (the address sent too many wrong keys)",
+            ["reason"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -7,6 +7,7 @@ is streamed upstream all the same and folded into one ``chat.completion`` object
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,9 @@ import msgspec
 
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.guards import STREAM_FIELDS, refuse, upstream_body
+from gloo_stream.errors import InvalidRequestError
+from gloo_stream.proxy.guards import STREAM_FIELDS, RequestRefused, refuse, upstream_body
+from gloo_stream.request import check_param
 
 __all__ = [
     "AUTO_MODELS",
@@ -70,7 +73,13 @@ def translate_request(
                 "invalid_value",
                 "max_completion_tokens",
             )
-        body["max_tokens"] = data["max_completion_tokens"]
+        value = data["max_completion_tokens"]
+        try:
+            if value is not None:  # null means not given, as for every other field
+                check_param("max_tokens", value, label="max_completion_tokens")
+        except InvalidRequestError as exc:
+            raise refuse(400, exc.message, "invalid_request", exc.field) from None
+        body["max_tokens"] = value
     model = body.get("model")
     name = model.strip().lower() if isinstance(model, str) else None
     if name == DEFAULT_MODEL:
@@ -80,7 +89,17 @@ def translate_request(
         if "model_family" not in body:
             body.setdefault("auto_routing", True)
     body.pop("stream", None)
-    return upstream_body(body, settings), wants_stream
+    try:
+        return upstream_body(body, settings), wants_stream
+    except RequestRefused as exc:
+        if exc.failure.param == "max_tokens" and "max_completion_tokens" in data:
+            # The cap refused the value the caller sent under its OpenAI name: say that name.
+            failure = exc.failure
+            message = failure.message.replace("max_tokens", "max_completion_tokens")
+            raise RequestRefused(
+                dataclasses.replace(failure, message=message, param="max_completion_tokens")
+            ) from None
+        raise
 
 
 def completion_body(result: StreamResult, *, created: int | None = None) -> bytes:

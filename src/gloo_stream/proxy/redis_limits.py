@@ -1,7 +1,7 @@
 """Limits shared by every worker and replica through Redis (``PROXY_REDIS_URL``).
 
-- Request rates: the ``limits`` library's moving window in its async Redis storage (on
-  redis-py, through the same connection pool as the quota).
+- Request rates, and failed client keys per address: the ``limits`` library's moving window
+  in its async Redis storage (on redis-py, through the same connection pool as the quota).
 - Concurrent streams per client: a sorted set per client whose members are stream leases
   scored by their expiry (Redis' own clock, so replicas' clocks may disagree). Taking one is
   a Lua script (prune the expired, count, add) so two replicas cannot both take the last
@@ -33,6 +33,7 @@ from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.failures import ProxyFailure
 from gloo_stream.proxy.guards import RequestRefused
 from gloo_stream.proxy.limits import (
+    FailureCounter,
     LimitsRateLimitStore,
     RateDecision,
     RateLimitStore,
@@ -72,27 +73,40 @@ return 1
 
 
 class SharedRateLimitStore:
-    """Request rates counted in Redis; by the fail policy while Redis is unavailable."""
+    """Request rates counted in Redis; by the fail policy while Redis is unavailable.
 
-    def __init__(self, rule: str, link: RedisLink) -> None:
+    ``name`` keeps counters apart (``rate`` for requests, ``auth`` for failed keys).
+    """
+
+    def __init__(self, rule: str, link: RedisLink, name: str = "rate") -> None:
         rules = parse_many(rule)
         storage = RedisStorage(
             _limits_uri(link.url),
             implementation="redispy",
             connection_pool=link.client.connection_pool,
-            key_prefix=f"{link.prefix}rate",
+            key_prefix=f"{link.prefix}{name}",
         )
         self._link = link
+        self._name = name
         self._shared = LimitsRateLimitStore(rules, storage)
         self._local = LimitsRateLimitStore(rules)  # the fallback for fail-open
 
     async def hit(self, client: str) -> RateDecision:
         """Record one request; refused when any rule's window is full on any replica."""
         try:
-            return await self._link.call("rate", lambda: self._shared.hit(client))
+            return await self._link.call(self._name, lambda: self._shared.hit(client))
         except RedisUnavailable:
             if self._link.fail_open:
                 return await self._local.hit(client)
+            raise RequestRefused(LIMITS_UNAVAILABLE) from None
+
+    async def peek(self, client: str) -> RateDecision:
+        """Whether one more would be allowed on every replica now; records nothing."""
+        try:
+            return await self._link.call(self._name, lambda: self._shared.peek(client))
+        except RedisUnavailable:
+            if self._link.fail_open:
+                return await self._local.peek(client)
             raise RequestRefused(LIMITS_UNAVAILABLE) from None
 
 
@@ -216,6 +230,7 @@ class SharedLimits:
     link: RedisLink
     rate: RateLimitStore
     quota: SharedStreamQuota | None
+    auth_failures: FailureCounter
 
     async def aclose(self) -> None:
         """Free this process's leases, then close the connection pool."""
@@ -242,7 +257,11 @@ def shared_limits(settings: ProxySettings, registry: CollectorRegistry) -> Share
         if per_client
         else None
     )
-    return SharedLimits(link, rate, quota)
+    failure_rule = settings.proxy_auth_failure_limit
+    failures = (
+        SharedRateLimitStore(failure_rule, link, "auth") if failure_rule else rate_limit_store("")
+    )
+    return SharedLimits(link, rate, quota, failures)
 
 
 def _limits_uri(url: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from gloo_stream.client import AsyncChatStream
 from gloo_stream.errors import ContentFilterError, StreamError
 from gloo_stream.proxy.failures import ProxyFailure, stream_failure
+from gloo_stream.redaction import NO_SECRETS, Redactor
 from gloo_stream.sse import encode_comment, encode_event
 
 __all__ = [
@@ -224,12 +225,14 @@ async def relay_chunks(
     stats: RelayStats,
     *,
     done_event: bool,
+    redactor: Redactor = NO_SECRETS,
 ) -> None:
     """Relay the opened stream's events to the caller, then one closing event if needed.
 
     A chunk that reports an upstream error is not relayed: the caller gets one error event
     of the proxy's own (valid JSON, no upstream internals) instead. ``done_event`` adds the
-    ``data: [DONE]`` sentinel OpenAI clients expect after a complete answer.
+    ``data: [DONE]`` sentinel OpenAI clients expect after a complete answer. ``redactor``
+    holds the secrets an upstream's error name must not carry.
     """
     loop = asyncio.get_running_loop()
     chunks = nbytes = 0
@@ -253,7 +256,7 @@ async def relay_chunks(
         _take_result(stats, exc)  # the finish chunk saying so was relayed: a normal end
     except StreamError as exc:
         _take_result(stats, exc)
-        stats.failure = stream_failure(exc)
+        stats.failure = stream_failure(exc, redactor)
     finally:
         stats.chunks += chunks
         stats.bytes += nbytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -9,17 +10,23 @@ import httpx
 
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.client_auth import ClientAuth
 from gloo_stream.proxy.cors import CorsPolicy
-from gloo_stream.proxy.guards import ClientAuth
-from gloo_stream.proxy.limits import RateLimitStore, StreamSlots, rate_limit_store
+from gloo_stream.proxy.limits import (
+    FailureCounter,
+    RateLimitStore,
+    StreamSlots,
+    rate_limit_store,
+)
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.relay import ActiveStreams
+from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
 from gloo_stream.transport import StreamingTransport
 
 if TYPE_CHECKING:
     from gloo_stream.proxy.redis_limits import SharedLimits
 
-__all__ = ["ProxyState", "make_upstream_client"]
+__all__ = ["ProxyState", "make_upstream_client", "settings_secrets"]
 
 
 @dataclass(eq=False)
@@ -39,6 +46,9 @@ class ProxyState:
     http: httpx.AsyncClient | None = None
     shared: SharedLimits | None = None
     """The Redis-backed limits, when ``PROXY_REDIS_URL`` is set."""
+    held: Redactor = NO_SECRETS
+    """Every secret in the settings (upstream key, client secret, client and metrics keys)."""
+    _live: tuple[tuple[str, ...], Redactor] = ((), NO_SECRETS)
 
     @classmethod
     def build(cls, settings: ProxySettings, client: AsyncGlooClient | None) -> ProxyState:
@@ -49,19 +59,28 @@ class ProxyState:
             client, http = make_upstream_client(settings)
         metrics = ProxyMetrics()
         shared = None
+        failures: FailureCounter
         if settings.proxy_redis_url is not None:
             from gloo_stream.proxy.redis_limits import shared_limits  # redis only when used
 
             shared = shared_limits(settings, metrics.registry)
-            rate = shared.rate
+            rate, failures = shared.rate, shared.auth_failures
         else:
-            rate = rate_limit_store(settings.proxy_rate_limit, settings.proxy_rate_limit_storage)
+            storage = settings.proxy_rate_limit_storage
+            rate = rate_limit_store(settings.proxy_rate_limit, storage)
+            failures = rate_limit_store(settings.proxy_auth_failure_limit, storage)
         return cls(
             http=http,
             settings=settings,
             client=client,
             owns_client=owns,
-            auth=ClientAuth(settings.api_keys),
+            auth=ClientAuth(
+                settings.api_keys,
+                metrics_keys=settings.metrics_keys,
+                metrics_from_loopback=settings.proxy_metrics_allow_loopback,
+                failures=failures,
+                metrics=metrics,
+            ),
             rate=rate,
             slots=StreamSlots(
                 settings.proxy_max_streams_per_client,
@@ -71,7 +90,20 @@ class ProxyState:
             cors=CorsPolicy(settings.cors_origins),
             metrics=metrics,
             shared=shared,
+            held=Redactor(settings_secrets(settings)),
         )
+
+    def redactor(self) -> Redactor:
+        """Every secret the proxy holds now: the settings' and the upstream client's token.
+
+        Memoised on the client's secrets, so it is rebuilt only when the token changes.
+        """
+        auth = self.client.auth if self.client is not None else None
+        secrets = getattr(auth, "secrets", None)
+        live: tuple[str, ...] = tuple(secrets()) if callable(secrets) else ()
+        if live != self._live[0]:
+            self._live = (live, self.held.with_secrets(live))
+        return self._live[1] if live else self.held
 
     async def aclose(self) -> None:
         """Close the upstream client and its pool if this app created them."""
@@ -96,3 +128,24 @@ def make_upstream_client(
     # A lean HTTP/1.1 transport: reading the upstream is most of a relay's work.
     http = httpx.AsyncClient(transport=StreamingTransport())
     return AsyncGlooClient(settings=settings, http_client=http), http
+
+
+def settings_secrets(settings: ProxySettings) -> list[str]:
+    """The secret values in ``settings``, in every form they are sent in."""
+    held = [*settings.api_keys, *settings.metrics_keys]
+    for secret in (settings.gloo_api_key, settings.gloo_client_secret, settings.proxy_redis_url):
+        if secret is not None:
+            held.append(secret.get_secret_value())
+    if settings.gloo_client_id and settings.gloo_client_secret is not None:
+        client_secret = settings.gloo_client_secret.get_secret_value()
+        held.append(basic_credential(settings.gloo_client_id, client_secret))
+    password = _redis_password(settings)
+    if password:
+        held.append(password)
+    return held
+
+
+def _redis_password(settings: ProxySettings) -> str | None:
+    if settings.proxy_redis_url is None:
+        return None
+    return urllib.parse.urlsplit(settings.proxy_redis_url.get_secret_value()).password

@@ -93,7 +93,7 @@ class CompletionsEndpoint:
         if fault is None:
             fault = state.take_fault()
         if fault is not None and fault.kind == "status":
-            payload, headers = status_response(fault)
+            payload, headers = status_response(fault, authorization)
             await send({"type": "http.response.start", "status": fault.status, "headers": headers})
             await send({"type": "http.response.body", "body": payload, "more_body": False})
             return

@@ -46,6 +46,9 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     retry_after_ms: _HeaderValue = None
     body: Any = None
     """Body for ``status``: an object (sent as JSON), a string (sent as is) or None (Gloo's)."""
+    echo: bool = False
+    """``status``: a 422-style body quoting the request's ``Authorization`` header back, as a
+    careless upstream's validation error might (to test that no caller ever sees it)."""
     delay: _Seconds = 2.0
     duration: _Seconds = 30.0
     code: int = 2001
@@ -94,9 +97,16 @@ _STATUS_BODIES: dict[int, dict[str, Any]] = {
 }
 
 
-def status_response(fault: Fault) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """Body and headers (content type included) of a ``status`` fault's response."""
+def status_response(
+    fault: Fault, authorization: str | None = None
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Body and headers (content type included) of a ``status`` fault's response.
+
+    ``authorization`` is the request's header, quoted back when the fault says ``echo``.
+    """
     body = fault.body
+    if fault.echo:
+        body = _echo_body(authorization or "")
     if body is None:
         body = _STATUS_BODIES.get(fault.status) or {"error": HTTPStatus(fault.status).phrase}
     if isinstance(body, str):
@@ -112,6 +122,19 @@ def status_response(fault: Fault) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         if value is not None:
             headers.append((name, str(value).encode()))
     return payload, headers
+
+
+def _echo_body(authorization: str) -> dict[str, Any]:
+    return {
+        "detail": [
+            {
+                "type": "value_error",
+                "loc": ["header", "authorization"],
+                "msg": f"Value error, credential not accepted: Authorization: {authorization}",
+                "input": authorization,
+            }
+        ]
+    }
 
 
 class FaultQueue:
