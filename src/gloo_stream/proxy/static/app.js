@@ -24,6 +24,7 @@ const ui = {
   family: $("model-family"),
   tradition: $("tradition"),
   apiKey: $("api-key"),
+  markdownOff: $("markdown-off"),
 };
 
 /** @type {MarkdownFormatter | null} null when the vendored libraries failed to load */
@@ -207,9 +208,15 @@ function showNotice(view, turn, isLast) {
   }
 }
 
+/** The libraries did not load: plain text, safe as it is, laid out by its own line breaks. */
+function showPlain(element, content) {
+  element.classList.add("plain");
+  element.textContent = content;
+}
+
 function renderMarkdownInto(element, content) {
   if (!formatter) {
-    element.textContent = content; // libraries missing: plain text is still safe and readable
+    showPlain(element, content);
     return null;
   }
   const md = new StreamingMarkdown(element, formatter, { schedule: afterFrame });
@@ -304,7 +311,7 @@ async function ask() {
       }
       turn.content += text;
       if (md) md.append(text);
-      else view.answer.textContent = turn.content;
+      else showPlain(view.answer, turn.content);
       const now = performance.now();
       if (now - lastMeta > 100) {
         // Live figures, a few times a second: cheap, and readable while they change.
@@ -487,10 +494,8 @@ function start() {
     });
   renderConversation();
   if (!formatter) {
-    setStatus(
-      "Markdown libraries did not load (/vendor/marked.js, /vendor/purify.js): run 'npm ci' " +
-        "at the project root. Answers show as plain text.",
-    );
+    ui.markdownOff.hidden = false;
+    setStatus("Markdown is off: answers show as plain text.");
   }
   keepScrolled();
   ui.prompt.focus();
