@@ -214,14 +214,17 @@ function showPlain(element, content) {
   element.textContent = content;
 }
 
-function renderMarkdownInto(element, content) {
+/** Stopped, failed or cut by the token limit: the text may end mid-markup. */
+const wasCut = ({ state, finishReason }) => state !== "done" || finishReason === "length";
+
+function renderMarkdownInto(element, content, cut) {
   if (!formatter) {
     showPlain(element, content);
     return null;
   }
   const md = new StreamingMarkdown(element, formatter, { schedule: afterFrame });
   md.append(content);
-  md.flush(true);
+  md.flush(true, { cut });
   return md;
 }
 
@@ -233,7 +236,7 @@ function renderConversation() {
       return;
     }
     const view = assistantTurnView();
-    renderMarkdownInto(view.answer, turn.content);
+    renderMarkdownInto(view.answer, turn.content, wasCut(turn));
     view.meta.textContent = statsText(turn);
     showNotice(view, turn, index === chat.turns.length - 1);
     turn.view = view;
@@ -321,7 +324,7 @@ async function ask() {
       }
     },
   });
-  md?.flush(true);
+  md?.flush(true, { cut: wasCut(outcome) });
   finishTurn(turn, view, outcome);
 }
 
