@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint typecheck unit bench clean browser-deps server-deps
+.PHONY: install run test lint typecheck unit bench clean browser-deps server-deps vendor
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,9 +28,15 @@ typecheck: install
 test: install lint typecheck browser-deps server-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
-# The chat page's libraries (marked, DOMPurify: pinned by package-lock.json) and Debian's
-# Chromium for the browser tests (Playwright's own browser download is not available here).
+# The chat page's libraries (marked, DOMPurify: pinned by package-lock.json; the test that the
+# package's copies match them needs node_modules) and Debian's Chromium for the browser tests
+# (Playwright's own browser download is not available here).
 browser-deps: node_modules/.package-lock.json /usr/bin/chromium
+
+# After a change to package-lock.json: copy the pinned browser builds and licences into the
+# package (src/gloo_stream/proxy/static/vendor/), then commit them.
+vendor: install node_modules/.package-lock.json
+	$(PY) -c 'import sys; from gloo_stream.proxy.vendor import refresh_main; sys.exit(refresh_main(["node_modules"]))'
 
 node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
@@ -59,4 +65,4 @@ bench: install /usr/sbin/nginx
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -13,7 +13,7 @@ are counted too. Median of ``REPEATS`` runs (the slow whole-buffer strategy: one
 side in one page.
 
 Run: ``.venv/bin/python -m benchmarks.browser_render`` (prints JSON). Needs ``make
-browser-deps`` (Chromium, node_modules).
+browser-deps`` (Chromium); marked and DOMPurify are the copies shipped in the package.
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ import json
 import random
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
 from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorServer
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -119,7 +117,7 @@ def run() -> dict[str, Any]:
     chunks = split(answer)
     runs: dict[str, list[dict[str, float]]] = {"incremental": [], "whole_buffer": []}
     with SimulatorServer() as simulator, sync_playwright() as playwright:
-        settings = settings_for(simulator, proxy_node_modules=str(ROOT / "node_modules"))
+        settings = settings_for(simulator)
         with ProxyServer(settings) as proxy:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -228,7 +228,9 @@ class ProxySettings(GlooSettings):
         default=False, description="Log prompts and answers (never on by default: privacy)."
     )
     proxy_node_modules: str | None = Field(
-        default=None, description="Folder holding marked and dompurify for the chat page."
+        default=None,
+        description="A node_modules folder holding marked and dompurify for the chat page; "
+        "unset: the copies shipped inside the package.",
     )
 
     @model_validator(mode="after")

@@ -3,6 +3,9 @@
 Finished markdown blocks are printed above the live region for good once the answer nears
 the screen's height; only the block being written is redrawn. Echo is turned off while the
 region is live, so a typed key or an echoed ``^C`` cannot shift the cursor behind rich's back.
+While the answer is being written, and when it was cut (stopped, failed, token limit), the
+open block's unterminated inline markup is closed (``close_open_inline``) so no raw ``**`` or
+backtick flashes up; an answer that ended normally is drawn exactly as it was sent.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rich.text import Text
 
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.errors import GlooError
+from gloo_stream.partial_markdown import close_open_inline
 from gloo_stream.render import TextSoFar, print_error, retry_notice, summary_line
 
 __all__ = ["LiveMarkdownView", "TrimmedMarkdown", "estimated_height", "split_settled"]
@@ -117,6 +121,7 @@ class LiveMarkdownView(TextSoFar):
         self._notice: str | None = None
         self._cache: tuple[str, RenderableType] | None = None
         self._closing = False  # the last frame must not freeze a spinner on screen
+        self._complete = False  # ended normally: the last frame shows the text as sent
 
     def start(self) -> None:
         """Show the spinner."""
@@ -136,16 +141,16 @@ class LiveMarkdownView(TextSoFar):
     def _renderable(self) -> RenderableType:
         # Called by Live's refresh thread; rendering the same text twice reuses the parse.
         tail, stale, notice = self._tail, self._stale, self._notice
-        key = f"{stale}\x00{notice}\x00{tail}\x00{self._closing}"
+        key = f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}"
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         items: list[RenderableType] = []
         if stale is not None:
-            items.append(TrimmedMarkdown(stale))
+            items.append(TrimmedMarkdown(close_open_inline(stale)))
         if notice is not None:
             items.append(Text(f"⚠ {notice}", style="yellow"))
         if tail:
-            items.append(TrimmedMarkdown(tail))
+            items.append(TrimmedMarkdown(tail if self._complete else close_open_inline(tail)))
         elif not self._parts and not self._closing:
             waiting = "retrying…" if notice else "waiting for the first token…"
             items.append(Spinner("dots", text=Text(waiting, style="dim")))
@@ -197,6 +202,8 @@ class LiveMarkdownView(TextSoFar):
 
     def finish(self, result: StreamResult) -> None:
         """Draw the last frame in full, then the summary on stderr."""
+        # Cut by the token limit, the text can end mid-markup like a stopped one.
+        self._complete = result.finish_reason != "length"
         self._stop()
         if self._summary:
             self._err.print(summary_line(result), style="dim", highlight=False)

@@ -1,7 +1,8 @@
 """Browser test fixtures: one headless Debian Chromium per session, driven by Playwright.
 
-The page is served by the real proxy in front of the offline simulator, both on loopback:
-a fast pair (answers arrive at once) and a slow pair (answers take a few seconds, for
+The page is served by the real proxy in front of the offline simulator, both on loopback,
+with the marked and DOMPurify copies shipped inside the package (what a pip user gets): a
+fast pair (answers arrive at once) and a slow pair (answers take a few seconds, for
 watching them stream and stopping them). Each test gets a fresh browser context, so
 localStorage starts empty.
 """
@@ -20,8 +21,6 @@ import pytest
 from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_MODULES = ROOT / "node_modules"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine notes prescribe: without the networking flags Chromium phones home at every
 # start, and this machine refuses those connections.
@@ -51,15 +50,13 @@ class Stack:
         return self.proxy.url + "/"
 
 
-def _stack(config: SimulatorConfig) -> Iterator[Stack]:
-    if not (NODE_MODULES / "marked").is_dir() or not (NODE_MODULES / "dompurify").is_dir():
-        pytest.fail("marked and dompurify are not installed: run `make browser-deps` (npm ci)")
+def _stack(config: SimulatorConfig, **overrides: Any) -> Iterator[Stack]:
     with SimulatorServer(config) as simulator:
         settings = settings_for(
             simulator,
             proxy_rate_limit="",
             gloo_max_retries=0,  # each fault must reach the page, not be retried away
-            proxy_node_modules=str(NODE_MODULES),
+            **overrides,
         )
         with ProxyServer(settings) as proxy:
             yield Stack(simulator, proxy)
@@ -75,6 +72,14 @@ def fast_stack() -> Iterator[Stack]:
 def slow_stack() -> Iterator[Stack]:
     """About 25 tokens a second: a typical answer takes 2-4 s, long enough to watch."""
     yield from _stack(SimulatorConfig(tokens_per_second=25, first_token_delay=0.1))
+
+
+@pytest.fixture(scope="session")
+def bare_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A proxy whose marked and DOMPurify are missing (PROXY_NODE_MODULES: an empty folder)."""
+    empty = tmp_path_factory.mktemp("no-node-modules")
+    config = SimulatorConfig(tokens_per_second=0, first_token_delay=0)
+    yield from _stack(config, proxy_node_modules=str(empty))
 
 
 @pytest.fixture
@@ -169,3 +174,10 @@ def fast_chat(context: Any, fast: Stack) -> Chat:
 def slow_chat(context: Any, slow: Stack) -> Chat:
     """The chat page on the slow stack, loaded."""
     return Chat(context.new_page(), slow).open()
+
+
+@pytest.fixture
+def bare_chat(context: Any, bare_stack: Stack) -> Chat:
+    """The chat page of a proxy whose libraries are missing, loaded."""
+    bare_stack.simulator.reset()
+    return Chat(context.new_page(), bare_stack).open()

@@ -227,7 +227,39 @@ def test_missing_node_modules_is_a_clear_404(simulator: SimulatorServer, tmp_pat
     with ProxyServer(settings) as server:
         response = httpx.get(f"{server.url}/vendor/marked.js")
     assert response.status_code == 404
-    assert "npm ci" in response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert "npm ci" in message
+    assert "PROXY_NODE_MODULES" in message
+
+
+def test_the_libraries_are_served_from_the_package_by_default(simulator: SimulatorServer) -> None:
+    from gloo_stream.proxy.vendor import LIBRARIES, SHIPPED_DIR
+
+    with ProxyServer(settings_for(simulator)) as server:
+        for library in LIBRARIES:
+            response = httpx.get(f"{server.url}/vendor/{library.served_as}")
+            assert response.status_code == 200
+            assert "javascript" in response.headers["content-type"]
+            shipped = SHIPPED_DIR / library.package / library.builds[0]
+            assert response.content == shipped.read_bytes()
+
+
+def test_libraries_missing_from_the_package_get_a_404_for_a_pip_user(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gloo_stream.proxy import static
+
+    monkeypatch.setattr(static, "SHIPPED_DIR", tmp_path)
+    summary, problems = static.page_libraries(settings_for(simulator))
+    assert summary == "none: markdown is off"
+    assert len(problems) == 2
+    with ProxyServer(settings_for(simulator)) as server:
+        response = httpx.get(f"{server.url}/vendor/purify.js")
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert "DOMPurify is missing from this gloo-stream installation" in message
+    assert "reinstall gloo-stream" in message
+    assert "project root" not in message  # a pip user has no checkout
 
 
 def test_error_event_is_valid_json(proxy: ProxyServer, simulator: SimulatorServer) -> None:

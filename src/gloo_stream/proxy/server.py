@@ -28,6 +28,7 @@ from gloo_stream.proxy.front_door_limits import (
     FrontDoorLimits,
     raise_open_files_limit,
 )
+from gloo_stream.proxy.startup import startup_lines
 from gloo_stream.proxy.state import ProxyState
 from gloo_stream.serving import bind_tcp
 
@@ -161,22 +162,36 @@ def run_proxy(settings: ProxySettings, *, offline: bool = False, workers: int = 
                 "no Gloo credentials: completions will answer 503 until GLOO_API_KEY, or "
                 "GLOO_CLIENT_ID and GLOO_CLIENT_SECRET, are set (or use --offline)"
             )
+        # Our own socket, for one worker as for several: uvicorn's leaves accepted connections
+        # without TCP_NODELAY on the asyncio loop (a ~40 ms stall per kept-alive write).
+        sock = bind_tcp(settings.proxy_host, settings.proxy_port)
+        _announce(settings, sock, offline=offline, workers=workers)
         if workers <= 1:
-            # Our own socket, as for workers: uvicorn's leaves accepted connections without
-            # TCP_NODELAY on the asyncio loop (a ~40 ms stall per kept-alive write).
-            sock = bind_tcp(settings.proxy_host, settings.proxy_port)
             app = create_app(settings)
             tune_gc()
             DrainingServer(uvicorn_config(app, settings)).run(sockets=[sock])
             return
-        _run_workers(settings, workers)
+        _run_workers(settings, workers, sock)
+
+
+def _announce(settings: ProxySettings, sock: socket.socket, *, offline: bool, workers: int) -> None:
+    """Say once, before any worker starts, where the proxy is and how it is set up."""
+    # Listening now, so the URL printed answers at once: connections wait in the kernel's
+    # queue until uvicorn accepts them (it listens again, with its own backlog).
+    sock.listen()
+    lines, warnings = startup_lines(
+        settings, sock.getsockname()[1], offline=offline, workers=workers
+    )
+    for line in lines:
+        logger.info(line)
+    for warning in warnings:
+        logger.warning(warning)
 
 
 def _offline(settings: ProxySettings, stack: contextlib.ExitStack) -> ProxySettings:
     from gloo_stream.simulator import SimulatorServer
 
     sim = stack.enter_context(SimulatorServer())
-    print(f"Offline: proxying to the built-in Gloo simulator at {sim.url} (no credentials needed)")
     return settings.model_copy(
         update={
             "gloo_api_url": sim.api_url,
@@ -188,7 +203,7 @@ def _offline(settings: ProxySettings, stack: contextlib.ExitStack) -> ProxySetti
     )
 
 
-def _run_workers(settings: ProxySettings, workers: int) -> None:
+def _run_workers(settings: ProxySettings, workers: int, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
     # Workers are fresh processes: they read their settings from the environment.
@@ -206,7 +221,6 @@ def _run_workers(settings: ProxySettings, workers: int) -> None:
         workers=workers,
         timeout_graceful_shutdown=settings.proxy_shutdown_grace,
     )
-    sock = bind_tcp(settings.proxy_host, settings.proxy_port)
     Multiprocess(config, sockets=[sock]).run()
 
 

@@ -1,8 +1,8 @@
 """The chat page and the two browser libraries it loads, served from local files only.
 
-The page lives in ``proxy/static/``. marked and DOMPurify come from an npm ``node_modules``
-folder (pinned by the project's package.json), never from a CDN: ``PROXY_NODE_MODULES``, else
-``node_modules`` in the working directory, else at the root of the source checkout.
+The page lives in ``proxy/static/``. marked and DOMPurify ship inside the package, in
+``proxy/static/vendor/`` (see ``gloo_stream.proxy.vendor``), never from a CDN;
+``PROXY_NODE_MODULES`` serves them from an npm ``node_modules`` folder instead.
 """
 
 from __future__ import annotations
@@ -15,28 +15,52 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.vendor import LIBRARIES, SHIPPED_DIR, BrowserLibrary, library_version
 
-__all__ = ["STATIC_DIR", "find_node_modules", "static_routes"]
+__all__ = ["STATIC_DIR", "library_root", "page_libraries", "static_routes"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# Each library: where its browser build sits inside node_modules, best first.
-VENDOR_FILES: dict[str, tuple[str, ...]] = {
-    "marked.js": ("marked/marked.min.js", "marked/lib/marked.umd.js"),
-    "purify.js": ("dompurify/dist/purify.min.js", "dompurify/dist/purify.js"),
-}
 _NO_CACHE = {"cache-control": "no-cache"}
 
 
-def find_node_modules(settings: ProxySettings) -> Path | None:
-    """The ``node_modules`` folder to serve the libraries from, if there is one."""
+def library_root(settings: ProxySettings) -> Path:
+    """The folder the libraries are served from: ``PROXY_NODE_MODULES``, else the package's."""
     if settings.proxy_node_modules:
-        path = Path(settings.proxy_node_modules)
-        return path if path.is_dir() else None
-    # proxy/ -> gloo_stream/ -> src/ -> the checkout's root
-    for candidate in (Path.cwd() / "node_modules", STATIC_DIR.parents[3] / "node_modules"):
-        if candidate.is_dir():
-            return candidate
-    return None
+        return Path(settings.proxy_node_modules)
+    return SHIPPED_DIR
+
+
+def _missing(library: BrowserLibrary, settings: ProxySettings) -> str:
+    """Why ``/vendor/<name>`` cannot be served, and what to do, for whoever runs the proxy."""
+    if settings.proxy_node_modules:
+        return (
+            f"PROXY_NODE_MODULES={settings.proxy_node_modules} has no "
+            f"{library.package}/{library.builds[0]}: run 'npm ci' where that folder's "
+            "package-lock.json is, or unset PROXY_NODE_MODULES to use the copy shipped with "
+            "gloo-stream."
+        )
+    return (
+        f"{library.title} is missing from this gloo-stream installation "
+        f"({SHIPPED_DIR / library.package / library.builds[0]}): reinstall gloo-stream "
+        "(pip install --force-reinstall gloo-stream), or set PROXY_NODE_MODULES to a "
+        "node_modules folder that holds marked and dompurify."
+    )
+
+
+def page_libraries(settings: ProxySettings) -> tuple[str, list[str]]:
+    """What the page's libraries are (``"marked 18.2.1, DOMPurify 3.4.18 (...)"``) and, for
+    each one that cannot be served, why (empty when both are there)."""
+    root = library_root(settings)
+    found, problems = [], []
+    for library in LIBRARIES:
+        build = library.find_build(root)
+        if build is None:
+            problems.append(_missing(library, settings))
+        else:
+            found.append(f"{library.title} {library_version(build) or '(version unknown)'}")
+    where = "shipped with the package" if root == SHIPPED_DIR else f"from {root}"
+    summary = f"{', '.join(found)} ({where})" if found else "none: markdown is off"
+    return summary, problems
 
 
 def _not_found(message: str) -> Response:
@@ -53,21 +77,14 @@ async def _index(request: Request) -> Response:
     return FileResponse(index, headers=_NO_CACHE)
 
 
-def _vendor_route(name: str, settings: ProxySettings) -> Route:
+def _vendor_route(library: BrowserLibrary, settings: ProxySettings) -> Route:
     async def vendor(request: Request) -> Response:
-        root = find_node_modules(settings)
-        if root is None:
-            return _not_found(
-                f"/vendor/{name} needs the npm packages: run 'npm ci' at the project root "
-                "(or set PROXY_NODE_MODULES to a node_modules folder)."
-            )
-        for relative in VENDOR_FILES[name]:
-            path = root / relative
-            if path.is_file():
-                return FileResponse(path, media_type="text/javascript", headers=_NO_CACHE)
-        return _not_found(f"{name} is not in {root}: run 'npm ci' at the project root.")
+        build = library.find_build(library_root(settings))
+        if build is None:
+            return _not_found(f"/vendor/{library.served_as}: {_missing(library, settings)}")
+        return FileResponse(build, media_type="text/javascript", headers=_NO_CACHE)
 
-    return Route(f"/vendor/{name}", vendor, methods=["GET", "HEAD"])
+    return Route(f"/vendor/{library.served_as}", vendor, methods=["GET", "HEAD"])
 
 
 def static_routes(settings: ProxySettings) -> list[BaseRoute]:
@@ -75,5 +92,5 @@ def static_routes(settings: ProxySettings) -> list[BaseRoute]:
     return [
         Route("/", _index, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
-        *(_vendor_route(name, settings) for name in VENDOR_FILES),
+        *(_vendor_route(library, settings) for library in LIBRARIES),
     ]

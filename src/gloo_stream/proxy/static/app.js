@@ -25,6 +25,7 @@ const ui = {
   model: $("model"),
   tradition: $("tradition"),
   apiKey: $("api-key"),
+  markdownOff: $("markdown-off"),
 };
 
 /** @type {MarkdownFormatter | null} null when the vendored libraries failed to load */
@@ -219,14 +220,23 @@ function showNotice(view, turn, isLast) {
   }
 }
 
-function renderMarkdownInto(element, content) {
+/** The libraries did not load: plain text, safe as it is, laid out by its own line breaks. */
+function showPlain(element, content) {
+  element.classList.add("plain");
+  element.textContent = content;
+}
+
+/** Stopped, failed or cut by the token limit: the text may end mid-markup. */
+const wasCut = ({ state, finishReason }) => state !== "done" || finishReason === "length";
+
+function renderMarkdownInto(element, content, cut) {
   if (!formatter) {
-    element.textContent = content; // libraries missing: plain text is still safe and readable
+    showPlain(element, content);
     return null;
   }
   const md = new StreamingMarkdown(element, formatter, { schedule: afterFrame });
   md.append(content);
-  md.flush(true);
+  md.flush(true, { cut });
   return md;
 }
 
@@ -238,7 +248,7 @@ function renderConversation() {
       return;
     }
     const view = assistantTurnView();
-    renderMarkdownInto(view.answer, turn.content);
+    renderMarkdownInto(view.answer, turn.content, wasCut(turn));
     view.meta.textContent = statsText(turn);
     showNotice(view, turn, index === chat.turns.length - 1);
     turn.view = view;
@@ -316,7 +326,7 @@ async function ask() {
       }
       turn.content += text;
       if (md) md.append(text);
-      else view.answer.textContent = turn.content;
+      else showPlain(view.answer, turn.content);
       const now = performance.now();
       if (now - lastMeta > 100) {
         // Live figures, a few times a second: cheap, and readable while they change.
@@ -326,7 +336,7 @@ async function ask() {
       }
     },
   });
-  md?.flush(true);
+  md?.flush(true, { cut: wasCut(outcome) });
   finishTurn(turn, view, outcome);
 }
 
@@ -499,10 +509,8 @@ function start() {
     });
   renderConversation();
   if (!formatter) {
-    setStatus(
-      "Markdown libraries did not load (/vendor/marked.js, /vendor/purify.js): run 'npm ci' " +
-        "at the project root. Answers show as plain text.",
-    );
+    ui.markdownOff.hidden = false;
+    setStatus("Markdown is off: answers show as plain text.");
   }
   keepScrolled();
   ui.prompt.focus();

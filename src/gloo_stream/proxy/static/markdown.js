@@ -6,6 +6,11 @@
 // code fence: everything before it is finished blocks, rendered once and never touched again;
 // only the open block after it is re-rendered, at most once per animation frame. The work per
 // frame is bounded by the size of one block, not by the length of the answer.
+//
+// While it streams, and when it was cut, the open block goes through closeOpenInline(): an
+// unterminated "**bold", "`code" or "[link" renders closed instead of flashing raw markers.
+
+import { closeOpenInline } from "./partial-markdown.js";
 
 const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})/;
 const BLANK = /^[ \t\r]*$/;
@@ -111,7 +116,7 @@ export class StreamingMarkdown {
     this._afterBlank = false;
     this._split = 0;
     this._dirty = false;
-    this._heldBack = false;
+    this._adjusted = false; // the open part on screen differs from its text (see _visibleTail)
     this._scheduled = false;
     this.renders = 0; // frames that did work (for tests and the benchmark)
     this._tailElement = document.createElement("div");
@@ -140,10 +145,12 @@ export class StreamingMarkdown {
 
   /**
    * Render now whatever changed: called per frame, and with `final` once the answer ended.
-   * @param {boolean} final render the last line even if it is only markup so far
+   * @param {boolean} final render the text as it is: the last line even if it is only markup
+   * @param {{cut?: boolean}} options `cut`: the answer was stopped or cut off, so markup it
+   *   left open is closed, as while it streamed
    */
-  flush(final = false) {
-    if (!this._dirty && !(final && this._heldBack)) return;
+  flush(final = false, { cut = false } = {}) {
+    if (!this._dirty && !(final && this._adjusted)) return;
     this._dirty = false;
     this.renders += 1;
     this._scan();
@@ -159,19 +166,24 @@ export class StreamingMarkdown {
       part.append(this.formatter.fragment(sealed));
       this.element.insertBefore(part, this._tailElement);
     }
-    this._tailElement.replaceChildren(this.formatter.fragment(final ? this._tail : this._visibleTail()));
+    let shown = this._visibleTail();
+    if (final) shown = cut ? closeOpenInline(this._tail) : this._tail;
+    this._tailElement.replaceChildren(this.formatter.fragment(shown));
   }
 
   /**
    * The open part minus an unfinished last line that has no letters or digits yet ("- **",
-   * "```", "#"): rendered alone it flashes as an empty bullet or a stray rule.
+   * "```", "#"): rendered alone it flashes as an empty bullet or a stray rule. Inline markup
+   * left open is closed.
    */
   _visibleTail() {
     const tail = this._tail;
     const lineStart = tail.lastIndexOf("\n") + 1;
     const last = tail.slice(lineStart);
-    this._heldBack = last !== "" && !/[\p{L}\p{N}]/u.test(last);
-    return this._heldBack ? tail.slice(0, lineStart) : tail;
+    const heldBack = last !== "" && !/[\p{L}\p{N}]/u.test(last);
+    const visible = closeOpenInline(heldBack ? tail.slice(0, lineStart) : tail);
+    this._adjusted = visible !== tail;
+    return visible;
   }
 
   /** Scan the new whole lines of the tail for fences and block boundaries. */
