@@ -244,6 +244,8 @@ async def relay_chunks(
                 continue  # an error report: finish() raises it, and it is sent as ours
             if isinstance(raw, str):
                 data = b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
+            elif raw.find(b"\n") < 0 and raw.find(b"\r") < 0:
+                data = b"data: " + raw + b"\n\n"  # the bytes the upstream sent, framed again
             else:
                 data = encode_event(raw)
             control.sending = True
