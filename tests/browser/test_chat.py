@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from gloo_stream.simulator import expected_answer
 
@@ -64,7 +65,8 @@ def test_markdown_renders_with_code_copy_button(fast_chat: Any, context: Any) ->
     code = answer.locator("pre code").text_content()
     copy = answer.locator("button.copy-code")
     copy.click()
-    assert copy.text_content() == "Copied"
+    # The copy is asynchronous (the clipboard is the browser's): wait for the button to say so.
+    expect(copy).to_have_text("Copied")
     assert fast_chat.page.evaluate("navigator.clipboard.readText()") == code
 
 
