@@ -282,8 +282,7 @@ def test_history_survives_a_reload_and_new_chat_clears_it(fast_chat: Any) -> Non
     fast_chat.ask("Remember me")
     fast_chat.wait_settled()
     before = rendered(page)
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert page.locator(".turn.user .bubble").text_content() == "Remember me"
     assert rendered(page) == before
     assert fast_chat.state() == "done"
@@ -292,8 +291,7 @@ def test_history_survives_a_reload_and_new_chat_clears_it(fast_chat: Any) -> Non
     page.locator("#new-chat").click()
     assert page.locator(".turn").count() == 0
     assert page.locator("#empty").is_visible()
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert page.locator(".turn").count() == 0
 
 
@@ -309,8 +307,7 @@ def test_settings_choose_the_routing_and_persist(fast_chat: Any) -> None:
     assert body["model_family"] == "anthropic"
     assert body["tradition"] == "catholic"
     assert "auto_routing" not in body
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert page.locator("#model-family").input_value() == "anthropic"
     assert page.locator("input[name=routing][value=family]").is_checked()
 
