@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from pydantic import ValidationError
 
-from gloo_stream.cli_errors import ExitStatus, explain, explain_settings
+from gloo_stream.cli.failures import ExitStatus, explain, explain_settings
 from gloo_stream.config import ProxySettings
 from gloo_stream.errors import (
     MISSING_MODEL_HINT,
