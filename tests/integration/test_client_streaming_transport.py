@@ -16,8 +16,8 @@ from gloo_stream import (
     StreamDisconnectedError,
     StreamTimeoutError,
 )
+from gloo_stream.client.transport import StreamingTransport
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
-from gloo_stream.transport import StreamingTransport
 
 PROMPT = "Explain streaming in one paragraph."
 ANSWER = expected_answer([{"role": "user", "content": PROMPT}])

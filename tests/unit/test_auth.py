@@ -8,7 +8,7 @@ import urllib.parse
 import httpx
 import pytest
 
-from gloo_stream.auth import BearerAuth, ClientCredentialsAuth, TokenCache
+from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth, TokenCache
 from gloo_stream.errors import AuthenticationError
 
 SECRET = "s3cret-value"

@@ -16,7 +16,7 @@ import httpx
 import msgspec
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.auth import BearerAuth, ClientCredentialsAuth, redactor_for
+from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth, redactor_for
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import (
     APIConnectionError,
