@@ -9,10 +9,13 @@ that token and retries the request once with a fresh one; with a static key a 40
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import enum
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import msgspec
@@ -23,6 +26,7 @@ from gloo_stream.redaction import Redactor, basic_credential
 __all__ = ["BearerAuth", "ClientCredentialsAuth", "TokenCache", "redactor_for"]
 
 TokenAuthStyle = Literal["auto", "basic", "form"]
+_T = TypeVar("_T")
 
 
 _TOKEN_TIMEOUT = httpx.Timeout(10.0).as_dict()
@@ -45,6 +49,24 @@ class BearerAuth(httpx.Auth):
     def secrets(self) -> tuple[str, ...]:
         """The secrets this credential sends (to redact from anything echoed back)."""
         return (self._header.removeprefix("Bearer "),)
+
+
+class _Lock(enum.Enum):
+    """What a flow asks of its runner's refresh lock."""
+
+    TAKE = "take"
+    RELEASE = "release"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Fetch:
+    """A token request: the runner sends it and reads its whole answer before replying."""
+
+    request: httpx.Request
+
+
+_Step = _Lock | _Fetch | httpx.Request  # a bare request is the caller's: sent, body unread
+_Flow = Generator[_Step, Any, _T]
 
 
 class _Token(msgspec.Struct):
@@ -126,60 +148,37 @@ class ClientCredentialsAuth(httpx.Auth):
         return (*held, token) if token else held
 
     # -- the flows httpx drives ---------------------------------------------------------
-    # Both flows yield the token request to the client that is sending the request, so it
-    # shares the connection pool; the sans-IO ``_exchange`` holds the one copy of the logic.
+    # One flow (``_flow``) holds the logic; a runner for threads and one for asyncio do only
+    # what differs: which lock, and ``read`` or ``aread``. The token request goes out
+    # through the client sending the request, so it shares the connection pool.
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Attach a valid token, fetching one if needed; on 401, refresh once and resend."""
-        stale: str | None = None
-        for _ in range(2):
-            token = None if stale else self.cache.valid(self._clock())
-            if token is None:
-                with self._sync_lock:
-                    if stale:
-                        self.cache.invalidate(stale)
-                    token = self.cache.valid(self._clock())
-                    if token is None:  # nobody refreshed while we waited: we do
-                        exchange = self._exchange()
-                        step: httpx.Request | str = next(exchange)
-                        while isinstance(step, httpx.Request):
-                            token_response = yield step
-                            token_response.read()
-                            step = _step(exchange, token_response)
-                        token = step
-            request.headers["Authorization"] = f"Bearer {token}"
-            response = yield request
-            if response.status_code != 401:
-                return
-            stale = token
+        yield from _run_on_thread(self._flow(request), self._sync_lock)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """The asyncio twin of ``sync_auth_flow``."""
-        stale: str | None = None
-        for _ in range(2):
-            token = None if stale else self.cache.valid(self._clock())
-            if token is None:
-                async with self._lock():
-                    if stale:
-                        self.cache.invalidate(stale)
-                    token = self.cache.valid(self._clock())
-                    if token is None:
-                        exchange = self._exchange()
-                        step: httpx.Request | str = next(exchange)
-                        while isinstance(step, httpx.Request):
-                            token_response = yield step
-                            await token_response.aread()
-                            step = _step(exchange, token_response)
-                        token = step
-            request.headers["Authorization"] = f"Bearer {token}"
-            response = yield request
-            if response.status_code != 401:
-                return
-            stale = token
+        """The asyncio runner of the same flow (an ``asyncio.Lock``, ``aread``)."""
+        flow = self._flow(request)
+        reply: httpx.Response | None = None
+        async with contextlib.AsyncExitStack() as held:
+            while True:
+                try:
+                    step = flow.send(reply)
+                except StopIteration:
+                    return
+                reply = None
+                if step is _Lock.TAKE:
+                    await held.enter_async_context(self._lock())
+                elif step is _Lock.RELEASE:
+                    await held.aclose()
+                else:
+                    reply = yield _request_of(step)
+                    if isinstance(step, _Fetch):
+                        await reply.aread()
 
     def _lock(self) -> asyncio.Lock:
         # Created on first use, inside the event loop that will use it.
@@ -189,38 +188,52 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def get_token(self, client: httpx.Client) -> str:
         """A valid access token, fetched with ``client`` when the cache has none."""
-        with self._sync_lock:
-            token = self.cache.valid(self._clock())
-            if token is not None:
-                return token
-            exchange = self._exchange()
-            step: httpx.Request | str = next(exchange)
-            while isinstance(step, httpx.Request):
-                step = _step(exchange, _send_token_request(client, step))
-            return step
+        run = _run_on_thread(self._token(), self._sync_lock)
+        with contextlib.closing(run):  # a failed send must not leave the lock held
+            try:
+                request = next(run)
+                while True:
+                    request = run.send(_send_token_request(client, request))
+            except StopIteration as done:
+                return str(done.value)
 
-    async def aget_token(self, client: httpx.AsyncClient) -> str:
-        """The asyncio twin of ``get_token``."""
-        async with self._lock():
-            token = self.cache.valid(self._clock())
-            if token is not None:
-                return token
-            exchange = self._exchange()
-            step: httpx.Request | str = next(exchange)
-            while isinstance(step, httpx.Request):
-                try:
-                    token_response = await client.send(step)
-                except httpx.TransportError as exc:
-                    raise _token_transport_error(self.token_url, exc) from None
-                step = _step(exchange, token_response)
-            return step
+    # -- the one copy of the logic (sans-IO: yields what to do, receives what came back) ----
 
-    def _exchange(self) -> Generator[httpx.Request, httpx.Response, str]:
-        """The token exchange as a sans-IO flow: yields requests, receives read responses."""
+    def _flow(self, request: httpx.Request) -> _Flow[None]:
+        """Send ``request`` with a valid token; on a 401, drop that token and resend once."""
+        stale: str | None = None
+        for _ in range(2):
+            token = yield from self._token(stale)
+            request.headers["Authorization"] = f"Bearer {token}"
+            response = yield request
+            if response.status_code != 401:
+                return
+            stale = token
+
+    def _token(self, stale: str | None = None) -> _Flow[str]:
+        """A valid token: the cached one, else a fresh one fetched under the lock.
+
+        Double-checked: callers that waited on the lock find the token the first one fetched.
+        ``stale`` is a token the API just refused: it is dropped, unless already replaced.
+        """
+        token = None if stale else self.cache.valid(self._clock())
+        if token is not None:
+            return token
+        yield _Lock.TAKE
+        if stale:
+            self.cache.invalidate(stale)
+        token = self.cache.valid(self._clock())
+        if token is None:  # nobody refreshed while we waited: we do
+            token = yield from self._exchange()
+        yield _Lock.RELEASE
+        return token
+
+    def _exchange(self) -> _Flow[str]:
+        """Ask the token endpoint (Basic, then the form body when ``auto``); keep the token."""
         response: httpx.Response | None = None
         for style in self._styles:
             self.token_requests += 1
-            response = yield self._token_request(style)
+            response = yield _Fetch(self._token_request(style))
             if response.status_code == 200:
                 return self._store(response)
             if response.status_code not in (400, 401):
@@ -274,14 +287,31 @@ class ClientCredentialsAuth(httpx.Auth):
         )
 
 
-def _step(
-    exchange: Generator[httpx.Request, httpx.Response, str], response: httpx.Response
-) -> httpx.Request | str:
-    """Advance the token exchange: the next request to send, or the token it ended with."""
-    try:
-        return exchange.send(response)
-    except StopIteration as done:
-        return str(done.value)
+def _request_of(step: _Fetch | httpx.Request) -> httpx.Request:
+    return step.request if isinstance(step, _Fetch) else step
+
+
+def _run_on_thread(
+    flow: _Flow[_T], lock: threading.Lock
+) -> Generator[httpx.Request, httpx.Response, _T]:
+    """Run ``flow`` for a thread: a ``threading.Lock``, token answers read with ``read``."""
+    reply: httpx.Response | None = None
+    with contextlib.ExitStack() as held:
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration as done:
+                result: _T = done.value
+                return result
+            reply = None
+            if step is _Lock.TAKE:
+                held.enter_context(lock)
+            elif step is _Lock.RELEASE:
+                held.close()
+            else:
+                reply = yield _request_of(step)
+                if isinstance(step, _Fetch):
+                    reply.read()
 
 
 def _send_token_request(client: httpx.Client, request: httpx.Request) -> httpx.Response:
