@@ -118,14 +118,7 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         self._claim()
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
-        try:
-            async for chunk in self._run(self._answer()):
-                yield chunk
-        finally:
-            await self.aclose()
+        return self._run(self._answer())
 
     @property
     async def text_stream(self) -> AsyncIterator[str]:
@@ -141,15 +134,23 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
             await response.aclose()
 
     async def _run(self, flow: Flow[Any]) -> AsyncIterator[ChatCompletionChunk]:
-        """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready."""
-        step = next_step(flow, None)
-        while step is not None:
-            if isinstance(step, list):
-                for chunk in step:
-                    yield chunk
-                step = next_step(flow, None)
-            else:
-                step = next_step(flow, await self._do(step))
+        """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready.
+
+        The flow closes the response where it ends normally; on any other way out (an
+        error, a cancelled task, a consumer that stopped early) this does.
+        """
+        try:
+            step = next_step(flow, None)
+            while step is not None:
+                if isinstance(step, list):
+                    for chunk in step:
+                        yield chunk
+                    step = next_step(flow, None)
+                else:
+                    step = next_step(flow, await self._do(step))
+        except BaseException:
+            await self.aclose()
+            raise
 
     async def _do(self, step: IOStep) -> object:
         """One step's I/O; a failure is returned, for the flow to say what it means."""
