@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 
-from gloo_stream.auth import ClientCredentialsAuth, redactor_for
 from gloo_stream.cli.failures import ExitStatus, explain, print_failure
 from gloo_stream.client import GlooClient
+from gloo_stream.client.auth import ClientCredentialsAuth, redactor_for
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import APIConnectionError, GlooError, error_from_response
 from gloo_stream.request import build_chat_request
