@@ -14,9 +14,9 @@ import httpx
 import msgspec
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
 from gloo_stream.sse import SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 
 CLIENTS = 200
 REQUEST_BODY = msgspec.json.encode({"messages": [{"role": "user", "content": "Stay a while"}]})

@@ -13,8 +13,8 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 ORIGIN = "http://localhost:3000"

@@ -1,21 +1,14 @@
-"""What the proxy tells a caller when something fails: status, error body, SSE error event.
+"""The library's exceptions as the caller is told them: what the upstream did, made safe.
 
-Every failure becomes a ``ProxyFailure`` with a curated message: exception text and
-credentials never reach the caller, and an upstream body only as the upstream's own reason
-for a 4xx, through ``gloo_stream.redaction`` (bounded, controls removed, every secret the
-proxy holds redacted). Bodies use OpenAI's error shape,
-``{"error": {"message", "type", "param", "code"}}``, on every route, and are built by a JSON
-encoder, never by string formatting.
+Exception text and credentials never reach the caller, and an upstream body only as the
+upstream's own reason for a 4xx, through ``gloo_stream.redaction`` (bounded, controls
+removed, every secret the proxy holds redacted).
 """
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
 from typing import Any
-
-import msgspec
 
 from gloo_stream.errors import (
     APIConnectionError,
@@ -37,66 +30,18 @@ from gloo_stream.errors import (
     TruncatedStreamError,
     UpstreamStreamError,
 )
+from gloo_stream.proxy.failures.refusals import (
+    UPSTREAM_NOT_CONFIGURED,
+    internal_error,
+    invalid_request,
+)
+from gloo_stream.proxy.failures.shape import ProxyFailure
 from gloo_stream.redaction import NO_SECRETS, Redactor, upstream_reason
-from gloo_stream.sse import encode_event
 
-__all__ = ["NOSNIFF", "ProxyFailure", "failure_from_exception", "stream_failure"]
+__all__ = ["failure_from_exception", "stream_failure"]
 
-_encoder = msgspec.json.Encoder()
-NOSNIFF = (b"x-content-type-options", b"nosniff")
 # A name or code from upstream is shown only when it looks like one.
 _UPSTREAM_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyFailure:
-    """One failure as the caller sees it, before the stream (status) or during it (event)."""
-
-    status: int
-    message: str
-    type: str
-    code: str
-    param: str | None = None
-    retry_after: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    allow: str | None = None
-    """For a 405: the methods the route does allow (the ``Allow`` header)."""
-
-    def body(self) -> bytes:
-        """The JSON error body (OpenAI's shape)."""
-        error: dict[str, Any] = {
-            "message": self.message,
-            "type": self.type,
-            "param": self.param,
-            "code": self.code,
-        }
-        error.update(self.extra)
-        return _encoder.encode({"error": error})
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        """Response headers: JSON content type, ``Retry-After`` when a wait is known,
-        ``WWW-Authenticate`` on a 401 (RFC 6750) and ``Allow`` on a 405."""
-        headers = [(b"content-type", b"application/json")]
-        if self.retry_after is not None:
-            seconds = max(1, math.ceil(self.retry_after))
-            headers.append((b"retry-after", str(seconds).encode()))
-        if self.status == 401:
-            challenge = b'Bearer realm="gloo-stream"'
-            if self.code == "invalid_api_key":
-                challenge += b', error="invalid_token"'
-            headers.append((b"www-authenticate", challenge))
-        if self.allow is not None:
-            headers.append((b"allow", self.allow.encode()))
-        return headers
-
-    def event(self) -> bytes:
-        """The one final SSE event sent when the stream has already begun."""
-        return encode_event(self.body().decode(), event="error")
-
-
-def invalid_request(exc: InvalidRequestError) -> ProxyFailure:
-    """The caller's request broke a rule: 400 naming the field."""
-    return ProxyFailure(400, exc.message, "invalid_request_error", "invalid_request", exc.field)
 
 
 def failure_from_exception(exc: BaseException, redactor: Redactor = NO_SECRETS) -> ProxyFailure:
@@ -108,13 +53,7 @@ def failure_from_exception(exc: BaseException, redactor: Redactor = NO_SECRETS) 
     if isinstance(exc, InvalidRequestError):
         return invalid_request(exc)
     if isinstance(exc, MissingCredentialsError):
-        return ProxyFailure(
-            503,
-            "The proxy has no upstream credentials configured; the operator must set "
-            "GLOO_API_KEY, or GLOO_CLIENT_ID and GLOO_CLIENT_SECRET.",
-            "server_error",
-            "upstream_not_configured",
-        )
+        return UPSTREAM_NOT_CONFIGURED
     if isinstance(exc, APIStatusError):
         return _status_failure(exc, redactor)
     if isinstance(exc, APITimeoutError):
@@ -134,11 +73,6 @@ def failure_from_exception(exc: BaseException, redactor: Redactor = NO_SECRETS) 
     if isinstance(exc, StreamError):
         return stream_failure(exc, redactor)
     return internal_error()
-
-
-def internal_error() -> ProxyFailure:
-    """An unexpected bug: a generic message (the details go to the server log only)."""
-    return ProxyFailure(500, "The proxy failed unexpectedly.", "server_error", "internal_error")
 
 
 def _status_failure(exc: APIStatusError, redactor: Redactor) -> ProxyFailure:
@@ -258,12 +192,4 @@ _STREAM_FAILURES: tuple[tuple[type[StreamError], str, str], ...] = (
     (StreamTimeoutError, "upstream_timeout", "The upstream went silent for too long"),
     (TruncatedStreamError, "upstream_truncated", "The upstream stream ended early"),
     (MalformedChunkError, "upstream_malformed", "The upstream sent a malformed chunk"),
-)
-
-SHUTDOWN = ProxyFailure(
-    503,
-    "The proxy is shutting down; the answer is incomplete. Try again.",
-    "server_error",
-    "server_shutdown",
-    retry_after=1.0,
 )
