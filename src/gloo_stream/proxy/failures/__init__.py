@@ -1,12 +1,20 @@
 """What the proxy tells a caller when something fails: the one catalogue of its failures.
 
 Every failure the proxy answers with is a ``ProxyFailure`` built in this package by a named
-constructor, with a curated message: the proxy's own refusals and states (``refusals``:
-the request, its keys, the limits, the front door) and the library's exceptions as the
-caller is told them (``upstream``). ``shape`` is how each is sent: a status and OpenAI's
-error body before the stream, one final SSE error event during it.
+constructor, with a curated message: the proxy's own refusals and states (``refusals``: the
+request, its keys, the limits, the front door), and the library's exceptions as the caller
+is told them (``library_errors``, which reads each exception class's catalogue entry).
+``shape`` is how each is sent: a status and OpenAI's error body before the stream, one
+final SSE error event during it.
 """
 
+from gloo_stream.proxy.failures.library_errors import (
+    UPSTREAM_NOT_CONFIGURED,
+    failure_from_exception,
+    internal_error,
+    invalid_request,
+    stream_failure,
+)
 from gloo_stream.proxy.failures.refusals import (
     BAD_HTTP,
     CAPACITY_EXCEEDED,
@@ -15,18 +23,15 @@ from gloo_stream.proxy.failures.refusals import (
     SHUTDOWN,
     SHUTDOWN_UNREAD,
     TOO_MANY_CONNECTIONS,
-    UPSTREAM_NOT_CONFIGURED,
     USE_POST,
     bad_content_type,
     body_too_large,
     family_not_allowed,
     headers_too_large,
     http_error,
-    internal_error,
     invalid_api_key,
     invalid_json,
     invalid_messages,
-    invalid_request,
     max_tokens_capped,
     max_tokens_twice,
     missing_api_key,
@@ -44,7 +49,6 @@ from gloo_stream.proxy.failures.refusals import (
     wrong_type,
 )
 from gloo_stream.proxy.failures.shape import ProxyFailure, RequestRefused
-from gloo_stream.proxy.failures.upstream import failure_from_exception, stream_failure
 
 __all__ = [
     "BAD_HTTP",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from gloo_stream.errors import InvalidRequestError
 from gloo_stream.proxy.failures.shape import ProxyFailure
 
 __all__ = [
@@ -20,18 +19,15 @@ __all__ = [
     "SHUTDOWN",
     "SHUTDOWN_UNREAD",
     "TOO_MANY_CONNECTIONS",
-    "UPSTREAM_NOT_CONFIGURED",
     "USE_POST",
     "bad_content_type",
     "body_too_large",
     "family_not_allowed",
     "headers_too_large",
     "http_error",
-    "internal_error",
     "invalid_api_key",
     "invalid_json",
     "invalid_messages",
-    "invalid_request",
     "max_tokens_capped",
     "max_tokens_twice",
     "missing_api_key",
@@ -96,11 +92,6 @@ def invalid_messages() -> ProxyFailure:
     """400: no messages, or not a list."""
     message = "messages must be a non-empty list of {role, content} objects."
     return _invalid(400, message, "invalid_messages", "messages")
-
-
-def invalid_request(exc: InvalidRequestError) -> ProxyFailure:
-    """400: a field broke one of ``gloo_stream.request``'s rules, naming the field."""
-    return _invalid(400, exc.message, "invalid_request", exc.field)
 
 
 def wrong_type(name: str, expected: str) -> ProxyFailure:
@@ -264,7 +255,7 @@ TOO_MANY_CONNECTIONS = ProxyFailure(
 """503: a connection past ``PROXY_MAX_CONNECTIONS`` asked for anything but ``/health``."""
 
 
-# -- The proxy's own state (500, 503) ---------------------------------------------------------
+# -- The proxy's own state (503) ------------------------------------------------------------
 
 SHUTDOWN = ProxyFailure(
     503,
@@ -274,17 +265,3 @@ SHUTDOWN = ProxyFailure(
     retry_after=1.0,
 )
 """503, or the final event: the proxy is draining."""
-
-UPSTREAM_NOT_CONFIGURED = ProxyFailure(
-    503,
-    "The proxy has no upstream credentials configured; the operator must set "
-    "GLOO_API_KEY, or GLOO_CLIENT_ID and GLOO_CLIENT_SECRET.",
-    "server_error",
-    "upstream_not_configured",
-)
-"""503: no Gloo credentials (``MissingCredentialsError``)."""
-
-
-def internal_error() -> ProxyFailure:
-    """An unexpected bug: a generic message (the details go to the server log only)."""
-    return ProxyFailure(500, "The proxy failed unexpectedly.", "server_error", "internal_error")
