@@ -93,3 +93,19 @@ async def test_cancellation_closes_the_upstream_stream() -> None:
         )
         await http.aclose()
         assert closed
+
+
+async def test_idle_limit_counts_from_the_last_read_however_long_tokens_flowed() -> None:
+    # One idle timer per connection is re-armed from the last read: tokens every 50 ms for
+    # longer than the limit must not time out, and a stall after them must, about on time.
+    config = SimulatorConfig(tokens_per_second=20, first_token_delay=0)
+    with SimulatorServer(config) as paced:
+        paced.push_fault({"kind": "stall", "after": 12, "duration": 30})
+        async with lean() as http:
+            gloo = client(paced, http, read_timeout=0.3, retry_policy=RetryPolicy(max_retries=0))
+            started = time.monotonic()
+            with pytest.raises(StreamTimeoutError) as caught:
+                await gloo.complete(PROMPT)
+            elapsed = time.monotonic() - started
+    assert caught.value.partial.text == "".join(ANSWER[:12])  # ~0.6 s of tokens, no timeout
+    assert elapsed < 0.6 + 0.3 + 1.5

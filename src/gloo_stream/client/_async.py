@@ -34,6 +34,7 @@ from gloo_stream.client._steps import (
     Sleep,
     next_step,
 )
+from gloo_stream.client.transport import BODY_EXTENSION
 from gloo_stream.errors import GlooError
 from gloo_stream.wire import ChatCompletionChunk
 
@@ -120,6 +121,15 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         self._claim()
         return self._run(self._answer())
 
+    def batches(self) -> AsyncIterator[list[ChatCompletionChunk]]:
+        """The chunks in batches, one per read of the response that completed any.
+
+        For a relay: several events that arrived together go on in one write. Iterate
+        either this or the stream itself, not both.
+        """
+        self._claim()
+        return self._run(self._answer(), batched=True)
+
     @property
     async def text_stream(self) -> AsyncIterator[str]:
         """The answer's text pieces as they arrive."""
@@ -133,18 +143,22 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         if response is not None:
             await response.aclose()
 
-    async def _run(self, flow: Flow[Any]) -> AsyncIterator[ChatCompletionChunk]:
+    async def _run(self, flow: Flow[Any], *, batched: bool = False) -> AsyncIterator[Any]:
         """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready.
 
-        The flow closes the response where it ends normally; on any other way out (an
-        error, a cancelled task, a consumer that stopped early) this does.
+        ``batched`` hands on each ready list whole. The flow closes the response where it
+        ends normally; on any other way out (an error, a cancelled task, a consumer that
+        stopped early) this does.
         """
         try:
             step = next_step(flow, None)
             while step is not None:
                 if isinstance(step, list):
-                    for chunk in step:
-                        yield chunk
+                    if batched:
+                        yield step
+                    else:
+                        for chunk in step:
+                            yield chunk
                     step = next_step(flow, None)
                 else:
                     step = next_step(flow, await self._do(step))
@@ -158,7 +172,7 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
             match step:
                 case ReadSome(response):
                     if self._pieces is None:
-                        self._pieces = response.aiter_bytes()
+                        self._pieces = _pieces_of(response)
                     return await anext(self._pieces, None)
                 case Send(body):
                     return await self._client._send(body)
@@ -176,3 +190,30 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         except (httpx.TransportError, GlooError) as exc:
             return exc
         return None
+
+
+class _DirectBody:
+    """A body read straight from ``StreamingTransport``: one await per read, no layers."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def __aiter__(self) -> _DirectBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data: bytes | None = await self._body.read_some()
+        if data is None:
+            raise StopAsyncIteration
+        return data
+
+
+def _pieces_of(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive: from the transport itself when it allows."""
+    body = response.extensions.get(BODY_EXTENSION)
+    # httpx's own iteration undoes a content-encoding; the direct read is for identity only.
+    if body is not None and "content-encoding" not in response.headers:
+        return _DirectBody(body)
+    return response.aiter_bytes()

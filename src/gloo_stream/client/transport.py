@@ -31,6 +31,8 @@ import httpx
 __all__ = ["StreamingTransport"]
 
 HIGH_WATER = 256 * 1024  # bytes buffered before the socket is paused
+# The response extension that holds the body, for readers that skip httpx's layers.
+BODY_EXTENSION = "gloo_stream.body"
 Origin = tuple[str, str, int]
 
 
@@ -43,7 +45,11 @@ class _Connection(asyncio.Protocol):
         "_headers",
         "_parser",
         "_paused",
+        "_timer",
+        "_timer_at",
+        "_wait_limit",
         "_waiter",
+        "_waiting_since",
         "body",
         "buffered",
         "complete",
@@ -60,6 +66,11 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._parser: Any = None
         self._waiter: asyncio.Future[None] | None = None
+        # One idle timer per connection, re-armed only when it fires (see wait()).
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._wait_limit: float | None = None
+        self._waiting_since = 0.0
         self._head = False
         self._headers: list[tuple[bytes, bytes]] = []
         self._delimited = False
@@ -166,16 +177,54 @@ class _Connection(asyncio.Protocol):
         return data
 
     async def wait(self, limit: float | None) -> None:
-        """Until more arrives (or the connection ends); ``httpx.ReadTimeout`` past ``limit``."""
+        """Until more arrives (or the connection ends); ``httpx.ReadTimeout`` past ``limit``.
+
+        A stream waits once per token, so a timer per wait (made, then cancelled a moment
+        later) would be most of the waiting's cost. Instead one timer per connection
+        stays armed: when it fires it expires the wait if it has lasted ``limit``, and
+        otherwise re-arms for when it would have, so timers are made about once per
+        ``limit`` seconds however fast tokens come.
+        """
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = None if limit is None else loop.call_later(limit, _expire, waiter)
+        if limit is not None:
+            now = loop.time()
+            self._wait_limit, self._waiting_since = limit, now
+            if self._timer is None or self._timer_at > now + limit:
+                self._arm(loop, now + limit)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = loop.call_at(at, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._timer = None
+        waiter, limit = self._waiter, self._wait_limit
+        if waiter is None or waiter.done() or limit is None:
+            return  # not waiting now: the next wait arms a timer again
+        loop = asyncio.get_running_loop()
+        deadline = self._waiting_since + limit
+        if loop.time() >= deadline:
+            waiter.set_exception(httpx.ReadTimeout("timed out waiting for the upstream"))
+        else:
+            self._arm(loop, deadline)
+
+    async def read_some(self, limit: float | None) -> bytes | None:
+        """The body bytes that arrived since the last call (waiting for some), None at its end."""
+        while True:
+            if self.body:
+                return self.take()
+            if self.error is not None:
+                raise self.error
+            if self.complete:
+                return None
+            await self.wait(limit)
 
     def head(self) -> tuple[int, list[tuple[bytes, bytes]]] | None:
         """The status and headers, once they have arrived."""
@@ -183,6 +232,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Drop the connection now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -198,11 +250,6 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(httpx.ReadTimeout("timed out waiting for the upstream"))
-
-
 class _ResponseBody(httpx.AsyncByteStream):
     """The body as it arrives; gives the connection back to the pool when read to its end."""
 
@@ -216,16 +263,19 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._timeouts = timeouts
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (data := await self.read_some()) is not None:
+            yield data
+
+    async def read_some(self) -> bytes | None:
+        """The next bytes of the body as they arrive, None at its end.
+
+        What ``AsyncChatStream`` reads when the response came from this transport: one
+        await per read instead of httpx's three generator layers.
+        """
         conn = self._conn
-        while conn is not None:
-            if conn.body:
-                yield conn.take()
-                continue
-            if conn.error is not None:
-                raise conn.error
-            if conn.complete:
-                return
-            await conn.wait(self._timeouts.get("read"))
+        if conn is None:
+            return None
+        return await conn.read_some(self._timeouts.get("read"))
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
@@ -271,11 +321,12 @@ class StreamingTransport(httpx.AsyncBaseTransport):
                 conn.close()
                 self._open.discard(conn)
                 raise
+            body = _ResponseBody(conn, self, timeouts)
             return httpx.Response(
                 status,
                 headers=headers,
-                stream=_ResponseBody(conn, self, timeouts),
-                extensions={"http_version": b"HTTP/1.1"},
+                stream=body,
+                extensions={"http_version": b"HTTP/1.1", BODY_EXTENSION: body},
             )
 
     async def aclose(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from gloo_stream.client import AsyncChatStream
@@ -25,6 +26,7 @@ from gloo_stream.proxy.asgi import Headers, Receive, Send
 from gloo_stream.proxy.failures import ProxyFailure, stream_failure
 from gloo_stream.redaction import NO_SECRETS, Redactor
 from gloo_stream.sse import encode_comment, encode_event
+from gloo_stream.wire import ChatCompletionChunk
 
 __all__ = [
     "DONE_EVENT",
@@ -246,29 +248,29 @@ async def relay_chunks(
     *,
     done_event: bool,
     redactor: Redactor = NO_SECRETS,
+    on_chunk: Callable[[ChatCompletionChunk], None] | None = None,
 ) -> None:
     """Relay the opened stream's events to the caller, then one closing event if needed.
 
-    A chunk that reports an upstream error is not relayed: the caller gets one error event
-    of the proxy's own (valid JSON, no upstream internals) instead. ``done_event`` adds the
-    ``data: [DONE]`` sentinel OpenAI clients expect after a complete answer. ``redactor``
-    holds the secrets an upstream's error name must not carry.
+    The events one upstream read completed go on in one write. A chunk that reports an
+    upstream error is not relayed: the caller gets one error event of the proxy's own
+    (valid JSON, no upstream internals) instead. ``done_event`` adds the ``data: [DONE]``
+    sentinel OpenAI clients expect after a complete answer. ``redactor`` holds the secrets
+    an upstream's error name must not carry. ``on_chunk``, when given, sees every relayed
+    chunk before it is sent (a place for per-event accounting; nothing runs without one).
     """
     chunks = nbytes = 0
     try:
-        async for chunk in stream:
-            raw = chunk.raw
-            choices = chunk.choices_
-            if not raw or (choices and choices[0].finish_reason == "error"):
-                continue  # an error report: finish() raises it, and it is sent as ours
-            if isinstance(raw, str):
-                data = b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
-            elif raw.find(b"\n") < 0 and raw.find(b"\r") < 0:
-                data = b"data: " + raw + b"\n\n"  # the bytes the upstream sent, framed again
-            else:
-                data = encode_event(raw)
+        async for batch in stream.batches():
+            frames = [frame for chunk in batch if (frame := _frame(chunk))]
+            if not frames:
+                continue
+            if on_chunk is not None:
+                for chunk in batch:
+                    on_chunk(chunk)
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
             await control.send_body(data)
-            chunks += 1
+            chunks += len(frames)
             nbytes += len(data)
     except ContentFilterError as exc:
         _take_result(stats, exc)  # the finish chunk saying so was relayed: a normal end
@@ -284,6 +286,22 @@ async def relay_chunks(
     tail = stats.failure.event() if stats.failure is not None else DONE_EVENT if done_event else b""
     stats.bytes += len(tail)
     await control.send_last(tail)
+
+
+def _frame(chunk: ChatCompletionChunk) -> bytes:
+    """The chunk as the event to relay: the data the upstream sent, framed again; b"" for none.
+
+    An error report is not relayed (finish() raises it, and it is sent as ours).
+    """
+    raw = chunk.raw
+    choices = chunk.choices_
+    if not raw or (choices and choices[0].finish_reason == "error"):
+        return b""
+    if isinstance(raw, bytes):
+        if raw.find(b"\n") < 0 and raw.find(b"\r") < 0:
+            return b"data: " + raw + b"\n\n"  # the bytes the upstream sent, as it framed them
+        return encode_event(raw)
+    return b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
 
 
 def _take_result(stats: RelayStats, exc: StreamError) -> None:
