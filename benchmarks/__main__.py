@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 MODULES = ["decode", "client_overhead", "proxy_load", "browser_render"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,40 @@ def machine() -> str:
     )
 
 
+def headline(raw: dict[str, Any]) -> str:
+    """Issue 13's figures in one table: nginx, the proxy before and now, from the same run."""
+    from benchmarks import proxy_load as pl
+
+    load, decode = raw["proxy_load"], raw["decode"]["throughput"]["decoders"]
+    lines = [
+        "## Headline: the proxy beside nginx, before and now",
+        "",
+        "Every figure of a row comes from the same run (details in the sections below).",
+        "",
+        "| figure | nginx | proxy before | proxy now | now ÷ nginx | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, nginx, before, now, unit, target in pl.comparison(load):
+        lines.append(
+            f"| {name} | {pl._fig(nginx, unit)} | {pl._fig(before, unit)} | {pl._fig(now, unit)} "
+            f"| {pl._ratio(now, nginx)} | {target} |"
+        )
+    held = load["held_at_1tps"]
+    lines.append(
+        f"| most streams held at 1/s (p99 added < {pl.HELD_P99_MS:g} ms) "
+        f"| {held.get('nginx', 0):,} "
+        f"| {held.get('proxy-before', 0):,} | {held.get('proxy', 0):,} | | 9,000 |"
+    )
+    before = decode.get("gloo-stream before", {}).get("x_openai_sdk")
+    lines += [
+        f"| SSE + JSON decode, 100k Gloo-shaped events, 16 KiB reads, vs the OpenAI SDK's "
+        f"`SSEDecoder` + `json.loads` | | {'n/a' if before is None else f'{before:.2f}x'} "
+        f"| {decode['gloo-stream']['x_openai_sdk']:.2f}x | | >= 6x |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(selected: list[str]) -> int:
     """Run the selected benchmarks (all by default) and write the report."""
     # ``--report``: rewrite the report from docs/performance.json without running anything.
@@ -58,6 +93,8 @@ def main(selected: list[str]) -> int:
         if name in raw:
             module = importlib.import_module(f"benchmarks.{name}")
             sections.append(module.report(raw[name]))
+    if "proxy_load" in raw and "decode" in raw:
+        sections.insert(0, headline(raw))
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()

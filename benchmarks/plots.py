@@ -8,7 +8,14 @@ from typing import Any
 from benchmarks.relays import RELAY_NAMES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-COLORS = {"proxy": "#1f77b4", "proxy-asyncio": "#9ecae1", "nginx": "#2ca02c", "tutorial": "#d62728"}
+COLORS = {
+    "proxy": "#1f77b4",
+    "proxy-before": "#9ecae1",
+    "proxy-2w": "#17becf",
+    "proxy-asyncio": "#c7c7c7",
+    "nginx": "#2ca02c",
+    "tutorial": "#d62728",
+}
 
 
 def relay_plots(results: dict[str, Any]) -> list[Path]:
@@ -20,22 +27,20 @@ def relay_plots(results: dict[str, Any]) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    kinds = [k for k in results["summary"] if k != "proxy-asyncio"]
+    kinds = [k for k in ("proxy", "proxy-before", "nginx") if k in results["summary"]]
     written = []
     fig, ax = plt.subplots(figsize=(7, 4))
     for kind in kinds:
-        points: dict[int, list[float]] = {}
-        for r in results["fast"]:
-            if kind in r:
-                points.setdefault(r["streams"], []).append(r[kind]["added_p99_ms"])
-        xs = sorted(points)
-        ys = [sorted(points[x])[len(points[x]) // 2] for x in xs]
+        xs = [r["streams"] for r in results["slow"] if kind in r]
+        ys = [r[kind]["p99_ms"] for r in results["slow"] if kind in r]
         ax.plot(xs, ys, marker="o", label=RELAY_NAMES[kind], color=COLORS.get(kind))
-    ax.axhline(2.0, color="grey", linestyle="--", linewidth=1, label="target (2 ms)")
+    direct = [(r["streams"], r["direct"]["p99_ms"]) for r in results["slow"]]
+    ax.plot(*zip(*direct, strict=True), linestyle=":", color="grey", label="direct (no relay)")
+    ax.axhline(50.0, color="grey", linestyle="--", linewidth=1, label="50 ms")
     ax.set_yscale("symlog", linthresh=1)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("concurrent streams (10 tokens/s each)")
-    ax.set_ylabel("added p99 latency per chunk (ms)")
+    ax.set_xlabel("concurrent streams (1 token/s each)")
+    ax.set_ylabel("p99 latency per event (ms)")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -50,7 +55,8 @@ def relay_plots(results: dict[str, Any]) -> list[Path]:
         if s["cpu_us_per_chunk"] is not None:
             names.append(RELAY_NAMES[kind])
             values.append(s["cpu_us_per_chunk"])
-    ax.barh(names, values, color=[COLORS.get(k) for k in results["summary"]][: len(names)])
+    colors = [COLORS.get(k) for k, v in results["summary"].items() if v["cpu_us_per_chunk"]]
+    ax.barh(names, values, color=colors)
     for i, v in enumerate(values):
         ax.text(v, i, f" {v:.0f} µs", va="center")
     ax.set_xlabel(f"CPU per relayed chunk (µs), {results['headline_streams']:,} streams x 10/s")

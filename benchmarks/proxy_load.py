@@ -27,7 +27,6 @@ import asyncio
 import gc
 import json
 import re
-import resource
 import statistics
 import sys
 import time
@@ -38,12 +37,15 @@ from benchmarks import plots
 from benchmarks import relays as rl
 
 FAST_TPS, SLOW_TPS = 10.0, 1.0
-FAST_LEVELS = (100, 500, 1000)  # streams at 10 tokens/s
-SLOW_LEVELS = (1000, 3000, 6000, 9000)  # streams at 1 token/s
+FAST_LEVELS = (1000,)  # streams at 10 tokens/s
+SLOW_LEVELS = (1000, 3000, 6000, 9000, 12000)  # streams at 1 token/s
 REPEATS = 3  # runs at the headline level (1,000 x 10 tokens/s), medians reported
 HEADLINE = 1000
 WINDOW = 4.0  # seconds of steady state (every stream open) that are measured
-HELD_P99_MS = 10.0
+HELD_P99_MS = 50.0
+KINDS = ("proxy", "proxy-before", "proxy-2w", "nginx", "tutorial")
+# Relays measured at the headline level only (they answer one question each).
+HEADLINE_ONLY = ("proxy-2w", "proxy-asyncio")
 T = TypeVar("T")
 STAMP = re.compile(rb'"content":"(\d+)"')
 
@@ -194,27 +196,31 @@ def median_of(runs: list[dict[str, Any]], kind: str, key: str) -> float | None:
 
 
 def run(
-    kinds: tuple[str, ...] = ("proxy", "proxy-asyncio", "nginx", "tutorial"),
+    kinds: tuple[str, ...] = KINDS,
     fast: tuple[int, ...] = FAST_LEVELS,
     slow: tuple[int, ...] = SLOW_LEVELS,
     repeats: int = REPEATS,
 ) -> dict[str, Any]:
     """Both paces for every relay; bounded by the levels and the file-descriptor limit."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    files = rl.raise_open_files()
     started = time.monotonic()
-    main_kinds = [k for k in kinds if k != "proxy-asyncio"]
+    main_kinds = [k for k in kinds if k not in HEADLINE_ONLY]
     fast_runs: list[dict[str, Any]] = []
     for streams in fast:
         for _ in range(repeats if streams == HEADLINE else 1):
-            # the asyncio + h11 variant only at the headline level: it answers one question
-            extra = ["proxy-asyncio"] if streams == HEADLINE and "proxy-asyncio" in kinds else []
+            extra = [k for k in kinds if k in HEADLINE_ONLY] if streams == HEADLINE else []
             fast_runs.append(level(FAST_TPS, streams, main_kinds + extra))
     headline = [r for r in fast_runs if r["streams"] == HEADLINE]
     summary = {
         kind: {
             key: median_of(headline, kind, key)
-            for key in ("added_p50_ms", "added_p99_ms", "cpu_us_per_chunk", "kib_per_stream")
+            for key in (
+                "p99_ms",
+                "added_p50_ms",
+                "added_p99_ms",
+                "cpu_us_per_chunk",
+                "kib_per_stream",
+            )
         }
         for kind in kinds
     }
@@ -222,7 +228,7 @@ def run(
     held: dict[str, int] = dict.fromkeys(main_kinds, 0)
     live = list(main_kinds)
     for streams in slow:
-        if not live or 2 * streams + 500 > hard:
+        if not live or 2 * streams + 500 > files:
             break
         result = level(SLOW_TPS, streams, live)
         slow_runs.append(result)
@@ -233,7 +239,7 @@ def run(
             else:
                 live.remove(kind)
     return {
-        "fd_limit": hard,
+        "fd_limit": files,
         "headline_streams": HEADLINE,
         "repeats": repeats,
         "fast": fast_runs,
@@ -285,83 +291,158 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{value:.2f} ms"
 
 
+def _ratio(value: float | None, base: float | None) -> str:
+    if value is None or base is None or base <= 0 or value != value or base != base:
+        return "n/a"
+    return f"{value / base:.1f}x"
+
+
+def _at(results: dict[str, Any], streams: int, kind: str, key: str) -> float | None:
+    """A figure of one relay at one 1 token/s level (None when it was not run there)."""
+    for r in results["slow"]:
+        if r["streams"] == streams and kind in r:
+            value: float | None = r[kind][key]
+            return value
+    return None
+
+
+def comparison(
+    results: dict[str, Any],
+) -> list[tuple[str, float | None, float | None, float | None, str, str]]:
+    """The issue's figures: (figure, nginx, before, now, unit, target) from this run."""
+    s = results["summary"]
+
+    def get(kind: str, key: str) -> float | None:
+        value: float | None = s.get(kind, {}).get(key)
+        return value
+
+    rows = [
+        (f"p99 latency per event, {HEADLINE:,} streams x 10/s", "p99_ms", "ms", "<= 1.5x nginx"),
+        ("CPU per relayed event, same load", "cpu_us_per_chunk", "µs", "<= 2x nginx"),
+        ("memory per open stream, same load", "kib_per_stream", "KiB", ""),
+    ]
+    out = [
+        (name, get("nginx", k), get("proxy-before", k), get("proxy", k), u, t)
+        for name, k, u, t in rows
+    ]
+    for streams in [r["streams"] for r in results["slow"]]:
+        target = "< 50 ms" if streams == 9000 else ""
+        out.append(
+            (
+                f"p99 latency per event, {streams:,} streams x 1/s",
+                _at(results, streams, "nginx", "p99_ms"),
+                _at(results, streams, "proxy-before", "p99_ms"),
+                _at(results, streams, "proxy", "p99_ms"),
+                "ms",
+                target,
+            )
+        )
+    out.append(
+        (
+            "memory per open stream, 9,000 x 1/s",
+            _at(results, 9000, "nginx", "kib_per_stream"),
+            _at(results, 9000, "proxy-before", "kib_per_stream"),
+            _at(results, 9000, "proxy", "kib_per_stream"),
+            "KiB",
+            "< 20 KiB",
+        )
+    )
+    return out
+
+
+def _fig(value: float | None, unit: str) -> str:
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.1f} {unit}" if unit != "µs" else f"{value:.0f} µs"
+
+
 def report(results: dict[str, Any]) -> str:
     """The figures as a Markdown section (and the plots beside it)."""
     kinds = list(results["summary"])
+    held = results["held_at_1tps"]
     tried = ", ".join(f"{r['streams']:,}" for r in results["slow"])
     lines = [
-        "## Relays under load: gloo-stream's proxy, nginx, a tutorial-style relay",
+        "## Relays under load: gloo-stream's proxy beside nginx",
         "",
         "A stamping upstream writes each token's send time into it; latency = arrival - stamp,",
         "over a 4 s window in which every stream is open; added = through the relay - direct.",
         "Upstream, relay and load generator are three processes sharing the machine's two cores;",
-        "each relay is one process (gloo-stream: one uvicorn worker; nginx: one worker,",
-        "`proxy_buffering off`; tutorial: Flask's threaded server + `requests`, a thread per",
-        "stream). Direct and every relay ran one after the other at each level, in the same run.",
+        "each relay is one process unless said (gloo-stream: one uvicorn worker; nginx: one",
+        "worker, `proxy_buffering off`; tutorial: Flask's threaded server + `requests`). Direct",
+        'and every relay ran one after the other at each level, in the same run; "before" is',
+        f"the proxy's code at {rl.BEFORE} (where issue 13's relay work began), extracted from git.",
         "",
-        f"### {HEADLINE:,} streams x 10 tokens/s (median of {results['repeats']} runs)",
+        f"### Beside nginx (headline: median of {results['repeats']} runs)",
         "",
-        "| relay | added p50 | added p99 | CPU per relayed chunk | memory per stream |",
-        "|---|---:|---:|---:|---:|",
+        "| figure | nginx | proxy before | proxy now | now ÷ nginx | before ÷ nginx | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
-    for kind in kinds:
-        s = results["summary"][kind]
-        cpu, kib = s["cpu_us_per_chunk"], s["kib_per_stream"]
+    for name, nginx, before, now, unit, target in comparison(results):
         lines.append(
-            f"| {rl.RELAY_NAMES.get(kind, kind)} | {_ms(s['added_p50_ms'])} | "
-            f"{_ms(s['added_p99_ms'])} | {'n/a' if cpu is None else f'{cpu:.0f} µs'} | "
-            f"{'n/a' if kib is None else f'{kib:.1f} KiB'} |"
+            f"| {name} | {_fig(nginx, unit)} | {_fig(before, unit)} | {_fig(now, unit)} "
+            f"| {_ratio(now, nginx)} | {_ratio(before, nginx)} | {target} |"
+        )
+    lines.append(
+        f"| most streams held at 1/s (all complete, added p99 < {HELD_P99_MS:g} ms) "
+        f"| {held.get('nginx', 0):,} | {held.get('proxy-before', 0):,} | {held.get('proxy', 0):,} "
+        f"| | | 9,000 |"
+    )
+    lines += [
+        "",
+        "![p99 latency against concurrent streams at 1 token/s](proxy_latency.png)",
+        "![CPU per relayed chunk](proxy_cpu.png)",
+        "",
+        f"### {HEADLINE:,} streams x 10 tokens/s, every relay",
+        "",
+        "| relay | p99 | added p50 | added p99 | CPU per relayed chunk | CPU ÷ nginx "
+        "| memory per stream |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    nginx_cpu = results["summary"].get("nginx", {}).get("cpu_us_per_chunk")
+    for kind in kinds:
+        x = results["summary"][kind]
+        lines.append(
+            f"| {rl.RELAY_NAMES.get(kind, kind)} | {_ms(x['p99_ms'])} | {_ms(x['added_p50_ms'])} "
+            f"| {_ms(x['added_p99_ms'])} | {_fig(x['cpu_us_per_chunk'], 'µs')} "
+            f"| {_ratio(x['cpu_us_per_chunk'], nginx_cpu)} | {_fig(x['kib_per_stream'], 'KiB')} |"
         )
     lines += [
         "",
-        "![added p99 latency against concurrent streams](proxy_latency.png)",
-        "![CPU per relayed chunk](proxy_cpu.png)",
+        "`gloo-stream proxy --workers auto` starts one worker per core (2 here): the row",
+        "`2 workers` above is that, on a machine whose two cores also run the upstream and the",
+        "load generator.",
         "",
-        "### Every level at 10 tokens/s",
+        "### Every level at 1 token/s",
         "",
-        "| streams | relay | p50 / p99 (direct p50 / p99) | added p50 / p99 | CPU/chunk "
-        "| completed |",
-        "|---:|---|---:|---:|---:|---:|",
+        f"Held = every stream completes and p99 added latency stays under {HELD_P99_MS:g} ms. "
+        f"Levels tried: {tried} (a relay leaves the search at its first failing level).",
+        "",
+        "| streams | relay | p50 / p99 (direct p50 / p99) | added p50 / p99 | p99 ÷ nginx "
+        "| CPU/chunk | memory/stream | completed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += _level_rows(results["slow"], list(held))
+    lines += [
+        "",
+        "### Every run at 10 tokens/s",
+        "",
+        "| streams | relay | p50 / p99 (direct p50 / p99) | added p50 / p99 | p99 ÷ nginx "
+        "| CPU/chunk | memory/stream | completed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += _level_rows(results["fast"], kinds)
     lines += [
         "",
-        "### How many streams each relay holds at 1 token/s",
-        "",
-        f"Held = every stream completes and p99 added latency stays under {HELD_P99_MS:g} ms. "
-        f"Levels tried: {tried} (a relay "
-        "leaves the search at its first failing level).",
-        "",
-        "| relay | most streams held | memory per stream there |",
-        "|---|---:|---:|",
-    ]
-    for kind, held in results["held_at_1tps"].items():
-        kib = next(
-            (r[kind]["kib_per_stream"] for r in results["slow"] if r["streams"] == held), None
-        )
-        lines.append(
-            f"| {rl.RELAY_NAMES.get(kind, kind)} | {held:,} | "
-            f"{'n/a' if kib is None else f'{kib:.1f} KiB'} |"
-        )
-    lines += [
-        "",
-        "| streams | relay | p50 / p99 (direct p50 / p99) | added p50 / p99 | CPU/chunk "
-        "| completed |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    lines += _level_rows(results["slow"], list(results["held_at_1tps"]))
-    lines += [
-        "",
-        f"Limits: the file-descriptor limit is {results['fd_limit']:,} per process; a relay",
-        "holds two descriptors per stream, so 9,000 streams is the highest level tried.",
+        f"Limits: the benchmark raises its open-files limit to {results['fd_limit']:,} (every",
+        "process it starts inherits it; a relay holds two descriptors per stream).",
         "",
         "Reproduce: `.venv/bin/python -m benchmarks.proxy_load` (all of the above, "
         f"~{results['seconds'] / 60:.0f} min); one relay and level, e.g. "
-        "`.venv/bin/python -m benchmarks.proxy_load --relays proxy --fast 1000 --slow 9000 "
-        "--repeats 1`.",
+        "`.venv/bin/python -m benchmarks.proxy_load --relays proxy,nginx --fast 1000 "
+        "--slow 9000 --repeats 1`.",
         "",
+        FIXES,
     ]
-    lines.append(FIXES)
     plots.relay_plots(results)
     return "\n".join(lines)
 
@@ -370,17 +451,18 @@ def _level_rows(runs: list[dict[str, Any]], kinds: list[str]) -> list[str]:
     rows = []
     for r in runs:
         d = r["direct"]
+        base = r.get("nginx", {}).get("p99_ms")
         for kind in kinds:
             if kind not in r:
                 continue
             x = r[kind]
-            cpu = x["cpu_us_per_chunk"]
             rows.append(
                 f"| {r['streams']:,} | {rl.RELAY_NAMES.get(kind, kind)} | "
                 f"{x['p50_ms']:.1f} / {x['p99_ms']:.1f} ({d['p50_ms']:.1f} / {d['p99_ms']:.1f}) "
-                f"| {x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms | "
-                f"{'n/a' if cpu is None else f'{cpu:.0f} µs'} | "
-                f"{x['completed']:,}/{r['streams']:,} |"
+                f"| {x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms "
+                f"| {_ratio(x['p99_ms'], base)} "
+                f"| {_fig(x['cpu_us_per_chunk'], 'µs')} | {_fig(x['kib_per_stream'], 'KiB')} "
+                f"| {x['completed']:,}/{r['streams']:,} |"
             )
     return rows
 
@@ -388,7 +470,7 @@ def _level_rows(runs: list[dict[str, Any]], kinds: list[str]) -> list[str]:
 def main() -> None:
     """Command line: choose relays and levels; prints JSON."""
     parser = argparse.ArgumentParser(description="Relay load benchmark (loopback only).")
-    parser.add_argument("--relays", default="proxy,proxy-asyncio,nginx,tutorial")
+    parser.add_argument("--relays", default=",".join(KINDS))
     parser.add_argument("--fast", default=",".join(map(str, FAST_LEVELS)))
     parser.add_argument("--slow", default=",".join(map(str, SLOW_LEVELS)))
     parser.add_argument("--repeats", type=int, default=REPEATS)

@@ -4,8 +4,10 @@ Each runs in its own process on loopback and is stopped when its block ends:
 - the stamping upstream (``benchmarks/stamping_upstream.py``: Gloo-format SSE whose every
   token is the wall-clock nanosecond it was written, on a fixed schedule per stream);
 - ``proxy``: gloo-stream's proxy, one uvicorn worker, as ``gloo-stream proxy`` runs it
-  (``benchmarks/proxy_relay.py``; ``proxy-asyncio`` is the same with the stdlib event loop
-  and h11, for comparison);
+  (``benchmarks/proxy_relay.py``); ``proxy-2w``: the same with two workers
+  (``--workers auto`` on this machine); ``proxy-before``: the proxy's code as it was at
+  ``BEFORE`` (issue 13's starting point, extracted from git), so today's and the new
+  figures come from the same run; ``proxy-asyncio``: the stdlib event loop and h11;
 - ``nginx``: Debian's nginx, one worker, ``proxy_buffering off``: the near-physical limit;
 - ``tutorial``: Flask + ``requests``, one thread per stream (``benchmarks/tutorial_relay.py``).
 """
@@ -13,6 +15,7 @@ Each runs in its own process on loopback and is stopped when its block ends:
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -27,11 +30,17 @@ from pathlib import Path
 from benchmarks.simproc import free_port
 
 PATH = "/api/stream"
+BEFORE = "b7505b8"  # main when issue 13's relay work began (the layout of issue 12 in place)
+# Open files for the benchmark and everything it starts (inherited): room for levels above
+# 9,000 streams, where a relay holds two descriptors per stream.
+OPEN_FILES = 65536
 UPSTREAM_PATH = "/ai/v2/chat/completions"
 TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent  # where ``python -m benchmarks.*`` resolves
 RELAY_NAMES = {
     "proxy": "gloo-stream proxy",
+    "proxy-2w": "gloo-stream proxy, 2 workers",
+    "proxy-before": "gloo-stream proxy before issue 13",
     "proxy-asyncio": "gloo-stream proxy (asyncio + h11)",
     "nginx": "nginx",
     "tutorial": "tutorial relay",
@@ -40,10 +49,10 @@ RELAY_NAMES = {
 NGINX_CONF = """
 user root;
 worker_processes 1;
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile {files};
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
-events {{ worker_connections 19900; multi_accept on; }}
+events {{ worker_connections {connections}; multi_accept on; }}
 http {{
     access_log off;
     client_body_temp_path {dir}/body;
@@ -123,10 +132,14 @@ def proxy_env(upstream_port: int, proxy_port: int) -> dict[str, str]:
 def relay(kind: str, upstream_port: int) -> Iterator[tuple[int, int]]:
     """Start one relay in front of the upstream; yields (port, pid)."""
     port = free_port()
-    if kind in ("proxy", "proxy-asyncio"):
+    if kind.startswith("proxy"):
         loop = "asyncio" if kind == "proxy-asyncio" else "auto"
-        args = [sys.executable, "-m", "benchmarks.proxy_relay", loop]
-        with process(args, port, proxy_env(upstream_port, port)) as pid:
+        workers = "2" if kind == "proxy-2w" else "1"
+        args = [sys.executable, "-m", "benchmarks.proxy_relay", loop, workers]
+        env = proxy_env(upstream_port, port)
+        if kind == "proxy-before":
+            env["PYTHONPATH"] = str(source_before() / "src")
+        with process(args, port, env) as pid:
             yield port, pid
     elif kind == "tutorial":
         target = f"http://127.0.0.1:{upstream_port}{UPSTREAM_PATH}"
@@ -140,6 +153,30 @@ def relay(kind: str, upstream_port: int) -> Iterator[tuple[int, int]]:
         raise ValueError(f"unknown relay {kind!r}")
 
 
+def source_before() -> Path:
+    """The tree's ``src/`` at ``BEFORE``, extracted once per run into a temp directory."""
+    target = Path(tempfile.gettempdir()) / f"gloo-stream-src-{BEFORE}"
+    if not (target / "src" / "gloo_stream").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", BEFORE, "src"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def raise_open_files() -> int:
+    """Raise this process's open-files limit (soft and hard) as far as allowed; the soft one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for limit in (OPEN_FILES, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(limit, soft), max(limit, hard)))
+            break
+        except (ValueError, OSError):
+            continue  # raising the hard limit needs root (CAP_SYS_RESOURCE)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 @contextmanager
 def nginx(port: int, upstream_port: int) -> Iterator[int]:
     """nginx in the foreground, its config in a temp dir; yields the master's pid."""
@@ -148,7 +185,13 @@ def nginx(port: int, upstream_port: int) -> Iterator[int]:
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(
             NGINX_CONF.format(
-                dir=tmp, port=port, path=PATH, upstream=upstream_port, upstream_path=UPSTREAM_PATH
+                dir=tmp,
+                port=port,
+                path=PATH,
+                upstream=upstream_port,
+                upstream_path=UPSTREAM_PATH,
+                files=OPEN_FILES,
+                connections=OPEN_FILES - 100,
             )
         )
         args = [binary, "-p", tmp, "-c", str(conf), "-g", "daemon off;"]

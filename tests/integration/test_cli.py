@@ -357,3 +357,10 @@ def test_a_bad_default_routing_setting_exits_2_naming_it(
     proc = run(["demo"], sim_env(model_sim, tmp_path, GLOO_TRADITION="jedi"), tmp_path)
     assert proc.returncode == 2
     assert "GLOO_TRADITION: must be one of" in proc.stderr
+
+
+def test_proxy_refuses_a_worker_count_that_is_not_one(tmp_path: Path) -> None:
+    proc = run(["proxy", "--workers", "zero"], clean_env(tmp_path), tmp_path)
+    assert proc.returncode == 2
+    assert "--workers must be a whole number from 1 or auto, not 'zero'" in proc.stderr
+    assert "Traceback" not in proc.stderr

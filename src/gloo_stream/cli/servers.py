@@ -7,6 +7,7 @@ them.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Annotated, Any
 
 import typer
@@ -25,8 +26,24 @@ PROXY_HELP = """Serve the streaming proxy and browser chat page; credentials sta
 
   gloo-stream proxy --offline                        (upstream: the built-in simulator)
 
-  gloo-stream proxy --port 8080 --cors-origin https://app.example.org --workers 2
+  gloo-stream proxy --port 8080 --cors-origin https://app.example.org --workers auto
 """
+
+
+def worker_count(text: str) -> int | None:
+    """``--workers``: a number from 1, or ``auto`` for one per CPU core; None if neither."""
+    if text.strip().lower() == "auto":
+        return max(
+            1,
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1,
+        )
+    try:
+        count = int(text)
+    except ValueError:
+        return None
+    return count if count >= 1 else None
 
 
 def proxy(
@@ -37,7 +54,9 @@ def proxy(
     offline: Annotated[
         bool, typer.Option("--offline", help="Relay to the built-in simulator.")
     ] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        str, typer.Option(help="Worker processes: a number, or auto (one per CPU core).")
+    ] = "1",
     cors_origin: Annotated[
         str | None,
         typer.Option(help="Allowed browser origins, comma-separated (default: PROXY_CORS_ORIGIN)."),
@@ -45,6 +64,16 @@ def proxy(
 ) -> None:
     """Serve the proxy."""
     from gloo_stream.config import ProxySettings
+
+    count = worker_count(workers)
+    if count is None:
+        raise fail(
+            ExitStatus.USAGE,
+            [
+                f"--workers must be a whole number from 1 or auto, not {workers!r}",
+                "See gloo-stream proxy --help.",
+            ],
+        )
 
     overrides: dict[str, Any] = {
         "proxy_host": host,
@@ -66,7 +95,7 @@ def proxy(
 
                 sim = stack.enter_context(SimulatorServer())
                 settings = settings.model_copy(update=sim.upstream_settings())
-            run_proxy(settings, offline=offline, workers=workers)
+            run_proxy(settings, offline=offline, workers=count)
     except OSError as error:
         where = f"{settings.proxy_host}:{settings.proxy_port}"
         raise fail(
