@@ -253,10 +253,11 @@ def run(
 # What profiling found and what was changed, each figure measured before and after on this
 # machine (process CPU per chunk is the steadiest figure here: latency moves with whatever
 # else shares the two cores).
-FIXES = """### What was profiled and fixed
+FIXES = """### What was profiled and changed
 
 Profiles: py-spy (`py-spy record -r 200 -f raw`) on the proxy at 1,000 streams x 10
-tokens/s; tracemalloc snapshot diffs at 2,000-3,000 open streams.
+tokens/s; tracemalloc snapshot diffs at 2,000-3,000 open streams; cachegrind instruction
+counts for the decoder (deterministic where the shared machine's timings are not).
 
 | change (commit) | figure | before | after |
 |---|---|---:|---:|
@@ -270,20 +271,40 @@ tokens/s; tracemalloc snapshot diffs at 2,000-3,000 open streams.
 | uvloop a main dependency, so uvicorn runs on uvloop + httptools (f89ee80) \
 | proxy CPU per relayed chunk, 1,000 x 10/s, two runs | 89 / 85 µs (asyncio + h11) \
 | 74 / 67 µs |
+| `SSEDecoder` finds a token run on the bytes (split + one memchr), `feed_data` hands its \
+data over undecoded (bae6df7) | instructions per event, 16 KiB reads: `feed` / `feed_data` \
+| 7,804 | 4,466 / 2,039 |
+| the same, a one-event read (a live stream's usual read) | instructions per read: `feed` \
+/ `feed_data` | 15,873 | 14,658 / 12,714 |
+| chunk fields in Gloo's order (msgspec matches keys in field order first) (f949df6) \
+| instructions per event, SSE + chunk decoding | 12,561 | 11,997 |
+| `CompletionProtocol` decodes chunks from the bytes sent (98cfc64) | decode, vs the \
+OpenAI SDK (see Decoding) | 4.8-5.0x | 6.9-7.4x |
+| one idle timer per upstream connection instead of one per read, the body read without \
+httpx's three generator layers, one write per upstream read (297642c) | CPU per relayed \
+chunk / RSS per stream, 1,000 x 10/s, before and after alternating, 3 rounds (medians) \
+| 46.5 µs / 34.0 KiB | 40.5 µs / 32.0 KiB |
 | load generator and stamping upstream run with the collector off (benchmark only) \
 | direct p99 at 1,000 x 10/s | 24-70 ms | see the tables above |
 
-After the transport, the proxy's profile at 1,000 x 10/s: uvicorn's `transport.write`
-(the send system call) 25% of samples, httpx's response iteration layers ~10%, the relay,
-SSE and chunk decoding ~8%, connection setup during the ramp ~5%, the event loop itself ~8%.
-Per open stream, tracemalloc counts ~21 KiB of Python objects, spread thin: uvicorn's
-connection, cycle and receive futures (~2.5 KiB), httpx's Request/Response/Headers (~1 KiB),
-the upstream connection and its futures (~1.5 KiB), the coroutine and async-generator frames
-of the relay chain, decoded chunks and the accumulated answer text.
+Tried and rejected, with the figure that decided:
 
-uvloop + httptools (uvicorn's `standard` extra) against the stdlib loop + h11: see the
-`gloo-stream proxy (asyncio + h11)` row above; both use the same upstream transport, which
-needs httptools either way (a main dependency now).
+| tried | figure | result |
+|---|---|---|
+| granian 2.8.9 (Rust HTTP server, ASGI, one worker, uvloop) under the same app, uvicorn \
+beside it in the same run, 2 rounds at 1,000 x 10/s | p99 35 / 1,274 ms against \
+uvicorn's 4.3 / 406 ms; RSS per stream 49-52 KiB against 32 KiB; it would also have to \
+replace the front door (`FrontDoorProtocol`, a uvicorn httptools protocol enforcing the \
+header, body and connection limits) | stayed on uvicorn + uvloop + httptools |
+| a second worker (`--workers 2`) on this machine | see the 1,000 x 10/s table: the two \
+cores also run the upstream and the load generator | one worker by default; `auto` for \
+machines with cores to spare |
+| decoding a whole run of events with one msgspec call (joined as a JSON array, or \
+`decode_lines`) | not exact: two malformed values can join into valid JSON | not built |
+| `b"x" in data` for the decoder's checks | ~150 ns each (CPython tries the operand as an \
+integer first and clears the TypeError) | `data.find(b"x") >= 0` |
+
+PROFILE
 """
 
 
