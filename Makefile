@@ -24,6 +24,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy benchmarks
 
 test: install lint typecheck browser-deps server-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider

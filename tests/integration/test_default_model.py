@@ -38,8 +38,7 @@ def env(sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object)
     """The user's setup for such a server: its URL, a key, and GLOO_MODEL (no stray .env)."""
     sim.reset()
     monkeypatch.chdir(str(tmp_path))
-    for name in ("GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET", "GLOO_MODEL_FAMILY", "GLOO_TRADITION"):
-        monkeypatch.delenv(name, raising=False)
+    # The conftest already cleared the developer's GLOO_* variables.
     monkeypatch.setenv("GLOO_API_URL", sim.api_url)
     monkeypatch.setenv("GLOO_API_KEY", "sim-key")
     monkeypatch.setenv("GLOO_MODEL", MODEL)

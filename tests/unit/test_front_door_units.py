@@ -10,7 +10,6 @@ import msgspec
 import pytest
 from pydantic import ValidationError
 
-from gloo_stream.config import ProxySettings
 from gloo_stream.errors import (
     AuthenticationError,
     BadRequestError,
@@ -27,6 +26,7 @@ from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.security_headers import FALLBACK_CSP, page_csp
 from gloo_stream.proxy.static import STATIC_DIR
 from gloo_stream.redaction import REDACTED, Redactor
+from kit import clean_proxy_settings
 
 
 def scope(host: str | None, key: str | None = None) -> dict[str, Any]:
@@ -103,15 +103,15 @@ def test_metrics_keys_and_loopback() -> None:
 
 
 def test_settings_of_the_front_door() -> None:
-    settings = ProxySettings(_env_file=None)  # type: ignore[call-arg]
+    settings = clean_proxy_settings()
     assert settings.proxy_auth_failure_limit == "10/minute"
     assert settings.proxy_metrics_allow_loopback is False
     assert settings.metrics_keys == frozenset()
-    off = ProxySettings(_env_file=None, proxy_auth_failure_limit="off", proxy_metrics_key=" ")  # type: ignore[call-arg]
+    off = clean_proxy_settings(proxy_auth_failure_limit="off", proxy_metrics_key=" ")
     assert off.proxy_auth_failure_limit == ""
     assert off.proxy_metrics_key is None
     with pytest.raises(ValidationError, match="60/minute"):
-        ProxySettings(_env_file=None, proxy_auth_failure_limit="ten")  # type: ignore[call-arg]
+        clean_proxy_settings(proxy_auth_failure_limit="ten")
 
 
 def _message(failure_body: bytes) -> str:
@@ -161,8 +161,7 @@ def test_page_csp_is_the_pages_own_plus_frame_ancestors(tmp_path: Path) -> None:
 
 
 def test_the_proxy_redacts_its_settings_secrets_and_the_live_token() -> None:
-    settings = ProxySettings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = clean_proxy_settings(
         gloo_client_id="cid",
         gloo_client_secret="csecret",
         proxy_api_keys="k1,k2",

@@ -162,10 +162,7 @@ class CompletionsEndpoint:
     ) -> None:
         state = self.state
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
-        started = _clock()
-        stream = AsyncChatStream(
-            client, body, retry=client.retry_policy.start(started), started_at=started
-        )
+        stream = client.stream_body(body)
         state.streams.add(control)
         control.start(receive, send)
         state.metrics.active_streams.inc()

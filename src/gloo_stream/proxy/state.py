@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from gloo_stream.client import AsyncGlooClient
+from gloo_stream.client.transport import StreamingTransport
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.client_auth import ClientAuth
 from gloo_stream.proxy.cors import CorsPolicy
@@ -21,7 +22,6 @@ from gloo_stream.proxy.limits import (
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.relay import ActiveStreams
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
-from gloo_stream.transport import StreamingTransport
 
 if TYPE_CHECKING:
     from gloo_stream.proxy.redis_limits import SharedLimits
