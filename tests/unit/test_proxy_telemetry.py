@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.client_spans import AttemptSpan, configured_tracer
+from gloo_stream.client.spans import AttemptSpan, configured_tracer
 from gloo_stream.errors import RateLimitError, StreamDisconnectedError
 from gloo_stream.proxy.telemetry import ProxyTracing, TracingConfig, TracingConfigError
 from gloo_stream.usage import BilledUsage

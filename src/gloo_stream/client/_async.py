@@ -90,8 +90,8 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
                 tell(on_token, chunk)
         return stream._whole()
 
-    async def _send(self, body: dict[str, Any]) -> httpx.Response:
-        return await self._http.send(self._request(body), stream=True, auth=self.auth)
+    async def _send(self, body: dict[str, Any], headers: dict[str, str] | None) -> httpx.Response:
+        return await self._http.send(self._request(body, headers), stream=True, auth=self.auth)
 
 
 class AsyncChatStream(StreamBase[AsyncGlooClient]):
@@ -132,6 +132,7 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         response, self._response, self._pieces = self._response, None, None
         if response is not None:
             await response.aclose()
+        self._abandon_span()
 
     async def _run(self, flow: Flow[Any]) -> AsyncIterator[ChatCompletionChunk]:
         """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready.
@@ -160,8 +161,8 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
                     if self._pieces is None:
                         self._pieces = response.aiter_bytes()
                     return await anext(self._pieces, None)
-                case Send(body):
-                    return await self._client._send(body)
+                case Send(body, headers):
+                    return await self._client._send(body, headers)
                 case ReadAll(response):
                     return await response.aread()
                 case Drain(response):

@@ -22,6 +22,7 @@ import msgspec
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.client._steps import CLOSE, Drain, Flow, ReadAll, ReadSome, Send, Sleep
 from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth, redactor_for
+from gloo_stream.client.spans import AttemptSpan, configured_tracer
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import (
     APIConnectionError,
@@ -61,7 +62,9 @@ class ClientBase(Generic[HttpT]):
     ``timeout``: connect (and write, pool); ``first_byte_timeout``: until the response
     starts; ``read_timeout``: idle between bytes once it has. ``max_retries`` (or a whole
     ``retry_policy``); ``headers`` added to every request; ``http_client``: a pool to use
-    (the client then leaves closing it to you).
+    (the client then leaves closing it to you). ``tracer_provider``: an OpenTelemetry tracer
+    provider for the per-attempt client spans (default: the global one, when the
+    application configured one; else no spans and nothing imported).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class ClientBase(Generic[HttpT]):
         settings: GlooSettings | None = None,
         headers: Mapping[str, str] | None = None,
         http_client: HttpT | None = None,
+        tracer_provider: Any | None = None,
     ) -> None:
         s = settings if settings is not None else GlooSettings()
         self.api_url = api_url or s.gloo_api_url
@@ -99,6 +103,7 @@ class ClientBase(Generic[HttpT]):
         self.headers.update(headers or {})
         # GLOO_MODEL, GLOO_MODEL_FAMILY, GLOO_TRADITION: filled in where a call names none.
         self.request_defaults = s.request_defaults
+        self.tracer_provider = tracer_provider
         self._owns_http = http_client is None
         self._http: HttpT = http_client if http_client is not None else self._new_pool()
 
@@ -109,23 +114,25 @@ class ClientBase(Generic[HttpT]):
     def _body(self, prompt_or_messages: Messages, params: Mapping[str, Any]) -> dict[str, Any]:
         return build_chat_request(prompt_or_messages, defaults=self.request_defaults, **params)
 
-    def _request(self, body: dict[str, Any]) -> httpx.Request:
+    def _request(self, body: dict[str, Any], headers: dict[str, str] | None) -> httpx.Request:
         return self._http.build_request(
             "POST",
             self.api_url,
             content=msgspec.json.encode(body),
-            headers=self.headers,
+            headers={**self.headers, **headers} if headers else self.headers,
             timeout=self.timeout,
         )
 
-    def _attempt(self, body: dict[str, Any]) -> Flow[httpx.Response]:
+    def _attempt(
+        self, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Flow[httpx.Response]:
         """One try at sending ``body``: the response, once the server has accepted it.
 
         Anything else is raised as the matching ``GlooError``; the caller's retry state
         decides whether to try again.
         """
         try:
-            response: httpx.Response = yield Send(body)
+            response: httpx.Response = yield Send(body, headers)
         except httpx.TransportError as exc:
             raise connection_error(exc, self.api_url) from None
         if response.status_code >= 300:
@@ -216,6 +223,9 @@ class StreamBase(Generic[ClientT]):
         self._restart = restart  # complete(): a failure mid-stream starts the answer over
         self._response: httpx.Response | None = None
         self._iterated = False
+        self._protocol: CompletionProtocol | None = None
+        self._tracer = configured_tracer(client.tracer_provider)
+        self._span: AttemptSpan | None = None
         self.result: StreamResult | None = None
 
     @property
@@ -228,14 +238,51 @@ class StreamBase(Generic[ClientT]):
             raise RuntimeError("this stream was already read; start a new one with stream()")
         self._iterated = True
 
+    def partial_result(self) -> StreamResult | None:
+        """The result, or while the answer is unfinished what has arrived so far (interrupted).
+
+        None before any answer began. For a caller that stopped reading early and still
+        wants to know what it received (the proxy bills it).
+        """
+        if self.result is not None:
+            return self.result
+        if self._protocol is None:
+            return None
+        return self._protocol.accumulator.result(clock(), interrupted=True, error="cancelled")
+
     def _opening(self) -> Flow[httpx.Response]:
-        """Send until the server accepts, waiting between tries as the retry policy says."""
+        """Send until the server accepts, waiting between tries as the retry policy says.
+
+        With tracing, each try is one client span, and its context goes with the request.
+        """
         while self._response is None:
+            span = self._span = self._start_span()
             try:
-                self._response = yield from self._client._attempt(self._body)
-            except GlooError as exc:
+                headers = span.headers if span is not None else None
+                self._response = yield from self._client._attempt(self._body, headers)
+            except BaseException as exc:
+                if span is not None:
+                    span.failed(exc)
+                if not isinstance(exc, GlooError):
+                    raise
                 yield Sleep(retry_wait(self._retry, exc, self._on_retry))
+        if self._span is not None:
+            self._span.opened(self._response.status_code)
         return self._response
+
+    def _start_span(self) -> AttemptSpan | None:
+        if self._tracer is None:
+            return None
+        since = clock() - self._started_at
+        url = self._client.api_url
+        attempt = self._retry.attempts  # counts this try already (1 for the first)
+        return AttemptSpan(self._tracer, self._body, url, attempt=attempt, started_after=since)
+
+    def _abandon_span(self) -> None:
+        """The stream was closed before its answer ended: end the attempt's span as such."""
+        span = self._span
+        if span is not None and not span.ended:
+            span.abandoned(self.partial_result())
 
     def _answer(self) -> Flow[None]:
         """Open, then read to the end; with ``restart``, a failed answer is started over."""
@@ -252,6 +299,7 @@ class StreamBase(Generic[ClientT]):
     def _read(self, response: httpx.Response) -> Flow[None]:
         """Hand on the chunks as they arrive; the response is closed before the outcome."""
         protocol = CompletionProtocol(started_at=self._started_at, attempts=self._retry.attempts)
+        self._protocol = protocol
         failure: StreamError | None = None
         try:
             if _is_json(response):
@@ -266,10 +314,13 @@ class StreamBase(Generic[ClientT]):
             failure = self._broken(protocol, exc)
         except StreamError as exc:  # a whole JSON answer that does not decode
             failure = exc
+        if failure is None:
+            failure = self._finish(protocol)
+        if self._span is not None:
+            self._span.finished(self.result, failure)
         yield CLOSE
         if failure is not None:
             raise failure
-        self._finish(protocol)
 
     def _broken(
         self, protocol: CompletionProtocol, exc: httpx.TransportError
@@ -281,12 +332,14 @@ class StreamBase(Generic[ClientT]):
         self.result = error.partial
         return error
 
-    def _finish(self, protocol: CompletionProtocol) -> None:
+    def _finish(self, protocol: CompletionProtocol) -> StreamError | None:
+        """Decide the outcome of a body read to its end: the result kept, and the error if any."""
         try:
             self.result = protocol.finish(clock())
         except StreamError as exc:
             self.result = exc.partial
-            raise
+            return exc
+        return None
 
     def _whole(self) -> StreamResult:
         """The result of an answer read to its end."""

@@ -32,9 +32,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``body`` to the API with the client's auth; reply: the response, body unread."""
+    """Send ``body`` to the API with the client's auth; reply: the response, body unread.
+
+    ``headers`` are added to the client's own (an attempt span's ``traceparent``).
+    """
 
     body: dict[str, Any]
+    headers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,8 +98,8 @@ class GlooClient(ClientBase[httpx.Client]):
                 tell(on_token, chunk)
         return stream._whole()
 
-    def _send(self, body: dict[str, Any]) -> httpx.Response:
-        return self._http.send(self._request(body), stream=True, auth=self.auth)
+    def _send(self, body: dict[str, Any], headers: dict[str, str] | None) -> httpx.Response:
+        return self._http.send(self._request(body, headers), stream=True, auth=self.auth)
 
 
 class ChatStream(StreamBase[GlooClient]):
@@ -145,6 +145,7 @@ class ChatStream(StreamBase[GlooClient]):
         response, self._response, self._pieces = self._response, None, None
         if response is not None:
             response.close()
+        self._abandon_span()
 
     def _run(self, flow: Flow[Any]) -> Iterator[ChatCompletionChunk]:
         """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready."""
@@ -164,8 +165,8 @@ class ChatStream(StreamBase[GlooClient]):
                     if self._pieces is None:
                         self._pieces = response.iter_bytes()
                     return next(self._pieces, None)
-                case Send(body):
-                    return self._client._send(body)
+                case Send(body, headers):
+                    return self._client._send(body, headers)
                 case ReadAll(response):
                     return response.read()
                 case Drain(response):

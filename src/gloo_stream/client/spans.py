@@ -124,6 +124,13 @@ class AttemptSpan:
         self.ended = True
         self._span.end()
 
+    def abandoned(self, partial: StreamResult | None) -> None:
+        """The stream was closed before the attempt ended: the caller stopped reading."""
+        if self.ended:
+            return
+        self._span.set_attribute("gloo.interrupted", True)
+        self.finished(partial)
+
     def _end_with_error(self, error: BaseException) -> None:
         from opentelemetry.trace import Status, StatusCode
 
