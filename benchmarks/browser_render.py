@@ -24,8 +24,8 @@ import statistics
 import sys
 from typing import Any
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine notes prescribe: without the networking flags Chromium phones home at every

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
+from gloo_stream.testing import ProxyServer, settings_for
 
 pytestmark = pytest.mark.browser
 

@@ -16,8 +16,8 @@ import pytest
 
 from gloo_stream import AsyncGlooClient, BadRequestError, GlooClient, compat
 from gloo_stream.errors import MISSING_MODEL_HINT
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
+from gloo_stream.testing import ProxyServer, settings_for
 
 PROMPT = "Which model answers this?"
 MESSAGES = [{"role": "user", "content": PROMPT}]

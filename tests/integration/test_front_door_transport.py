@@ -26,9 +26,9 @@ import pytest
 from pydantic import SecretStr
 
 from gloo_stream.proxy.front_door_limits import HEALTH_RESERVE
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.sse import SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 from gloo_stream.wire import decode_chunk
 from kit import environment_without_settings, free_port, wait_until
 

@@ -14,9 +14,9 @@ import httpx
 import msgspec
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
 from gloo_stream.sse import SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 from kit import wait_streams_closed, wait_until
 
 CLIENTS = 200

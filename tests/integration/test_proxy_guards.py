@@ -12,8 +12,8 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 from kit import wait_until
 
 MESSAGES = [{"role": "user", "content": "hello"}]

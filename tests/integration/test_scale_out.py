@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.sse import SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 from gloo_stream.wire import decode_chunk
 from kit import environment_without_settings, free_port, wait_until
 

@@ -20,7 +20,8 @@ from gloo_stream.errors import (
     error_from_response,
     names_missing_model,
 )
-from gloo_stream.proxy.guards import RequestRefused, upstream_body
+from gloo_stream.proxy.admission import upstream_body
+from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.proxy.openai_compat import models_body, translate_request
 from gloo_stream.request import build_chat_request, with_defaults
 from kit import clean_proxy_settings, clean_settings

@@ -19,12 +19,11 @@ from gloo_stream.errors import (
 )
 from gloo_stream.proxy import create_app
 from gloo_stream.proxy.client_auth import ClientAuth, caller_address, is_loopback_address
-from gloo_stream.proxy.failures import failure_from_exception
-from gloo_stream.proxy.guards import RequestRefused
+from gloo_stream.proxy.failures import RequestRefused, failure_from_exception
 from gloo_stream.proxy.limits import rate_limit_store
 from gloo_stream.proxy.metrics import ProxyMetrics
+from gloo_stream.proxy.page import STATIC_DIR
 from gloo_stream.proxy.security_headers import FALLBACK_CSP, page_csp
-from gloo_stream.proxy.static import STATIC_DIR
 from gloo_stream.redaction import REDACTED, Redactor
 from kit import clean_proxy_settings
 
@@ -91,7 +90,7 @@ def test_concurrent_wrong_keys_never_get_more_than_the_limit_of_401s() -> None:
 
 def test_metrics_keys_and_loopback() -> None:
     auth = ClientAuth(frozenset(), metrics_keys=frozenset({"m"}), metrics_from_loopback=True)
-    assert not auth.required
+    assert auth.identify(scope("10.0.0.1")) == "ip:10.0.0.1"  # a metrics key asks no client key
     assert auth.metrics_need_key
     assert auth.metrics_open_to(scope("127.0.0.1"))
     assert not auth.metrics_open_to(scope("10.0.0.1"))

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.accesslog import logger
-from gloo_stream.proxy.app import create_app
+from gloo_stream.proxy.app import ProxyApp, create_app
 from gloo_stream.proxy.front_door import FrontDoorProtocol
 from gloo_stream.proxy.front_door_limits import (
     FrontDoorConfig,
@@ -45,7 +45,7 @@ __all__ = [
 def _find_state(app: Any) -> ProxyState | None:
     # uvicorn may wrap the app (proxy headers, message logger): unwrap until ours.
     for _ in range(10):
-        state = getattr(getattr(app, "state", None), "proxy", None)
+        state = getattr(app, "proxy", None)
         if isinstance(state, ProxyState):
             return state
         app = getattr(app, "app", None)
@@ -137,7 +137,7 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def app_from_env() -> Any:
+def app_from_env() -> ProxyApp:
     """The app built from the environment (what each worker process runs)."""
     _log_to_stderr()
     app = create_app(ProxySettings())
