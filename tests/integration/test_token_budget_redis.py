@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gloo_stream.proxy.budget import RedisBudgetStore, TokenBudgets
-from gloo_stream.proxy.guards import RequestRefused
-from gloo_stream.proxy.redis_link import RedisLink
+from gloo_stream.proxy.failures import RequestRefused
+from gloo_stream.proxy.limits.budget import RedisBudgetStore, TokenBudgets
+from gloo_stream.proxy.limits.redis_link import RedisLink
 from gloo_stream.usage import TokenBudgetRule
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"

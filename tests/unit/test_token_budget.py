@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.proxy.accounting import Answer, UsageAccountant
-from gloo_stream.proxy.budget import MemoryBudgetStore, TokenBudgets
+from gloo_stream.proxy.limits.budget import MemoryBudgetStore, TokenBudgets
 from gloo_stream.proxy.usage_metrics import UsageMetrics
 from gloo_stream.usage import TokenBudgetRule
 from gloo_stream.wire import Usage
@@ -40,7 +40,7 @@ async def test_a_budget_admits_until_spent_then_refuses_until_the_window_ends() 
     assert failure.code == "token_budget_exhausted"
     assert failure.retry_after == 3000.0
     assert (b"retry-after", b"3000") in failure.headers()
-    assert "100 tokens a hour" in msgspec.json.decode(failure.body())["error"]["message"]
+    assert "100/hour tokens" in msgspec.json.decode(failure.body())["error"]["message"]
     assert (await budgets.admit("key:b")).remaining == 100  # per client
     clock.now = 10800.0  # the next hour
     renewed = await budgets.admit("key:a")

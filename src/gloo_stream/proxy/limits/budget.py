@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gloo_stream.proxy.failures import ProxyFailure
-from gloo_stream.proxy.guards import RequestRefused
-from gloo_stream.proxy.redis_link import LIMITS_UNAVAILABLE, RedisLink, RedisUnavailable
+from gloo_stream.proxy import failures
+from gloo_stream.proxy.failures import LIMITS_UNAVAILABLE, ProxyFailure, RequestRefused
+from gloo_stream.proxy.limits.redis_link import RedisLink, RedisUnavailable
 from gloo_stream.usage import TokenBudgetRule
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "MemoryBudgetStore",
     "RedisBudgetStore",
     "TokenBudgets",
-    "budget_exhausted",
 ]
 
 # KEYS[1] the client's key prefix; ARGV: period seconds, tokens to add (0: only read).
@@ -59,18 +58,6 @@ class BudgetDecision:
     allowed: bool
     remaining: int
     resets_in: float
-
-
-def budget_exhausted(rule: TokenBudgetRule, decision: BudgetDecision) -> ProxyFailure:
-    """The 429 for a client whose budget for this window is spent."""
-    return ProxyFailure(
-        429,
-        f"This client's token budget ({rule.tokens} tokens a {rule.period_name}) is used up; "
-        "it renews when the window ends (see Retry-After).",
-        "rate_limit_error",
-        "token_budget_exhausted",
-        retry_after=max(1.0, decision.resets_in),
-    )
 
 
 class BudgetStore(Protocol):
@@ -157,7 +144,7 @@ class TokenBudgets:
 
     def refusal(self, decision: BudgetDecision) -> ProxyFailure:
         """The 429 to answer a refused ``decision`` with."""
-        return budget_exhausted(self.rule, decision)
+        return failures.token_budget_exhausted(str(self.rule), max(1.0, decision.resets_in))
 
     def _decision(self, client: str, used: int, left: float) -> BudgetDecision:
         remaining = max(0, self.rule.tokens - used)
