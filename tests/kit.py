@@ -18,7 +18,7 @@ from gloo_stream.config import GlooSettings, ProxySettings
 from gloo_stream.simulator import SimulatorServer
 
 # Every setting is read from a variable with one of these prefixes (see config.py).
-SETTINGS_PREFIXES = ("GLOO_", "PROXY_")
+SETTINGS_PREFIXES = ("GLOO_", "PROXY_", "OTEL_")  # OTEL_*: a developer's traces stay theirs
 
 
 def clean_settings(**overrides: Any) -> GlooSettings:

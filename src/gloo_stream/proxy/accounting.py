@@ -18,9 +18,24 @@ from gloo_stream.proxy.limits.budget import TokenBudgets
 from gloo_stream.proxy.usage_metrics import UsageMetrics, client_label
 from gloo_stream.usage import BilledUsage, billed_usage
 
-__all__ = ["Answer", "UsageAccountant"]
+__all__ = ["Answer", "UsageAccountant", "ask_for_usage"]
 
 logger = logging.getLogger("gloo_stream.proxy")
+
+
+def ask_for_usage(body: dict[str, Any], *, always: bool) -> bool:
+    """Ask the upstream for the usage chunk (``always``: on every request, to bill it).
+
+    True when the caller asked for it too, so it is passed on; a caller that did not ask
+    never sees it (OpenAI's clients do not expect a chunk without choices unasked).
+    """
+    options = body.get("stream_options")
+    asked = isinstance(options, Mapping) and options.get("include_usage") is True
+    if always or asked:
+        body["stream_options"] = {"include_usage": True}
+    else:
+        body.pop("stream_options", None)
+    return asked
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from gloo_stream.client import AsyncChatStream, AsyncGlooClient
 from gloo_stream.errors import ContentFilterError, GlooError, StreamError
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.accesslog import RequestRecord, logger
+from gloo_stream.proxy.accounting import Answer, ask_for_usage
 from gloo_stream.proxy.admission import read_json_body, upstream_body
 from gloo_stream.proxy.asgi import NOSNIFF, Headers, Receive, Scope, Send, header, respond
 from gloo_stream.proxy.failures import (
@@ -31,6 +32,8 @@ from gloo_stream.proxy.failures import (
 from gloo_stream.proxy.openai_compat import completion_body, translate_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
 from gloo_stream.proxy.state import ProxyState
+from gloo_stream.proxy.telemetry import RequestSpan
+from gloo_stream.usage import BilledUsage
 
 __all__ = ["CompletionsEndpoint"]
 
@@ -44,9 +47,19 @@ SSE_HEADERS = (
 
 
 class _Exchange:
-    """One request's mutable bits: its headers-to-add, log record and relay counts."""
+    """One request's mutable bits: its headers-to-add, log record, relay counts, span, usage."""
 
-    __slots__ = ("control", "extra_headers", "record", "started", "stats")
+    __slots__ = (
+        "answer",
+        "control",
+        "extra_headers",
+        "record",
+        "span",
+        "started",
+        "stats",
+        "usage",
+        "wants_usage",
+    )
 
     def __init__(self, record: RequestRecord, extra_headers: Headers) -> None:
         self.record = record
@@ -54,6 +67,11 @@ class _Exchange:
         self.stats = RelayStats()
         self.control: StreamControl | None = None
         self.started = _clock()
+        self.span: RequestSpan | None = None
+        self.answer: Answer | None = None
+        """What came back from upstream, once the request was sent there (for the bill)."""
+        self.usage: BilledUsage | None = None
+        self.wants_usage = False
 
     def headers(self, *base: tuple[bytes, bytes]) -> Headers:
         return [*base, *self.extra_headers]
@@ -79,6 +97,9 @@ class CompletionsEndpoint:
         record = RequestRecord(request_id=request_id, route=self.route, method=scope["method"])
         extra = [*state.cors.headers(scope), (b"x-request-id", request_id.encode()), NOSNIFF]
         ex = _Exchange(record, extra)
+        if state.tracing is not None:
+            ex.span = state.tracing.request_span(scope, self.route, request_id)
+            ex.span.activate()  # the upstream attempts' spans become its children
         try:
             await self._handle(scope, receive, send, ex)
         except RequestRefused as exc:
@@ -90,7 +111,10 @@ class CompletionsEndpoint:
             if not record.status:  # nothing sent yet: a status can still be given
                 await self._fail(send, ex, failures.internal_error())
         finally:
+            await self._settle(ex)
             self._record(ex)
+            if ex.span is not None:
+                self._end_span(ex, ex.span)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange) -> None:
         state = self.state
@@ -106,6 +130,9 @@ class CompletionsEndpoint:
             body, wants_stream = upstream_body(data, state.settings), True
         if state.settings.proxy_log_content:
             ex.record.content = {"messages": body["messages"]}
+        ex.wants_usage = ask_for_usage(body, always=state.settings.proxy_upstream_usage)
+        if ex.span is not None:
+            ex.span.admitted(body, client_id)
         if state.client is None:
             await self._fail(send, ex, failures.UPSTREAM_NOT_CONFIGURED)
             return
@@ -131,6 +158,12 @@ class CompletionsEndpoint:
             return failures.rate_limited(decision.retry_after)
         if state.streams.draining:
             return SHUTDOWN
+        if state.budgets is not None:
+            refusal, remaining = await state.budgets.check(client_id)
+            ex.extra_headers.append(remaining)
+            if refusal is not None:
+                state.metrics.limited.labels("token_budget").inc()
+                return refusal
         return None
 
     async def _upstream(
@@ -144,6 +177,7 @@ class CompletionsEndpoint:
     ) -> None:
         state = self.state
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
+        sent = _clock()
         stream = client.stream_body(body)
         state.streams.add(control)
         control.start(receive, send)
@@ -163,6 +197,14 @@ class CompletionsEndpoint:
             if stream.attempts > 1:
                 state.metrics.retries.inc(stream.attempts - 1)
             await stream.aclose()
+            failure = ex.stats.failure
+            ex.answer = Answer(
+                ex.record.client,
+                body,
+                stream.partial_result(),  # what arrived, when the caller left early
+                _clock() - sent,
+                failure.code if failure is not None else None,
+            )
 
     async def _answer(
         self, stream: AsyncChatStream, wants_stream: bool, send: Send, ex: _Exchange
@@ -182,7 +224,12 @@ class CompletionsEndpoint:
         await control.begin(ex.headers(*SSE_HEADERS))
         ex.record.status = 200
         await relay_chunks(
-            stream, control, ex.stats, done_event=self.openai, redactor=self.state.redactor()
+            stream,
+            control,
+            ex.stats,
+            done_event=self.openai,
+            redactor=self.state.redactor(),
+            usage_chunk=ex.wants_usage,
         )
 
     async def _whole(self, stream: AsyncChatStream, send: Send, ex: _Exchange) -> None:
@@ -220,6 +267,31 @@ class CompletionsEndpoint:
         ex.record.status = failure.status
         ex.stats.failure = failure
         await failure.answer(send, *ex.extra_headers)
+
+    async def _settle(self, ex: _Exchange) -> None:
+        """Bill what the upstream answered: token metrics, the log line, the budget."""
+        answer, accountant = ex.answer, self.state.accountant
+        if answer is None or accountant is None:
+            return
+        try:
+            ex.usage = await accountant.settle(answer)
+        except Exception:  # the answer was sent: counting it must not fail the request
+            logger.exception("request %s: its usage could not be counted", ex.record.request_id)
+            return
+        if ex.usage is not None:
+            ex.record.usage = ex.usage.to_dict()
+            ex.record.model = answer.result.model if answer.result is not None else None
+
+    @staticmethod
+    def _end_span(ex: _Exchange, span: RequestSpan) -> None:
+        record = ex.record
+        span.end(
+            status=record.status,
+            outcome=record.outcome,
+            error_code=record.error_code,
+            result=ex.answer.result if ex.answer is not None else None,
+            usage=ex.usage,
+        )
 
     def _record(self, ex: _Exchange) -> None:
         record, stats, metrics = ex.record, ex.stats, self.state.metrics

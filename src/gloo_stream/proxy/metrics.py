@@ -15,6 +15,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from gloo_stream.proxy.usage_metrics import UsageMetrics
+
 __all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -68,6 +70,9 @@ class ProxyMetrics:
             ["reason"],
             registry=r,
         )
+
+        self.usage = UsageMetrics(r)
+        """Tokens per client and model, budgets, and the GenAI conventions' histograms."""
 
     def render(self) -> bytes:
         """The registry in Prometheus' text format."""

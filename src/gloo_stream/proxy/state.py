@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.client.transport import StreamingTransport
 from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.accounting import UsageAccountant
 from gloo_stream.proxy.client_auth import ClientAuth
 from gloo_stream.proxy.cors import CorsPolicy
 from gloo_stream.proxy.limits import (
@@ -19,8 +22,10 @@ from gloo_stream.proxy.limits import (
     StreamSlots,
     rate_limit_store,
 )
+from gloo_stream.proxy.limits.budget import TokenBudgets, token_budgets
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.relay import ActiveStreams
+from gloo_stream.proxy.telemetry import ProxyTracing
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
 
 if TYPE_CHECKING:
@@ -48,15 +53,34 @@ class ProxyState:
     """The Redis-backed limits, when ``PROXY_REDIS_URL`` is set."""
     held: Redactor = NO_SECRETS
     """Every secret in the settings (upstream key, client secret, client and metrics keys)."""
+    tracing: ProxyTracing | None = None
+    """This app's traces, when the ``OTEL_*`` environment asks for them."""
+    budgets: TokenBudgets | None = None
+    """``PROXY_TOKEN_BUDGET``, counted here or (with ``PROXY_REDIS_URL``) in Redis."""
+    accountant: UsageAccountant | None = None
+    """Counts each answer's tokens and debits the budget."""
     _live: tuple[tuple[str, ...], Redactor] = ((), NO_SECRETS)
 
     @classmethod
-    def build(cls, settings: ProxySettings, client: AsyncGlooClient | None) -> ProxyState:
-        """State for a new app; creates the upstream client unless one is given."""
+    def build(
+        cls,
+        settings: ProxySettings,
+        client: AsyncGlooClient | None,
+        tracing: ProxyTracing | None = None,
+    ) -> ProxyState:
+        """State for a new app; creates the upstream client unless one is given.
+
+        ``tracing`` defaults to what the ``OTEL_*`` environment asks for (none unless it does).
+        """
+        if tracing is None:
+            tracing = ProxyTracing.from_environ(
+                os.environ, record_content=settings.proxy_log_content
+            )
         owns = client is None
         http = None
         if client is None:
-            client, http = make_upstream_client(settings)
+            provider = tracing.provider if tracing is not None else None
+            client, http = make_upstream_client(settings, tracer_provider=provider)
         metrics = ProxyMetrics()
         shared = None
         failures: FailureCounter
@@ -91,6 +115,9 @@ class ProxyState:
             metrics=metrics,
             shared=shared,
             held=Redactor(settings_secrets(settings)),
+            tracing=tracing,
+            budgets=(budgets := token_budgets(settings, metrics.usage, shared)),
+            accountant=UsageAccountant(metrics.usage, budgets),
         )
 
     def redactor(self) -> Redactor:
@@ -113,10 +140,13 @@ class ProxyState:
             await self.http.aclose()
         if self.shared is not None:
             await self.shared.aclose()
+        if self.tracing is not None:
+            # In a thread: exporting what is queued may wait on the collector's timeout.
+            await asyncio.to_thread(self.tracing.shutdown)
 
 
 def make_upstream_client(
-    settings: ProxySettings,
+    settings: ProxySettings, *, tracer_provider: Any | None = None
 ) -> tuple[AsyncGlooClient | None, httpx.AsyncClient | None]:
     """One client for every request, and the pool it uses (None without credentials).
 
@@ -127,7 +157,8 @@ def make_upstream_client(
         return None, None
     # A lean HTTP/1.1 transport: reading the upstream is most of a relay's work.
     http = httpx.AsyncClient(transport=StreamingTransport())
-    return AsyncGlooClient(settings=settings, http_client=http), http
+    client = AsyncGlooClient(settings=settings, http_client=http, tracer_provider=tracer_provider)
+    return client, http
 
 
 def settings_secrets(settings: ProxySettings) -> list[str]:

@@ -17,12 +17,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.failures import LIMITS_UNAVAILABLE, ProxyFailure, RequestRefused
 from gloo_stream.proxy.limits.redis_link import RedisLink, RedisUnavailable
+from gloo_stream.proxy.usage_metrics import UsageMetrics
 from gloo_stream.usage import TokenBudgetRule
+
+if TYPE_CHECKING:
+    from gloo_stream.config import ProxySettings
+    from gloo_stream.proxy.limits.shared import SharedLimits
 
 __all__ = [
     "BudgetDecision",
@@ -30,6 +35,7 @@ __all__ = [
     "MemoryBudgetStore",
     "RedisBudgetStore",
     "TokenBudgets",
+    "token_budgets",
 ]
 
 # KEYS[1] the client's key prefix; ARGV: period seconds, tokens to add (0: only read).
@@ -142,6 +148,12 @@ class TokenBudgets:
         used, left = await self._store.count(client, self.rule, max(0, tokens))
         return self._decision(client, used, left)
 
+    async def check(self, client: str) -> tuple[ProxyFailure | None, tuple[bytes, bytes]]:
+        """Admission: the refusal (None: admitted) and the ``X-Token-Budget-Remaining`` header."""
+        decision = await self.admit(client)
+        remaining = (b"x-token-budget-remaining", str(decision.remaining).encode())
+        return (None if decision.allowed else self.refusal(decision)), remaining
+
     def refusal(self, decision: BudgetDecision) -> ProxyFailure:
         """The 429 to answer a refused ``decision`` with."""
         return failures.token_budget_exhausted(str(self.rule), max(1.0, decision.resets_in))
@@ -151,3 +163,16 @@ class TokenBudgets:
         if self._on_remaining is not None:
             self._on_remaining(client, remaining)
         return BudgetDecision(remaining > 0, remaining, left)
+
+
+def token_budgets(
+    settings: ProxySettings, metrics: UsageMetrics, shared: SharedLimits | None
+) -> TokenBudgets | None:
+    """The budgets ``PROXY_TOKEN_BUDGET`` asks for: in Redis when limits are shared there."""
+    rule = settings.token_budget
+    if rule is None:
+        return None
+    store: BudgetStore = (
+        RedisBudgetStore(shared.link) if shared is not None else MemoryBudgetStore()
+    )
+    return TokenBudgets(rule, store, on_remaining=metrics.set_remaining)
