@@ -24,17 +24,33 @@ from typing import Any
 
 from gloo_stream import genai
 from gloo_stream.accumulate import StreamResult
+from gloo_stream.errors import ConfigurationError
 from gloo_stream.usage import BilledUsage
 
-__all__ = ["ProxyTracing", "RequestSpan", "TracingConfig", "TracingConfigError"]
+__all__ = [
+    "ProxyTracing",
+    "RequestSpan",
+    "TracingConfig",
+    "TracingConfigError",
+    "traces_endpoint",
+]
 
 DEFAULT_SERVICE_NAME = "gloo-stream-proxy"
 _EXPORTERS = frozenset({"otlp", "console"})
 _PROPAGATED = (b"traceparent", b"tracestate", b"baggage")
 
 
-class TracingConfigError(ValueError):
+class TracingConfigError(ConfigurationError):
     """The ``OTEL_*`` environment asks for something the proxy cannot do."""
+
+
+def traces_endpoint(environ: Mapping[str, str]) -> str:
+    """Where OTLP traces go, as the exporter reads the environment."""
+    specific = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if specific:
+        return specific
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
+    return base.rstrip("/") + "/v1/traces"
 
 
 def _true(value: str | None) -> bool:
