@@ -6,10 +6,14 @@ test can call them wherever it needs to (inside a thread, a helper class, a fixt
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,3 +80,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+needs_redis = pytest.mark.skipif(
+    not os.access(REDIS_SERVER, os.X_OK),
+    reason="needs Debian's redis-server (`make test` installs it)",
+)
+
+
+@contextlib.contextmanager
+def running_redis(folder: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port (nothing saved); yields its URL."""
+    port = free_port()
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [REDIS_SERVER, *options, "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def accepts() -> bool:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return True
+            return False
+
+        wait_until(accepts, "redis-server to listen")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,40 +11,16 @@ from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.proxy.limits.budget import RedisBudgetStore, TokenBudgets
 from gloo_stream.proxy.limits.redis_link import RedisLink
 from gloo_stream.usage import TokenBudgetRule
+from kit import free_port, needs_redis, running_redis
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = pytest.mark.skipif(
-    shutil.which(REDIS) is None, reason="needs Debian's redis-server (`make test` installs it)"
-)
+pytestmark = needs_redis
 RULE = TokenBudgetRule(1000, 86_400, "day")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    folder: Path = tmp_path_factory.mktemp("redis")
-    argv = [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 def link(url: str, prefix: str, *, fail_open: bool = True) -> RedisLink:
