@@ -6,9 +6,12 @@ streams, ``CONCURRENCY`` at a time, through ``/v1/chat/completions``) runs throu
 with no ``OTEL_*`` set, then through one exporting OTLP/HTTP to a sink on loopback that
 accepts and discards what it is sent, alternating ``ROUNDS`` times. CPU per event is the
 proxy process's CPU time (user + system, from ``/proc``) over the load, divided by the
-events it relayed; medians over the rounds are reported.
+events it relayed; medians over the rounds are reported. ``--baseline-src DIR`` adds a third
+proxy in each round, run from another checkout's ``src`` (e.g. the main branch before
+tracing existed), so "off" can be compared with no tracing code at all.
 
-Run: ``.venv/bin/python -m benchmarks.tracing_cost [--streams N] [--tokens M]`` (prints JSON).
+Run: ``.venv/bin/python -m benchmarks.tracing_cost [--streams N] [--tokens M]
+[--baseline-src DIR]`` (prints JSON).
 """
 
 from __future__ import annotations
@@ -118,7 +121,8 @@ async def _load(url: str, streams: int) -> int:
         async def one() -> int:
             async with gate, client.stream("POST", "/v1/chat/completions", json=body) as r:
                 r.raise_for_status()
-                return sum([chunk.count(b"data: ") async for chunk in r.aiter_raw()], start=0)
+                # Counted on the whole body: a read may split "data: " in two.
+                return b"".join([piece async for piece in r.aiter_raw()]).count(b"data: ")
 
         return sum(await asyncio.gather(*(one() for _ in range(streams))))
 
@@ -133,18 +137,23 @@ def measure(url: str, pid: int, streams: int) -> dict[str, float]:
 
 
 def run(
-    streams: int = STREAMS, tokens: int = ANSWER_TOKENS, rounds: int = ROUNDS
+    streams: int = STREAMS,
+    tokens: int = ANSWER_TOKENS,
+    rounds: int = ROUNDS,
+    baseline_src: str | None = None,
 ) -> dict[str, Any]:
-    """Alternate tracing off and on ``rounds`` times; medians of CPU per event."""
-    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    """Alternate tracing off and on (and the baseline) ``rounds`` times; medians per event."""
+    modes = ("off", "on", "baseline") if baseline_src else ("off", "on")
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     sim_config = {"tokens_per_second": 0, "first_token_delay": 0, "answer_tokens": tokens}
     with simulator_process(**sim_config) as upstream, otlp_sink() as (sink, exports):
         otel = {
             "off": {},
             "on": {"OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_SERVICE_NAME": "bench-proxy"},
+            "baseline": {"PYTHONPATH": baseline_src or ""},
         }
         for _ in range(rounds):
-            for mode in ("off", "on"):
+            for mode in modes:
                 with proxy_process(upstream, otel[mode]) as (url, pid):
                     runs[mode].append(measure(url, pid, streams))
         exported = sum(exports)
@@ -167,14 +176,19 @@ def run(
 def report(data: dict[str, Any]) -> str:
     """A Markdown section for docs/PERFORMANCE.md."""
     median = data["median_cpu_us_per_event"]
+    rows = [
+        f"| off (no `OTEL_*`) | {median['off']:.1f} µs |",
+        f"| on (OTLP/HTTP to a loopback sink) | {median['on']:.1f} µs |",
+    ]
+    if "baseline" in median:
+        rows.append(f"| before tracing existed (main) | {median['baseline']:.1f} µs |")
     return (
         "## Tracing cost\n\n"
         f"{data['streams']} streams of {data['answer_tokens']} tokens, {data['concurrency']} "
         f"at a time, through `gloo-stream proxy`; medians of {data['rounds']} rounds.\n\n"
         "| tracing | proxy CPU per relayed event |\n|---|---|\n"
-        f"| off (no `OTEL_*`) | {median['off']:.1f} µs |\n"
-        f"| on (OTLP/HTTP to loopback) | {median['on']:.1f} µs |\n\n"
-        f"Tracing adds {data['tracing_overhead_pct']:.1f}% (two spans per request, none per "
+        + "\n".join(rows)
+        + f"\n\nTracing adds {data['tracing_overhead_pct']:.1f}% (two spans per request, none per "
         "event).\n"
     )
 
@@ -185,8 +199,10 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=STREAMS)
     parser.add_argument("--tokens", type=int, default=ANSWER_TOKENS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--baseline-src", default=None)
     args = parser.parse_args()
-    print(json.dumps(run(args.streams, args.tokens, args.rounds), indent=2))
+    data = run(args.streams, args.tokens, args.rounds, args.baseline_src)
+    print(json.dumps(data, indent=2))
 
 
 if __name__ == "__main__":

@@ -70,29 +70,19 @@ class ProxyState:
     ) -> ProxyState:
         """State for a new app; creates the upstream client unless one is given.
 
-        ``tracing`` defaults to what the ``OTEL_*`` environment asks for (none unless it does).
+        ``tracing``: by default what the ``OTEL_*`` environment asks for (none unless it does).
         """
         if tracing is None:
             tracing = ProxyTracing.from_environ(
                 os.environ, record_content=settings.proxy_log_content
             )
-        owns = client is None
-        http = None
+        owns, http = client is None, None
         if client is None:
             provider = tracing.provider if tracing is not None else None
             client, http = make_upstream_client(settings, tracer_provider=provider)
         metrics = ProxyMetrics()
-        shared = None
-        failures: FailureCounter
-        if settings.proxy_redis_url is not None:
-            from gloo_stream.proxy.limits.shared import shared_limits  # redis only when used
-
-            shared = shared_limits(settings, metrics.registry)
-            rate, failures = shared.rate, shared.auth_failures
-        else:
-            storage = settings.proxy_rate_limit_storage
-            rate = rate_limit_store(settings.proxy_rate_limit, storage)
-            failures = rate_limit_store(settings.proxy_auth_failure_limit, storage)
+        shared, rate, failures = _limits(settings, metrics)
+        budgets = token_budgets(settings, metrics.usage, shared)
         return cls(
             http=http,
             settings=settings,
@@ -116,7 +106,7 @@ class ProxyState:
             shared=shared,
             held=Redactor(settings_secrets(settings)),
             tracing=tracing,
-            budgets=(budgets := token_budgets(settings, metrics.usage, shared)),
+            budgets=budgets,
             accountant=UsageAccountant(metrics.usage, budgets),
         )
 
@@ -143,6 +133,20 @@ class ProxyState:
         if self.tracing is not None:
             # In a thread: exporting what is queued may wait on the collector's timeout.
             await asyncio.to_thread(self.tracing.shutdown)
+
+
+def _limits(
+    settings: ProxySettings, metrics: ProxyMetrics
+) -> tuple[SharedLimits | None, RateLimitStore, FailureCounter]:
+    """Request rates and wrong-key counts: in Redis when ``PROXY_REDIS_URL`` is set."""
+    if settings.proxy_redis_url is not None:
+        from gloo_stream.proxy.limits.shared import shared_limits  # redis only when used
+
+        shared = shared_limits(settings, metrics.registry)
+        return shared, shared.rate, shared.auth_failures
+    storage = settings.proxy_rate_limit_storage
+    rate = rate_limit_store(settings.proxy_rate_limit, storage)
+    return None, rate, rate_limit_store(settings.proxy_auth_failure_limit, storage)
 
 
 def make_upstream_client(
