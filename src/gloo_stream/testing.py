@@ -15,8 +15,6 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from pydantic import SecretStr
-
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.app import ProxyApp, create_app
@@ -31,11 +29,7 @@ __all__ = ["ProxyServer", "SimulatorServer", "settings_for"]
 def settings_for(simulator: SimulatorServer, **overrides: Any) -> ProxySettings:
     """Proxy settings pointing at a running ``SimulatorServer`` with its API key."""
     values: dict[str, Any] = {
-        "gloo_api_url": simulator.api_url,
-        "gloo_token_url": simulator.token_url,
-        "gloo_api_key": SecretStr(simulator.config.api_keys[0]),
-        "gloo_client_id": None,
-        "gloo_client_secret": None,
+        **simulator.upstream_settings(),
         "proxy_shutdown_grace": 0.0,
         **overrides,
     }

@@ -6,6 +6,7 @@ them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Annotated, Any
 
@@ -66,7 +67,13 @@ def proxy(
         raise fail(ExitStatus.USAGE, [str(error), "See the README's Observability."]) from None
 
     try:
-        run_proxy(settings, offline=offline, workers=workers)
+        with contextlib.ExitStack() as stack:
+            if offline:
+                from gloo_stream.simulator import SimulatorServer
+
+                sim = stack.enter_context(SimulatorServer())
+                settings = settings.model_copy(update=sim.upstream_settings())
+            run_proxy(settings, offline=offline, workers=workers)
     except OSError as error:
         where = f"{settings.proxy_host}:{settings.proxy_port}"
         raise fail(
