@@ -233,7 +233,8 @@ class RequestSpan:
         from opentelemetry.trace import Status, StatusCode
 
         span = self._span
-        span.set_attribute("http.response.status_code", status)
+        if status:  # 0: the request failed before any answer was decided
+            span.set_attribute("http.response.status_code", status)
         span.set_attribute("gloo.outcome", outcome)
         if result is not None:
             span.set_attributes(genai.result_attributes(result))
