@@ -18,7 +18,7 @@ from gloo_stream.errors import (
     TruncatedStreamError,
     UpstreamStreamError,
 )
-from gloo_stream.sse import SSEDecoder
+from gloo_stream.sse import ServerSentEvent, SSEDecoder
 from gloo_stream.wire import ChatCompletionChunk, Choice, ChunkDecodeError, decode_chunk, is_done
 
 __all__ = ["CompletionProtocol"]
@@ -52,37 +52,59 @@ class CompletionProtocol:
 
     def feed(self, data: bytes, now: float) -> list[ChatCompletionChunk]:
         """The chunks these bytes complete, up to a malformed one (``finish`` then raises)."""
-        acc = self.accumulator
         chunks: list[ChatCompletionChunk] = []
         if self.stopped:
             return chunks
-        for event in self._decoder.feed(data):
-            text = event.data
-            if not text or text.isspace():
-                continue  # an empty data field is a keep-alive, not a chunk
-            if text[0] == "[" and is_done(text):
-                acc.add_done()
-                self._done = True
+        acc = self.accumulator
+        for item in self._decoder.feed_data(data):
+            if type(item) is bytes and item[:1] == b"{":
+                # A token stream's event as sent: decoded straight from its bytes, no text
+                # made. Bytes that do not decode go the text way below, like any other event.
+                try:
+                    chunk = decode_chunk(item)
+                except ChunkDecodeError:
+                    pass
+                else:
+                    if chunk.error is not None and not chunk.choices_:
+                        chunk = _error_chunk(chunk.error)
+                    acc.add(chunk, now)
+                    chunks.append(chunk)
+                    continue
+            if isinstance(item, bytes):
+                item = ServerSentEvent(item.decode("utf-8", "replace"))
+            if not self._take(item, now, chunks):
                 break
-            if event.event == "error":
-                acc.add(_error_chunk(text), now)
-                break
-            try:
-                chunk = decode_chunk(text)
-            except ChunkDecodeError as exc:
-                if acc.finished:
-                    continue  # junk after a complete answer does not spoil it
-                # The good chunks before it are still handed on; finish() raises.
-                self._failure = MalformedChunkError(
-                    f"Malformed chunk in the stream ({exc}); the partial answer is kept",
-                    partial=acc.result(now, interrupted=True, error=MalformedChunkError.error_code),
-                )
-                break
-            if chunk.error is not None and not chunk.choices_:
-                chunk = _error_chunk(chunk.error)
-            acc.add(chunk, now)
-            chunks.append(chunk)
         return chunks
+
+    def _take(self, event: ServerSentEvent, now: float, chunks: list[ChatCompletionChunk]) -> bool:
+        """One event read as text: its chunk onto ``chunks``; False when the read ends here."""
+        acc = self.accumulator
+        text = event.data
+        if not text or text.isspace():
+            return True  # an empty data field is a keep-alive, not a chunk
+        if text[0] == "[" and is_done(text):
+            acc.add_done()
+            self._done = True
+            return False
+        if event.event == "error":
+            acc.add(_error_chunk(text), now)
+            return False
+        try:
+            chunk = decode_chunk(text)
+        except ChunkDecodeError as exc:
+            if acc.finished:
+                return True  # junk after a complete answer does not spoil it
+            # The good chunks before it are still handed on; finish() raises.
+            self._failure = MalformedChunkError(
+                f"Malformed chunk in the stream ({exc}); the partial answer is kept",
+                partial=acc.result(now, interrupted=True, error=MalformedChunkError.error_code),
+            )
+            return False
+        if chunk.error is not None and not chunk.choices_:
+            chunk = _error_chunk(chunk.error)
+        acc.add(chunk, now)
+        chunks.append(chunk)
+        return True
 
     def feed_json(self, body: bytes, now: float) -> list[ChatCompletionChunk]:
         """A non-streamed ``chat.completion`` (a server that ignored ``stream: true``)."""

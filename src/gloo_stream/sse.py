@@ -8,6 +8,7 @@ output depends only on the bytes, never on how they were split into reads.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
@@ -16,9 +17,6 @@ __all__ = ["SSEDecoder", "ServerSentEvent", "encode_comment", "encode_event"]
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 _LF = 10
-# Fewer lines than this go straight to the general loop: below about six events a read,
-# checking for the bulk shape costs more than it saves (measured).
-_BULK_MIN_LINES = 12
 
 
 class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
@@ -61,7 +59,7 @@ class SSEDecoder:
         # Parser state: bytes of the unfinished line (never containing CR or LF), whether
         # the last read ended in CR (so a leading LF in the next read finishes a CRLF), and
         # the first bytes of the stream while they could still be a split BOM.
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | memoryview] = []
         self._skip_lf = False
         self._at_start = True
         self._head = b""
@@ -85,6 +83,22 @@ class SSEDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Consume the next read from the stream; return the events it completes, in order."""
+        return self._feed(data, True)
+
+    def feed_data(self, data: bytes | bytearray | memoryview) -> list[bytes | ServerSentEvent]:
+        """Like ``feed``, for a caller that decodes the event data itself (as JSON, say).
+
+        When a read's lines are a run of one-line ``data: X`` events and nothing else (a
+        token stream's usual read), each of its events comes as ``X``, the bytes exactly as
+        sent: no text decoding (invalid UTF-8 is not replaced, as ``feed`` would) and no
+        event object; its type is "message", its id and retry those set before the run.
+        Every other event comes as a ``ServerSentEvent``, in stream order, so a caller must
+        take either form for any event.
+        """
+        return self._feed(data, False)
+
+    def _feed(self, data: bytes | bytearray | memoryview, decoded: bool) -> list[Any]:
+        """Take a read's whole lines (the rest waits for the next read) and interpret them."""
         if self._closed:
             raise RuntimeError("SSEDecoder.feed() called after close(); use a new decoder")
         if type(data) is not bytes:
@@ -92,43 +106,80 @@ class SSEDecoder:
             data = bytes(data)
         if self._at_start:
             data = self._strip_bom(data)
-        if not data:
-            return []
-        if self._skip_lf:
+        if self._skip_lf and data:
             self._skip_lf = False
             if data[0] == _LF:
-                # The second half of a CRLF whose CR ended the previous read.
-                data = data[1:]
-                if not data:
-                    return []
+                data = data[1:]  # the second half of a CRLF whose CR ended the previous read
+        if not data:
+            return []
         # Line ends are ASCII, so they never sit inside a multi-byte character: everything
         # up to the last one is whole lines that decode the same however reads were split.
+        # (A CR in the read is in those lines: a CR is itself a line end.)
+        # (Each bytes.find costs about as much as a short line's whole decoding, so the
+        # usual read, which ends with its LF, skips one.)
         cr = data.rfind(b"\r")
-        end = max(cr, data.rfind(b"\n"))
+        end = max(cr, len(data) - 1 if data[-1] == _LF else data.rfind(b"\n"))
         if end < 0:
             self._pending.append(data)
             return []
-        block = data[: end + 1] if end + 1 < len(data) else data
+        whole = end + 1 == len(data)
         if self._pending:
-            self._pending.append(block)
+            # One copy: the read's lines go into the join as a view, not a slice.
+            self._pending.append(data if whole else memoryview(data)[: end + 1])
             block = b"".join(self._pending)
             self._pending = []
-        if end + 1 < len(data):
+        else:
+            block = data if whole else data[: end + 1]
+        if not whole:
             self._pending.append(data[end + 1 :])
         elif cr == end:
             self._skip_lf = True
-        if cr < 0:
-            # LF only (the usual case): decoding the block in one call is the fastest way.
-            lines = block.decode("utf-8", "replace").split("\n")
-            del lines[-1]  # the empty string after the final line end
-        else:
+        if cr >= 0:
             # bytes.splitlines breaks at exactly CRLF, LF and CR (str.splitlines would also
-            # break at U+2028, U+0085, VT, FF...), and twice as fast as two str.replace calls.
-            lines = [line.decode("utf-8", "replace") for line in block.splitlines()]
-        if len(lines) < _BULK_MIN_LINES:
-            # A read of an event or two: checking for the bulk shape would cost more than it saves.
-            return self._interpret(lines)
-        return self._interpret_bulk(lines)
+            # break at U+2028, U+0085, VT, FF...).
+            return self._interpret([line.decode("utf-8", "replace") for line in block.splitlines()])
+        return self._lf_block(block, decoded)
+
+    def _lf_block(self, block: bytes, decoded: bool) -> list[Any]:
+        """The events of whole lines ended by LF: a run of one-line data events in bulk."""
+        events: list[Any] = []
+        if self._data or self._event_type:
+            # An event begun in an earlier read: finish it line by line, to its blank line.
+            blank = 1 if block[0] == _LF else block.find(b"\n\n") + 2
+            if blank == 1 and block[0] != _LF:
+                return self._interpret(_lf_lines(block))
+            events = self._interpret(_lf_lines(block[:blank]))
+            block = block[blank:]
+            if not block:
+                return events
+        # A token stream is "data: X", "", "data: Y", "", ...: find that shape with a few
+        # C-level passes and skip the per-line dispatch that dominates the general path.
+        if block[:6] != b"data: ":
+            last = -1
+        elif len(block) > 7 and block[-2] == _LF and block[-1] == _LF:
+            last = len(block) - 2  # the read ends with a blank line: no search needed
+        else:
+            last = block.rfind(b"\n\n")
+        run = _data_run(block[6:last]) if last > 0 else None
+        if run is None:
+            events += self._interpret(_lf_lines(block))
+            return events
+        if decoded and len(run) == 1:
+            text = run[0].decode("utf-8", "replace")
+            events.append(ServerSentEvent(text, "message", self._id_buffer, self._retry))
+        elif decoded:
+            event_id, retry = self._id_buffer, self._retry
+            events += [
+                ServerSentEvent(v.decode("utf-8", "replace"), "message", event_id, retry)
+                for v in run
+            ]
+        else:
+            events += run
+        self._last_event_id = self._id_buffer
+        if last + 2 < len(block):
+            # Lines after the run's last blank line: the start of the next event.
+            events += self._interpret(_lf_lines(block[last + 2 :]))
+        return events
 
     def close(self) -> list[ServerSentEvent]:
         """End the stream: an unfinished event is discarded, so this returns [] (spec)."""
@@ -148,39 +199,6 @@ class SSEDecoder:
         self._at_start = False
         self._head = b""
         return head[len(_BOM) :] if head.startswith(_BOM) else head
-
-    def _interpret_bulk(self, lines: list[str]) -> list[ServerSentEvent]:
-        """Interpret many whole lines, building runs of one-line ``data: `` events in bulk."""
-        events: list[ServerSentEvent] = []
-        if self._data or self._event_type:
-            # Finish the event begun in an earlier read on the general path first.
-            try:
-                first_blank = lines.index("") + 1
-            except ValueError:
-                return self._interpret(lines)
-            events = self._interpret(lines[:first_blank])
-            lines = lines[first_blank:]
-        # A token stream is "data: X", "", "data: Y", "", ...: check that shape with C-level
-        # list operations, then build every event in one comprehension, skipping the
-        # per-line dispatch that dominates the general path.
-        pairs = len(lines) // 2
-        values = lines[0 : 2 * pairs : 2]
-        # The strings with a given prefix are contiguous in sorted order, so when the
-        # smallest and the largest start with "data: " every one of them does.
-        if (
-            values
-            and not any(lines[1 : 2 * pairs : 2])
-            and min(values)[:6] == "data: "
-            and max(values)[:6] == "data: "
-        ):
-            event_id, retry = self._id_buffer, self._retry
-            events += [ServerSentEvent(v[6:], "message", event_id, retry) for v in values]
-            self._last_event_id = event_id
-            if len(lines) % 2:
-                events += self._interpret(lines[-1:])
-            return events
-        events += self._interpret(lines)
-        return events
 
     def _interpret(self, lines: list[str]) -> list[ServerSentEvent]:
         """Apply complete lines to the interpretation state; return the dispatched events."""
@@ -220,6 +238,29 @@ class SSEDecoder:
         self._last_event_id = last_event_id
         self._retry = retry
         return events
+
+
+def _lf_lines(block: bytes) -> list[str]:
+    """The lines of a block with LF line ends only (it ends in one), as text."""
+    lines = block.decode("utf-8", "replace").split("\n")
+    del lines[-1]  # the empty string after the final line end
+    return lines
+
+
+def _data_run(run: bytes) -> list[bytes] | None:
+    """The data of ``X\\n\\ndata: Y\\n\\n...data: Z`` (a run after its first ``data: ``), or None.
+
+    Split at every ``\\n\\ndata: ``: when no piece holds a line feed, every line of the run
+    was either blank or ``data: `` and a one-line value, alternately, so each piece is one
+    event's data. Two C-level passes (split, then a memchr over the joined pieces) instead
+    of a Python step per line.
+    """
+    if run.find(b"\n") < 0:
+        return [run]  # one event (a live stream's usual read): no split needed
+    values = run.split(b"\n\ndata: ")
+    if b"".join(values).find(b"\n") >= 0:
+        return None
+    return values
 
 
 def _parse_retry(value: str, current: int | None) -> int | None:

@@ -69,9 +69,11 @@ class Usage(msgspec.Struct, gc=False, omit_defaults=True):
 class Choice(msgspec.Struct, gc=False, omit_defaults=True):
     """One choice of a chunk (Gloo always sends exactly one)."""
 
-    index: int = 0
+    # Fields in the order Gloo sends them: msgspec looks a key up from where the last one
+    # matched, so keys that arrive in field order are found at the first try.
     delta_: Delta | None = msgspec.field(default=None, name="delta")
     finish_reason: str | None = None
+    index: int = 0
     native_finish_reason: str | None = None
 
     @property
@@ -83,12 +85,13 @@ class Choice(msgspec.Struct, gc=False, omit_defaults=True):
 class ChatCompletionChunk(msgspec.Struct, gc=False, omit_defaults=True):
     """One ``chat.completion.chunk``, with Gloo's extra metadata as optional fields."""
 
+    # In the order Gloo sends them (see Choice).
     id: str | None = None
-    object: str | None = None
+    choices_: list[Choice] | None = msgspec.field(default=None, name="choices")
     created: int | float | None = None
     model: str | None = None
+    object: str | None = None
     provider: str | None = None
-    choices_: list[Choice] | None = msgspec.field(default=None, name="choices")
     usage: Usage | None = None
     error: dict[str, Any] | None = None
     native_finish_reason: str | None = None
@@ -126,20 +129,29 @@ class ChatCompletionChunk(msgspec.Struct, gc=False, omit_defaults=True):
     @property
     def extra(self) -> dict[str, Any]:
         """Every field of the chunk that this model does not name, as decoded JSON."""
-        if not self.raw:
-            return {}
-        decoded = msgspec.json.decode(self.raw)
+        decoded = self._raw_json()
         if not isinstance(decoded, dict):
             return {}
         return {k: v for k, v in decoded.items() if k not in _KNOWN_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
         """The chunk as plain JSON-ready data, unknown fields included."""
-        if self.raw:
-            decoded = msgspec.json.decode(self.raw)
-            if isinstance(decoded, dict):
-                return decoded
-        return _to_builtins(self)
+        decoded = self._raw_json()
+        return decoded if isinstance(decoded, dict) else _to_builtins(self)
+
+    def _raw_json(self) -> Any:
+        """The raw event data as generic JSON (None when there is none)."""
+        raw = self.raw
+        if not raw:
+            return None
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            if not isinstance(raw, bytes):
+                raise
+            # Bytes straight off the wire may hold invalid UTF-8 in a field this model
+            # skips; read them as the text decoder would have, with U+FFFD.
+            return msgspec.json.decode(raw.decode("utf-8", "replace"))
 
 
 _EMPTY_DELTA = Delta()
@@ -153,7 +165,11 @@ class ChunkDecodeError(ValueError):
 
 
 def decode_chunk(data: str | bytes) -> ChatCompletionChunk:
-    """Decode one event's data into a chunk; raises ``ChunkDecodeError`` on bad JSON or shape."""
+    """Decode one event's data into a chunk; raises ``ChunkDecodeError`` on bad JSON or shape.
+
+    Bytes (``SSEDecoder.feed_data``'s) decode faster than text and to the same chunk: invalid
+    UTF-8 in a string the chunk keeps is an error, so the caller can fall back to the text.
+    """
     try:
         chunk = _decoder.decode(data)
     except msgspec.DecodeError as exc:

@@ -31,7 +31,29 @@ def decode_bytewise(stream: bytes) -> list[ServerSentEvent]:
     return events + decoder.close()
 
 
-@pytest.fixture(params=[decode_whole, decode_bytewise], ids=["whole", "bytewise"])
+def decode_data_lane(stream: bytes) -> list[ServerSentEvent]:
+    """Decode with ``feed`` and ``feed_data`` side by side in 7-byte reads; check they agree."""
+    by_event, by_data = SSEDecoder(), SSEDecoder()
+    events: list[ServerSentEvent] = []
+    for i in range(0, len(stream), 7):
+        read = stream[i : i + 7]
+        expected, items = by_event.feed(read), by_data.feed_data(read)
+        assert len(items) == len(expected)
+        for item, event in zip(items, expected, strict=True):
+            if type(item) is bytes:
+                # A data-lane event: its data as sent, type "message", the run's id.
+                assert event == sse(item.decode("utf-8", "replace"), id=event.id, retry=event.retry)
+                assert event.id == by_data.last_event_id
+            else:
+                assert item == event
+        events += expected
+    assert by_data.retry == by_event.retry
+    return events + by_event.close()
+
+
+@pytest.fixture(
+    params=[decode_whole, decode_bytewise, decode_data_lane], ids=["whole", "bytewise", "data"]
+)
 def decode(request: pytest.FixtureRequest) -> Decode:
     """Each way of splitting the stream into reads."""
     fn: Decode = request.param
@@ -366,6 +388,22 @@ def test_id_and_retry_from_an_earlier_read_apply_to_a_bulk_read() -> None:
     events = decoder.feed(b"".join(b"data: %d\n\n" % i for i in range(20)))
     assert events == [sse(str(i), id="7", retry=5) for i in range(20)]
     assert decoder.last_event_id == "7"
+
+
+def test_data_lane_hands_over_a_token_run_as_the_bytes_sent() -> None:
+    decoder = SSEDecoder()
+    stream = b'data: {"a":1}\n\ndata: caf\xc3\xa9\n\ndata: \xff\n\ndata: \n\n'
+    assert decoder.feed_data(stream) == [b'{"a":1}', b"caf\xc3\xa9", b"\xff", b""]
+
+
+def test_data_lane_hands_over_other_events_as_events() -> None:
+    decoder = SSEDecoder()
+    stream = b"data: a\n\nevent: e\ndata: b\n\n: ping\n\nid: 3\ndata: d\n\n"
+    assert decoder.feed_data(stream) == [sse("a"), sse("b", event="e"), sse("d", id="3")]
+    assert decoder.feed_data(b"data: x\n") == []
+    # The event begun in the last read ends on the general path, the run after it in bulk.
+    assert decoder.feed_data(b"\ndata: y\n\ndata: z\n\n") == [sse("x", id="3"), b"y", b"z"]
+    assert decoder.last_event_id == "3"
 
 
 def test_event_started_in_one_read_finished_in_the_next_then_more_events() -> None:

@@ -206,3 +206,44 @@ def test_encode_then_decode_round_trips(
         normalised = data.replace("\r\n", "\n").replace("\r", "\n")
         expected.append(ServerSentEvent(normalised, event or "message", last_id, last_retry))
     assert decode_in_reads(split_at(stream, cut_points))[0] == expected
+
+
+def data_lane_agrees(reads: list[bytes]) -> None:
+    """``feed_data`` and ``feed`` on the same reads: the same events, bytes for data-lane ones."""
+    by_event, by_data = SSEDecoder(), SSEDecoder()
+    for read in reads:
+        events, items = by_event.feed(read), by_data.feed_data(read)
+        assert len(items) == len(events)
+        for item, event in zip(items, events, strict=True):
+            if type(item) is bytes:
+                text = item.decode("utf-8", "replace")
+                assert event == ServerSentEvent(text, "message", by_data.last_event_id, event.retry)
+            else:
+                assert item == event
+        assert by_data.last_event_id == by_event.last_event_id
+        assert by_data.retry == by_event.retry
+
+
+@settings(max_examples=400, deadline=None)
+@given(stream=any_streams, cut_points=cuts)
+def test_data_lane_matches_events(stream: bytes, cut_points: list[int]) -> None:
+    data_lane_agrees(split_at(stream, cut_points))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=token_texts,
+    irregular=st.one_of(st.none(), st.sampled_from(IRREGULAR_EVENTS)),
+    position=st.integers(min_value=0, max_value=40),
+    cut_points=cuts,
+)
+def test_data_lane_matches_events_on_token_streams(
+    texts: list[str], irregular: str | None, position: int, cut_points: list[int]
+) -> None:
+    lines = [t.replace("\r", " ").replace("\n", " ") for t in texts]
+    parts = [f"data: {line}\n\n" for line in lines]
+    if irregular is not None:
+        parts.insert(position % len(lines), irregular)
+    stream = "".join(parts).encode()
+    data_lane_agrees([stream])
+    data_lane_agrees(split_at(stream, cut_points))

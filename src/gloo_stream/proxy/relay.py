@@ -268,6 +268,8 @@ async def relay_chunks(
                 continue  # the usage the proxy asked for, not the caller
             if isinstance(raw, str):
                 data = b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
+            elif raw.find(b"\n") < 0 and raw.find(b"\r") < 0:
+                data = b"data: " + raw + b"\n\n"  # the bytes the upstream sent, framed again
             else:
                 data = encode_event(raw)
             await control.send_body(data)
