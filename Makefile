@@ -21,9 +21,11 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: install
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy benchmarks
 
 test: install lint typecheck browser-deps server-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider

@@ -24,8 +24,8 @@ import statistics
 import sys
 from typing import Any
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,7 +47,8 @@ WHOLE_BUFFER_REPEATS = 1
 
 MEASURE = """
 async ({ chunks, strategy }) => {
-  const { formatter, StreamingMarkdown } = globalThis.glooChat;
+  const { formatter } = await import('/static/conversation.js');
+  const { StreamingMarkdown } = await import('/static/markdown.js');
   const el = document.createElement('div');
   el.className = 'markdown';
   document.querySelector('#conversation').append(el);
@@ -122,7 +123,7 @@ def run() -> dict[str, Any]:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(proxy.url + "/")
-            page.wait_for_function("() => globalThis.glooChat !== undefined")
+            page.evaluate("async () => { await import('/static/app.js'); }")  # modules ran
             for strategy, repeats in (
                 ("incremental", REPEATS),
                 ("whole_buffer", WHOLE_BUFFER_REPEATS),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.relays import RELAY_NAMES
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 COLORS = {"proxy": "#1f77b4", "proxy-asyncio": "#9ecae1", "nginx": "#2ca02c", "tutorial": "#d62728"}
 
@@ -18,8 +20,6 @@ def relay_plots(results: dict[str, Any]) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    from benchmarks.proxy_load import RELAY_NAMES
-
     kinds = [k for k in results["summary"] if k != "proxy-asyncio"]
     written = []
     fig, ax = plt.subplots(figsize=(7, 4))

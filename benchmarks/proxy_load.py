@@ -1,13 +1,14 @@
 """Relays under load: gloo-stream's proxy beside nginx and a tutorial-style relay.
 
-Three processes on loopback: a stamping upstream (``benchmarks/relays.py``), the relay under
-test, and this load generator (asyncio protocols, no HTTP library, so it stays cheap). Each
-chunk's latency is its arrival time minus its stamp. At each level the same load runs direct
-to the upstream, then through each relay, one after the other (side by side in the same
-run); added latency is the relay's percentile minus direct's, over the window in which every
-stream is open. CPU per relayed chunk is the relay's process CPU time (nginx: master and
-worker) over the window divided by the chunks that arrived in it. Memory per stream is the
-RSS growth of a fresh relay process with every stream open, divided by their number.
+Three processes on loopback: a stamping upstream (``benchmarks/stamping_upstream.py``), the
+relay under test, and this load generator (asyncio protocols, no HTTP library, so it stays
+cheap). Each chunk's latency is its arrival time minus its stamp. At each level the same
+load runs direct to the upstream, then through each relay, one after the other (side by side
+in the same run); added latency is the relay's percentile minus direct's, over the window in
+which every stream is open. CPU per relayed chunk is the relay's process CPU time (nginx:
+master and worker) over the window divided by the chunks that arrived in it. Memory per
+stream is the RSS growth of a fresh relay process with every stream open, divided by their
+number.
 
 Two paces: 10 tokens/s per stream (a model's pace: latency against concurrency, repeated at
 1,000 streams for medians) and 1 token/s (how many streams each relay holds: every stream
@@ -30,8 +31,10 @@ import resource
 import statistics
 import sys
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
+from benchmarks import plots
 from benchmarks import relays as rl
 
 FAST_TPS, SLOW_TPS = 10.0, 1.0
@@ -41,13 +44,8 @@ REPEATS = 3  # runs at the headline level (1,000 x 10 tokens/s), medians reporte
 HEADLINE = 1000
 WINDOW = 4.0  # seconds of steady state (every stream open) that are measured
 HELD_P99_MS = 10.0
+T = TypeVar("T")
 STAMP = re.compile(rb'"content":"(\d+)"')
-RELAY_NAMES = {
-    "proxy": "gloo-stream proxy",
-    "proxy-asyncio": "gloo-stream proxy (asyncio + h11)",
-    "nginx": "nginx",
-    "tutorial": "tutorial relay",
-}
 
 try:
     import uvloop
@@ -57,7 +55,7 @@ except ImportError:  # pragma: no cover
     _run = asyncio.run
 
 
-def run_async(coro: Any) -> Any:
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on uvloop when installed, with the collector off meanwhile.
 
     The generator is the measuring instrument: its tens of thousands of samples would
@@ -66,7 +64,8 @@ def run_async(coro: Any) -> Any:
     """
     gc.disable()
     try:
-        return _run(coro)
+        result: T = _run(coro)
+        return result
     finally:
         gc.enable()
 
@@ -288,8 +287,6 @@ def _ms(value: float | None) -> str:
 
 def report(results: dict[str, Any]) -> str:
     """The figures as a Markdown section (and the plots beside it)."""
-    from benchmarks import plots
-
     kinds = list(results["summary"])
     tried = ", ".join(f"{r['streams']:,}" for r in results["slow"])
     lines = [
@@ -311,7 +308,7 @@ def report(results: dict[str, Any]) -> str:
         s = results["summary"][kind]
         cpu, kib = s["cpu_us_per_chunk"], s["kib_per_stream"]
         lines.append(
-            f"| {RELAY_NAMES.get(kind, kind)} | {_ms(s['added_p50_ms'])} | "
+            f"| {rl.RELAY_NAMES.get(kind, kind)} | {_ms(s['added_p50_ms'])} | "
             f"{_ms(s['added_p99_ms'])} | {'n/a' if cpu is None else f'{cpu:.0f} µs'} | "
             f"{'n/a' if kib is None else f'{kib:.1f} KiB'} |"
         )
@@ -343,7 +340,7 @@ def report(results: dict[str, Any]) -> str:
             (r[kind]["kib_per_stream"] for r in results["slow"] if r["streams"] == held), None
         )
         lines.append(
-            f"| {RELAY_NAMES.get(kind, kind)} | {held:,} | "
+            f"| {rl.RELAY_NAMES.get(kind, kind)} | {held:,} | "
             f"{'n/a' if kib is None else f'{kib:.1f} KiB'} |"
         )
     lines += [
@@ -379,7 +376,7 @@ def _level_rows(runs: list[dict[str, Any]], kinds: list[str]) -> list[str]:
             x = r[kind]
             cpu = x["cpu_us_per_chunk"]
             rows.append(
-                f"| {r['streams']:,} | {RELAY_NAMES.get(kind, kind)} | "
+                f"| {r['streams']:,} | {rl.RELAY_NAMES.get(kind, kind)} | "
                 f"{x['p50_ms']:.1f} / {x['p99_ms']:.1f} ({d['p50_ms']:.1f} / {d['p99_ms']:.1f}) "
                 f"| {x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms | "
                 f"{'n/a' if cpu is None else f'{cpu:.0f} µs'} | "

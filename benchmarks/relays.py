@@ -1,10 +1,11 @@
 """The processes of the relay benchmark: a stamping upstream and the relays under test.
 
 Each runs in its own process on loopback and is stopped when its block ends:
-- the stamping upstream (Gloo-format SSE whose every token is the wall-clock nanosecond it
-  was written, on a fixed schedule per stream);
+- the stamping upstream (``benchmarks/stamping_upstream.py``: Gloo-format SSE whose every
+  token is the wall-clock nanosecond it was written, on a fixed schedule per stream);
 - ``proxy``: gloo-stream's proxy, one uvicorn worker, as ``gloo-stream proxy`` runs it
-  (``proxy-asyncio`` is the same with the stdlib event loop and h11, for comparison);
+  (``benchmarks/proxy_relay.py``; ``proxy-asyncio`` is the same with the stdlib event loop
+  and h11, for comparison);
 - ``nginx``: Debian's nginx, one worker, ``proxy_buffering off``: the near-physical limit;
 - ``tutorial``: Flask + ``requests``, one thread per stream (``benchmarks/tutorial_relay.py``).
 """
@@ -23,81 +24,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-RELAYS = ("proxy", "nginx", "tutorial")
+from benchmarks.simproc import free_port
+
 PATH = "/api/stream"
 UPSTREAM_PATH = "/ai/v2/chat/completions"
 TICK = os.sysconf("SC_CLK_TCK")
-
-UPSTREAM_CODE = r"""
-import asyncio, gc, sys, time
-import re
-gc.disable()  # a measuring instrument: no collector pauses in the stamps
-try:
-    import uvloop
-except ImportError:
-    uvloop = None
-TPS = float(sys.argv[2])
-MAX_TOKENS = re.compile(rb'"max_tokens":\s*(\d+)')
-HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-        b"connection: close\r\n\r\n")
-ROLE = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
-        b'"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n')
-TOKEN = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
-         b'"delta":{"content":"%d"},"finish_reason":null}]}\n\n')
-LAST = (b'data: {"id":"b","object":"chat.completion.chunk","choices":[{"index":0,'
-        b'"delta":{},"finish_reason":"stop"}]}\n\n')
-
-class Stream(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.t, self.buf, self.sent = transport, b"", False
-    def data_received(self, data):
-        self.buf += data
-        head, sep, body = self.buf.partition(b"\r\n\r\n")
-        if self.sent or not sep:
-            return
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        if len(body) >= length:
-            self.sent = True
-            self.tokens = int(MAX_TOKENS.search(body).group(1))
-            self.t.write(HEAD + ROLE)
-            loop = asyncio.get_running_loop()
-            self.start, self.i = loop.time(), 0
-            loop.call_at(self.start + 1 / TPS, self.tick)
-    def tick(self):
-        if self.t.is_closing():
-            return
-        self.i += 1
-        if self.i > self.tokens:
-            self.t.write(LAST)
-            self.t.close()
-            return
-        self.t.write(TOKEN % time.time_ns())
-        asyncio.get_running_loop().call_at(self.start + (self.i + 1) / TPS, self.tick)
-
-async def main():
-    server = await asyncio.get_running_loop().create_server(
-        Stream, "127.0.0.1", int(sys.argv[1]), backlog=8192)
-    async with server:
-        await server.serve_forever()
-(uvloop.run if uvloop else asyncio.run)(main())
-"""
-
-PROXY_CODE = """
-import sys
-from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.app import create_app
-from gloo_stream.proxy.server import DrainingServer, tune_gc, uvicorn_config
-from gloo_stream.serving import bind_tcp
-settings = ProxySettings()
-overrides = {"loop": "asyncio", "http": "h11"} if sys.argv[1] == "asyncio" else {}
-sock = bind_tcp(settings.proxy_host, settings.proxy_port)  # as run_proxy does
-app = create_app(settings)
-tune_gc()
-DrainingServer(uvicorn_config(app, settings, **overrides)).run(sockets=[sock])
-"""
+ROOT = Path(__file__).resolve().parent.parent  # where ``python -m benchmarks.*`` resolves
+RELAY_NAMES = {
+    "proxy": "gloo-stream proxy",
+    "proxy-asyncio": "gloo-stream proxy (asyncio + h11)",
+    "nginx": "nginx",
+    "tutorial": "tutorial relay",
+}
 
 NGINX_CONF = """
 user root;
@@ -127,13 +65,6 @@ http {{
 """
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     """Block until something accepts connections on ``port``."""
     deadline = time.monotonic() + timeout
@@ -150,7 +81,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> 
 @contextmanager
 def process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
     """Run a server process until the block ends; yields its pid."""
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_port(port, proc)
         yield proc.pid
@@ -167,7 +100,8 @@ def process(args: list[str], port: int, env: dict[str, str] | None = None) -> It
 def upstream(tps: float) -> Iterator[int]:
     """A stamping upstream at ``tps`` tokens/s per stream; yields its port."""
     port = free_port()
-    with process([sys.executable, "-c", UPSTREAM_CODE, str(port), str(tps)], port):
+    args = [sys.executable, "-m", "benchmarks.stamping_upstream", str(port), str(tps)]
+    with process(args, port):
         yield port
 
 
@@ -191,7 +125,7 @@ def relay(kind: str, upstream_port: int) -> Iterator[tuple[int, int]]:
     port = free_port()
     if kind in ("proxy", "proxy-asyncio"):
         loop = "asyncio" if kind == "proxy-asyncio" else "auto"
-        args = [sys.executable, "-c", PROXY_CODE, loop]
+        args = [sys.executable, "-m", "benchmarks.proxy_relay", loop]
         with process(args, port, proxy_env(upstream_port, port)) as pid:
             yield port, pid
     elif kind == "tutorial":

@@ -15,8 +15,8 @@ from typing import Any, TextIO
 import httpx
 import msgspec
 
-from gloo_stream.auth import ClientCredentialsAuth
 from gloo_stream.client import GlooClient
+from gloo_stream.client.auth import ClientCredentialsAuth
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import MissingCredentialsError, error_from_response
 from gloo_stream.request import build_chat_request

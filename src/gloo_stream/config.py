@@ -21,6 +21,14 @@ DEFAULT_TOKEN_URL = "https://platform.ai.gloo.com/oauth2/token"
 _ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
 
+def _blank_secret(value: object) -> object:
+    """A secret set to blanks (``GLOO_API_KEY=`` in a .env) is no secret: unset, not empty.
+
+    Not stripped otherwise: a secret is compared byte for byte.
+    """
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class GlooSettings(BaseSettings):
     """How to reach and authenticate with the Gloo API (or any OpenAI-compatible server)."""
 
@@ -62,10 +70,9 @@ class GlooSettings(BaseSettings):
             raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
         return value.rstrip("/") if value.endswith("/") and value.count("/") > 3 else value
 
-    @field_validator("gloo_api_key", "gloo_client_secret", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    _blank_secret_is_unset = field_validator("gloo_api_key", "gloo_client_secret", mode="before")(
+        _blank_secret
+    )
 
     @field_validator(
         "gloo_client_id", "gloo_model", "gloo_model_family", "gloo_tradition", mode="before"
@@ -260,10 +267,7 @@ class ProxySettings(GlooSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return SecretStr(url)
 
-    @field_validator("proxy_metrics_key", mode="before")
-    @classmethod
-    def _blank_metrics_key(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    _blank_metrics_key_is_unset = field_validator("proxy_metrics_key", mode="before")(_blank_secret)
 
     @field_validator("proxy_rate_limit", "proxy_auth_failure_limit")
     @classmethod

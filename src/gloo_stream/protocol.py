@@ -75,7 +75,7 @@ class CompletionProtocol:
                 # The good chunks before it are still handed on; finish() raises.
                 self._failure = MalformedChunkError(
                     f"Malformed chunk in the stream ({exc}); the partial answer is kept",
-                    partial=acc.result(now, interrupted=True, error="malformed_chunk"),
+                    partial=acc.result(now, interrupted=True, error=MalformedChunkError.error_code),
                 )
                 break
             if chunk.error is not None and not chunk.choices_:
@@ -91,7 +91,9 @@ class CompletionProtocol:
         except msgspec.DecodeError as exc:
             raise MalformedChunkError(
                 f"The server sent JSON that is not a chat completion ({exc})",
-                partial=self.accumulator.result(now, interrupted=True, error="malformed_chunk"),
+                partial=self.accumulator.result(
+                    now, interrupted=True, error=MalformedChunkError.error_code
+                ),
             ) from None
         choice = completion.choices[0] if completion.choices else _Choice()
         chunk_data = {
@@ -119,11 +121,11 @@ class CompletionProtocol:
             raise TruncatedStreamError(
                 "The stream ended before the answer was finished (no finish_reason or [DONE]); "
                 "the partial answer is kept",
-                partial=acc.result(now, interrupted=True, error="truncated"),
+                partial=acc.result(now, interrupted=True, error=TruncatedStreamError.error_code),
             )
         if acc.finish_reason == "error":
             error = acc.error_object or {}
-            name = error.get("name") or error.get("type") or "error"
+            name = error.get("name") or error.get("type") or UpstreamStreamError.error_code
             detail = error.get("message") or ""
             raise UpstreamStreamError(
                 f"The model failed mid-answer ({name}{f': {detail}' if detail else ''}); "
@@ -134,19 +136,17 @@ class CompletionProtocol:
         if acc.finish_reason == "content_filter":
             raise ContentFilterError(
                 "The answer was stopped by the content filter (finish_reason=content_filter)",
-                partial=acc.result(now, interrupted=True, error="content_filter"),
+                partial=acc.result(now, interrupted=True, error=ContentFilterError.error_code),
             )
         return acc.result(now)
 
     def fail(self, kind: type[StreamError], message: str, now: float) -> StreamError:
-        """The error for a transport failure mid-stream, carrying the partial answer."""
-        code = {"StreamDisconnectedError": "disconnected", "StreamTimeoutError": "timeout"}
-        return kind(
-            message,
-            partial=self.accumulator.result(
-                now, interrupted=True, error=code.get(kind.__name__, "interrupted")
-            ),
-        )
+        """The error for a transport failure mid-stream, carrying the partial answer.
+
+        The partial records the class's ``error_code`` (``disconnected``, ``timeout``...).
+        """
+        partial = self.accumulator.result(now, interrupted=True, error=kind.error_code)
+        return kind(message, partial=partial)
 
 
 class _Message(msgspec.Struct):

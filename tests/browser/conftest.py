@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine notes prescribe: without the networking flags Chromium phones home at every
@@ -35,6 +35,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
+# The page's modules export what the tests reach into (nothing is put on globalThis). Importing
+# app.js, the module that starts the page, resolves once it and every module it imports have
+# run, and rejects with the page's own error if one of them threw.
+STARTED = "async () => { await import('/static/app.js'); }"
+
+
+def wait_started(page: Any) -> None:
+    """Wait until the page's modules have run (at once after ``goto``: modules run before load)."""
+    page.evaluate(STARTED)
 
 
 @dataclass
@@ -135,8 +144,13 @@ class Chat:
     def open(self) -> Chat:
         """Load the page and wait until its modules have run."""
         self.page.goto(self.stack.url)
-        self.page.wait_for_function("() => globalThis.glooChat !== undefined")
+        wait_started(self.page)
         return self
+
+    def reload(self) -> None:
+        """Reload the page (the conversation comes back from localStorage) and wait for it."""
+        self.page.reload()
+        wait_started(self.page)
 
     def ask(self, text: str) -> None:
         """Type a message and send it with Enter, as a user would."""
@@ -162,6 +176,12 @@ class Chat:
     def state(self, number: int = 1) -> str:
         """The ``data-state`` of an answer turn."""
         return str(self.answer(number).get_attribute("data-state"))
+
+
+@pytest.fixture
+def started() -> Callable[[Any], None]:
+    """For tests that open their own page: wait until its modules have run."""
+    return wait_started
 
 
 @pytest.fixture

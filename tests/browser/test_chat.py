@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from gloo_stream.simulator import expected_answer
 
@@ -64,7 +65,8 @@ def test_markdown_renders_with_code_copy_button(fast_chat: Any, context: Any) ->
     code = answer.locator("pre code").text_content()
     copy = answer.locator("button.copy-code")
     copy.click()
-    assert copy.text_content() == "Copied"
+    # The copy is asynchronous (the clipboard is the browser's): wait for the button to say so.
+    expect(copy).to_have_text("Copied")
     assert fast_chat.page.evaluate("navigator.clipboard.readText()") == code
 
 
@@ -280,8 +282,7 @@ def test_history_survives_a_reload_and_new_chat_clears_it(fast_chat: Any) -> Non
     fast_chat.ask("Remember me")
     fast_chat.wait_settled()
     before = rendered(page)
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert page.locator(".turn.user .bubble").text_content() == "Remember me"
     assert rendered(page) == before
     assert fast_chat.state() == "done"
@@ -290,8 +291,7 @@ def test_history_survives_a_reload_and_new_chat_clears_it(fast_chat: Any) -> Non
     page.locator("#new-chat").click()
     assert page.locator(".turn").count() == 0
     assert page.locator("#empty").is_visible()
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert page.locator(".turn").count() == 0
 
 
@@ -307,8 +307,7 @@ def test_settings_choose_the_routing_and_persist(fast_chat: Any) -> None:
     assert body["model_family"] == "anthropic"
     assert body["tradition"] == "catholic"
     assert "auto_routing" not in body
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert page.locator("#model-family").input_value() == "anthropic"
     assert page.locator("input[name=routing][value=family]").is_checked()
 

@@ -16,7 +16,7 @@ import tarfile
 import time
 import venv
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,14 +194,16 @@ def test_the_installed_proxy_says_where_it_is_once(installed_proxy: RunningProxy
     assert "chat page:" not in text  # no missing-library warning
 
 
-def test_the_installed_page_renders_markdown(installed_proxy: RunningProxy, context: Any) -> None:
+def test_the_installed_page_renders_markdown(
+    installed_proxy: RunningProxy, context: Any, started: Callable[[Any], None]
+) -> None:
     served = httpx.get(installed_proxy.url + "vendor/marked.js", timeout=10)
     assert served.content == (SHIPPED_DIR / "marked/lib/marked.umd.js").read_bytes()
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(installed_proxy.url)
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    started(page)
     assert page.locator("#markdown-off").is_hidden()
     page.locator("#prompt").fill("Show me markdown")
     page.locator("#prompt").press("Enter")

@@ -1,8 +1,10 @@
 """The page's libraries: a page that says so plainly when they are missing (plain text that
-keeps its line breaks, a visible notice), and the shipped ones rendering by default."""
+keeps its line breaks, a visible notice), the shipped ones rendering by default, and the
+page's own modules adding nothing to the global scope beside them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -39,3 +41,16 @@ def test_the_shipped_libraries_render_markdown(fast_chat: Any) -> None:
     versions = fast_chat.page.evaluate("() => [typeof marked.parse, DOMPurify.version]")
     assert versions[0] == "function"
     assert versions[1]  # DOMPurify names its version
+
+
+def test_the_page_adds_only_the_libraries_to_the_global_scope(
+    context: Any, fast: Any, started: Callable[[Any], None]
+) -> None:
+    # The page's modules export what tests reach into; only the two UMD libraries are global.
+    names = "() => Object.getOwnPropertyNames(globalThis)"
+    page = context.new_page()
+    page.goto(fast.proxy.url + "/health")  # a page of this origin that runs no script
+    before = set(page.evaluate(names))
+    page.goto(fast.url)
+    started(page)
+    assert set(page.evaluate(names)) - before == {"marked", "DOMPurify"}

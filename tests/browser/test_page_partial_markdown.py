@@ -32,8 +32,9 @@ def test_the_page_closes_open_markup_as_the_terminal_does(fast_chat: Any) -> Non
 
 # Every frame of an answer streamed one token per frame: the open block's text as shown.
 FRAMES = """
-(tokens) => {
-  const { formatter, StreamingMarkdown } = globalThis.glooChat;
+async (tokens) => {
+  const { formatter } = await import('/static/conversation.js');
+  const { StreamingMarkdown } = await import('/static/markdown.js');
   const el = document.createElement('div');
   const md = new StreamingMarkdown(el, formatter, { schedule: () => {} });
   const frames = [];
@@ -64,8 +65,9 @@ def test_no_frame_of_a_streamed_answer_shows_raw_markers(fast_chat: Any, prompt:
 
 
 CUT = """
-({ text, cut }) => {
-  const { formatter, StreamingMarkdown } = globalThis.glooChat;
+async ({ text, cut }) => {
+  const { formatter } = await import('/static/conversation.js');
+  const { StreamingMarkdown } = await import('/static/markdown.js');
   const el = document.createElement('div');
   const md = new StreamingMarkdown(el, formatter, { schedule: () => {} });
   md.append(text);
@@ -99,9 +101,8 @@ def test_stopping_mid_answer_leaves_no_raw_markers(fast_chat: Any) -> None:
     fast_chat.simulator.push_fault({"kind": "stall", "after": after, "duration": 30})
     fast_chat.ask(prompt)
     cut = "".join(tokens[:after])
-    page.wait_for_function(
-        "(cut) => globalThis.glooChat.chat.turns.at(-1).content === cut", arg=cut
-    )
+    chat = page.evaluate_handle("async () => (await import('/static/chat.js')).chat")
+    page.wait_for_function("([chat, cut]) => chat.turns.at(-1).content === cut", arg=[chat, cut])
     page.locator("#stop").click()
     turn = fast_chat.wait_settled()
     assert fast_chat.state() == "stopped"
@@ -109,7 +110,6 @@ def test_stopping_mid_answer_leaves_no_raw_markers(fast_chat: Any) -> None:
     assert turn.locator(".answer strong").count() == 1
     assert "*" not in turn.locator(".answer").text_content()
     # After a reload the stopped answer is rendered from history the same way.
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert fast_chat.answer().locator(".answer strong").count() == 1
     assert "*" not in fast_chat.answer().locator(".answer").text_content()

@@ -6,14 +6,14 @@ model, as vLLM or Ollama do, so "Default" only works because the proxy fills in 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
+from gloo_stream.testing import ProxyServer, settings_for
 
 pytestmark = pytest.mark.browser
 
@@ -49,8 +49,7 @@ def test_exact_model_is_sent_stored_and_only_editable_when_chosen(fast_chat: Any
     assert "auto_routing" not in body
     assert "model_family" not in body
 
-    page.reload()
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    fast_chat.reload()
     assert page.locator("#model").input_value() == "  gloo-anthropic-claude-haiku-4.5 "
     assert page.locator("input[name=routing][value=model]").is_checked()
 
@@ -80,13 +79,13 @@ def model_stack() -> Iterator[tuple[ProxyServer, SimulatorServer]]:
 
 
 def test_default_routing_uses_the_proxys_gloo_model(
-    context: Any, model_stack: tuple[ProxyServer, SimulatorServer]
+    context: Any, model_stack: tuple[ProxyServer, SimulatorServer], started: Callable[[Any], None]
 ) -> None:
     proxy, simulator = model_stack
     simulator.reset()
     page = context.new_page()
     page.goto(proxy.url + "/")
-    page.wait_for_function("() => globalThis.glooChat !== undefined")
+    started(page)
     turn = ask(page, "Who answers?")
     assert turn.get_attribute("data-state") == "done"
     answer = "".join(expected_answer([{"role": "user", "content": "Who answers?"}]))

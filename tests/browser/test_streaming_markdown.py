@@ -42,7 +42,8 @@ def chunked(text: str, rng: random.Random) -> list[str]:
 
 RENDER_BOTH = """
 async ({ chunks }) => {
-  const { formatter, StreamingMarkdown } = globalThis.glooChat;
+  const { formatter } = await import('/static/conversation.js');
+  const { StreamingMarkdown } = await import('/static/markdown.js');
   const normal = (el) => el.innerHTML.replace(/>\\s+</g, '><').trim();
   const incremental = document.createElement('div');
   // schedule: never (the test flushes by hand, once per chunk, as if each had its own frame)
@@ -93,7 +94,8 @@ def test_blank_lines_inside_code_fences_do_not_split_the_block(fast_chat: Any) -
 def test_rendering_happens_at_most_once_per_animation_frame(fast_chat: Any) -> None:
     got = fast_chat.page.evaluate(
         """async () => {
-            const { formatter, StreamingMarkdown } = globalThis.glooChat;
+            const { formatter } = await import('/static/conversation.js');
+            const { StreamingMarkdown } = await import('/static/markdown.js');
             const el = document.createElement('div');
             document.body.append(el);
             const md = new StreamingMarkdown(el, formatter);
@@ -114,8 +116,9 @@ def test_rendering_happens_at_most_once_per_animation_frame(fast_chat: Any) -> N
 
 def test_a_half_written_markup_line_is_held_back_until_the_end(fast_chat: Any) -> None:
     got = fast_chat.page.evaluate(
-        """() => {
-            const { formatter, StreamingMarkdown } = globalThis.glooChat;
+        """async () => {
+            const { formatter } = await import('/static/conversation.js');
+            const { StreamingMarkdown } = await import('/static/markdown.js');
             const el = document.createElement('div');
             const md = new StreamingMarkdown(el, formatter, { schedule: () => {} });
             md.append('Intro line\\n- **');

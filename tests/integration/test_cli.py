@@ -226,7 +226,7 @@ def test_demo_without_credentials_uses_the_simulator(tmp_path: Path) -> None:
     assert "Prompt: " in out and "Response: " in out
     assert "finish_reason=stop]" in out
     # The typed-out answer is the simulator's answer for the demo prompt, token for token.
-    from gloo_stream.demo import STREAM_PROMPT
+    from gloo_stream.cli.demo import STREAM_PROMPT
 
     tokens = expected_answer([{"role": "user", "content": STREAM_PROMPT}])
     assert f"Response: {''.join(tokens)}\n\n[{len(tokens)} tokens, finish_reason=stop]" in out
@@ -319,7 +319,7 @@ def test_chat_model_option_wins_over_gloo_model(model_sim: SimulatorServer, tmp_
 def test_demo_works_against_a_model_requiring_server_with_only_gloo_model(
     model_sim: SimulatorServer, tmp_path: Path
 ) -> None:
-    from gloo_stream.demo import STREAM_PROMPT
+    from gloo_stream.cli.demo import STREAM_PROMPT
 
     model_sim.reset()
     proc = run(["demo"], sim_env(model_sim, tmp_path, GLOO_MODEL="llama3.1:8b"), tmp_path)

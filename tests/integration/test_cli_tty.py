@@ -17,6 +17,7 @@ import pexpect
 import pytest
 
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
+from kit import wait_streams_closed
 
 SCRIPT = Path(sys.executable).with_name("gloo-stream")
 COMMAND, BASE_ARGS = (
@@ -88,7 +89,7 @@ def test_ctrl_c_stops_the_answer_and_closes_the_stream(
     child.expect(re.escape(title_word("stop me")))
     assert slow.stats()["streams_open"] == 1
     child.sendintr()
-    assert slow.wait_until(lambda s: s["streams_open"] == 0, timeout=1.0)
+    wait_streams_closed(slow, timeout=1.0)
     child.expect("Stopped")
     child.expect(pexpect.EOF)
     child.close()
@@ -135,7 +136,7 @@ def test_interactive_ctrl_c_keeps_the_partial_marked_as_cut(
     child.sendintr()
     child.expect("Stopped")
     child.expect(PROMPT)  # still in the session
-    assert slow.wait_until(lambda s: s["streams_open"] == 0, timeout=1.0)
+    wait_streams_closed(slow, timeout=1.0)
     child.sendline("/model gloo-openai-gpt-5-mini")
     child.expect("Routing: model gloo-openai-gpt-5-mini")
     child.expect(PROMPT)

@@ -1,4 +1,9 @@
-"""GlooClient and AsyncGlooClient against the simulator over real loopback sockets."""
+"""GlooClient and AsyncGlooClient against the simulator over real loopback sockets.
+
+Every behaviour both twins share runs against both: the ``twin`` fixture builds either
+client behind one blocking surface (the async one runs on its own event loop), so a test
+reads the same for both and a twin that drifts fails by name (``[sync]`` / ``[async]``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import gc
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,9 +21,12 @@ from gloo_stream import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    AsyncChatStream,
     AsyncGlooClient,
     AuthenticationError,
     BadRequestError,
+    ChatCompletionChunk,
+    ChatStream,
     ContentFilterError,
     GlooClient,
     GlooSettings,
@@ -28,49 +36,33 @@ from gloo_stream import (
     RetryPolicy,
     ServerError,
     StreamDisconnectedError,
+    StreamResult,
     StreamTimeoutError,
     TruncatedStreamError,
     UpstreamStreamError,
 )
+from gloo_stream.client.auth import ClientCredentialsAuth
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 
 FAST = RetryPolicy(max_retries=2, backoff_base=0.01, backoff_max=0.05)
 PROMPT = "Explain streaming in one paragraph."
 MESSAGES = [{"role": "user", "content": PROMPT}]
-ANSWER = "".join(expected_answer(MESSAGES))
+TOKENS = expected_answer(MESSAGES)
+ANSWER = "".join(TOKENS)
+MODEL = "gloo-anthropic-claude-sonnet-4.5"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(tokens_per_second=0, first_token_delay=0)
-    with SimulatorServer(config) as server:
-        yield server
+def settings(**values: Any) -> GlooSettings:
+    return GlooSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.fixture(autouse=True)
-def clean(sim: SimulatorServer) -> Iterator[None]:
-    sim.reset()
-    yield
-    wait_closed(sim)
-
-
-def wait_closed(sim: SimulatorServer, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while sim.stats()["streams_open"] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert sim.stats()["streams_open"] == 0, "a stream was left open"
-
-
-def settings() -> GlooSettings:
-    return GlooSettings(_env_file=None)  # type: ignore[call-arg]
-
-
-def key_client(sim: SimulatorServer, **kwargs: Any) -> GlooClient:
+def key_kwargs(sim: SimulatorServer, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("retry_policy", FAST)
-    return GlooClient(api_url=sim.api_url, api_key="sim-key", settings=settings(), **kwargs)
+    kwargs.setdefault("settings", settings())
+    return {"api_url": sim.api_url, "api_key": "sim-key", **kwargs}
 
 
-def oauth_kwargs(sim: SimulatorServer) -> dict[str, Any]:
+def oauth_kwargs(sim: SimulatorServer, **kwargs: Any) -> dict[str, Any]:
     return {
         "api_url": sim.api_url,
         "token_url": sim.token_url,
@@ -78,19 +70,149 @@ def oauth_kwargs(sim: SimulatorServer) -> dict[str, Any]:
         "client_secret": "sim-secret",
         "settings": settings(),
         "retry_policy": FAST,
+        **kwargs,
     }
+
+
+def closed(sim: SimulatorServer, timeout: float = 2.0) -> bool:
+    return sim.wait_until(lambda stats: stats["streams_open"] == 0, timeout=timeout)
+
+
+# -- both twins behind one surface --------------------------------------------------------
+
+
+class Twin:
+    """A client twin as a test drives it: ``complete`` and ``read`` (a streamed answer).
+
+    ``read`` opens ``stream()`` (or ``stream_body()``) as a context manager and collects the
+    text pieces in ``texts``, kept when the read raises; ``take`` stops after that many,
+    ``fail_after`` makes the consumer raise ``KeyError`` after that many. ``stream`` is the
+    last stream read.
+    """
+
+    client: GlooClient | AsyncGlooClient
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.stream: ChatStream | AsyncChatStream | None = None
+
+    def complete(self, prompt: Any, **params: Any) -> StreamResult:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def read(
+        self,
+        prompt: Any = PROMPT,
+        *,
+        body: dict[str, Any] | None = None,
+        take: int | None = None,
+        fail_after: int | None = None,
+        **params: Any,
+    ) -> list[str]:
+        self.texts = []
+        client = self.client
+        self.stream = client.stream_body(body) if body else client.stream(prompt, **params)
+
+        def stop_at(chunk: ChatCompletionChunk) -> bool:
+            if chunk.content:
+                self.texts.append(chunk.content)
+            if fail_after is not None and len(self.texts) >= fail_after:
+                raise KeyError("consumer failed")
+            return take is not None and len(self.texts) >= take
+
+        self._consume(stop_at)
+        return self.texts
+
+    def _consume(self, stop_at: Callable[[ChatCompletionChunk], bool]) -> None:
+        raise NotImplementedError
+
+
+class SyncTwin(Twin):
+    client: GlooClient
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.client = GlooClient(**kwargs)
+
+    def complete(self, prompt: Any, **params: Any) -> StreamResult:
+        return self.client.complete(prompt, **params)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _consume(self, stop_at: Callable[[ChatCompletionChunk], bool]) -> None:
+        stream = self.stream
+        assert isinstance(stream, ChatStream)
+        with stream:
+            for chunk in stream:
+                if stop_at(chunk):
+                    break
+
+
+class AsyncTwin(Twin):
+    client: AsyncGlooClient
+
+    def __init__(self, runner: asyncio.Runner, **kwargs: Any) -> None:
+        super().__init__()
+        self.runner = runner
+        self.client = AsyncGlooClient(**kwargs)
+
+    def complete(self, prompt: Any, **params: Any) -> StreamResult:
+        return self.runner.run(self.client.complete(prompt, **params))
+
+    def close(self) -> None:
+        self.runner.run(self.client.aclose())
+
+    def _consume(self, stop_at: Callable[[ChatCompletionChunk], bool]) -> None:
+        stream = self.stream
+        assert isinstance(stream, AsyncChatStream)
+
+        async def consume() -> None:
+            async with stream:
+                async for chunk in stream:
+                    if stop_at(chunk):
+                        break
+
+        self.runner.run(consume())
+
+
+MakeTwin = Callable[..., Twin]
+
+
+@pytest.fixture(params=["sync", "async"])
+def twin(request: pytest.FixtureRequest) -> Iterator[MakeTwin]:
+    """Builds the twin under test from client keyword arguments; closes all it built."""
+    made: list[Twin] = []
+    with asyncio.Runner() as runner:
+
+        def make(**kwargs: Any) -> Twin:
+            built = SyncTwin(**kwargs) if request.param == "sync" else AsyncTwin(runner, **kwargs)
+            made.append(built)
+            return built
+
+        yield make
+        for built in made:
+            built.close()
+
+
+@pytest.fixture(autouse=True)
+def sim(simulator: SimulatorServer) -> Iterator[SimulatorServer]:
+    """conftest's fast simulator; after every test, no stream may be left open."""
+    yield simulator
+    assert closed(simulator), "a stream was left open"
 
 
 # -- happy paths -----------------------------------------------------------------------
 
 
-def test_complete_returns_the_exact_answer(sim: SimulatorServer) -> None:
+def test_complete_returns_the_exact_answer(sim: SimulatorServer, twin: MakeTwin) -> None:
     seen: list[str] = []
-    with key_client(sim) as client:
-        result = client.complete(PROMPT, on_token=seen.append)
+    result = twin(**key_kwargs(sim)).complete(PROMPT, on_token=seen.append)
     assert result.text == ANSWER
     assert "".join(seen) == ANSWER
-    assert result.token_count == len(expected_answer(MESSAGES))
+    assert result.token_count == len(TOKENS)
     assert result.finish_reason == "stop"
     assert result.complete and result.attempts == 1
     assert result.ttft_ms is not None and result.ttft_ms <= result.duration_ms
@@ -101,105 +223,118 @@ def test_complete_returns_the_exact_answer(sim: SimulatorServer) -> None:
     assert request["stream"] is True and request["auto_routing"] is True
 
 
-def test_stream_yields_chunks_before_the_answer_ends() -> None:
-    config = SimulatorConfig(tokens_per_second=40, first_token_delay=0)
-    with SimulatorServer(config) as slow, key_client(slow) as client:
-        arrivals: list[float] = []
-        with client.stream(PROMPT) as stream:
-            for text in stream.text_stream:
-                arrivals.append(time.monotonic())
-                assert text
-        ended = time.monotonic()
-        assert stream.result is not None and stream.result.text == ANSWER
-        # Tokens were handed on as they came, not held back until the end.
-        assert ended - arrivals[0] > 0.5
-        assert len(arrivals) == stream.result.token_count
+def test_stream_reads_the_whole_answer(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**key_kwargs(sim))
+    assert client.read() == TOKENS
+    assert client.stream is not None and client.stream.result is not None
+    assert client.stream.result.text == ANSWER
+    assert client.stream.result.finish_reason == "stop"
 
 
-def test_model_and_params_reach_the_server(sim: SimulatorServer) -> None:
-    with key_client(sim) as client:
-        result = client.complete(
-            MESSAGES, model="gloo-anthropic-claude-sonnet-4.5", temperature=0.3, max_tokens=5
-        )
+def test_stream_hands_on_tokens_before_the_answer_ends(
+    sim: SimulatorServer, twin: MakeTwin
+) -> None:
+    # The server sends three tokens, then holds the stream open: they must arrive anyway.
+    sim.push_fault({"kind": "stall", "after": 3, "duration": 30})
+    client = twin(**key_kwargs(sim))
+    assert client.read(take=3) == TOKENS[:3]
+    assert client.stream is not None and client.stream.result is None  # not ended yet
+
+
+def test_model_and_params_reach_the_server(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**key_kwargs(sim))
+    result = client.complete(MESSAGES, model=MODEL, temperature=0.3, max_tokens=5)
     request = sim.stats()["last_request"]
-    assert request["model"] == "gloo-anthropic-claude-sonnet-4.5"
+    assert request["model"] == MODEL
     assert "auto_routing" not in request
     assert request["temperature"] == 0.3
     assert result.finish_reason == "length"
     assert result.text == "".join(expected_answer(MESSAGES, max_tokens=5))
-    assert result.model == "gloo-anthropic-claude-sonnet-4.5"
+    assert result.model == MODEL
 
 
 @pytest.mark.parametrize("kind", ["done", "multiline", "crlf"])
-def test_wire_variants_decode_to_the_same_text(sim: SimulatorServer, kind: str) -> None:
+def test_wire_variants_decode_to_the_same_text(
+    sim: SimulatorServer, twin: MakeTwin, kind: str
+) -> None:
     sim.push_fault({"kind": kind})
-    with key_client(sim) as client:
-        result = client.complete(PROMPT)
+    result = twin(**key_kwargs(sim)).complete(PROMPT)
     assert result.text == ANSWER
     assert result.complete
 
 
-def test_tool_calls_are_assembled(sim: SimulatorServer) -> None:
+def test_tool_calls_are_assembled(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "tool_calls"})
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
-    with key_client(sim) as client:
-        result = client.complete(PROMPT, tools=tools, tool_choice="auto")
+    result = twin(**key_kwargs(sim)).complete(PROMPT, tools=tools, tool_choice="auto")
     assert result.finish_reason == "tool_calls"
     assert result.tool_calls
     assert result.tool_calls[0].name == "get_weather"
     assert isinstance(result.tool_calls[0].parsed_arguments(), dict)
 
 
+def test_stream_body_is_sent_as_given(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**key_kwargs(sim, settings=settings(gloo_model=MODEL)))
+    body = {"messages": MESSAGES, "stream": True, "auto_routing": True, "max_tokens": 4}
+    assert client.read(body=body) == TOKENS[:4]
+    assert sim.stats()["last_request"] == body  # GLOO_MODEL filled nothing in
+    client.read(PROMPT)
+    assert sim.stats()["last_request"]["model"] == MODEL  # where stream() does
+
+
+def test_an_unknown_keyword_is_refused(twin: MakeTwin) -> None:
+    with pytest.raises(TypeError, match="api_ur"):
+        twin(api_ur="http://typo.test", api_key="k", settings=settings())
+
+
 # -- auth ------------------------------------------------------------------------------
 
 
-def test_oauth_token_is_fetched_once_and_reused(sim: SimulatorServer) -> None:
-    with GlooClient(**oauth_kwargs(sim)) as client:
-        for _ in range(3):
-            assert client.complete(PROMPT).text == ANSWER
+def test_oauth_token_is_fetched_once_and_reused(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**oauth_kwargs(sim))
+    for _ in range(3):
+        assert client.complete(PROMPT).text == ANSWER
     assert sim.stats()["token_requests"] == 1
 
 
-def test_oauth_token_refreshes_after_expiry() -> None:
-    config = SimulatorConfig(tokens_per_second=0, first_token_delay=0, token_lifetime=0.3)
-    with SimulatorServer(config) as short, GlooClient(**oauth_kwargs(short)) as client:
-        client.complete(PROMPT)
-        time.sleep(0.35)
-        assert client.complete(PROMPT).text == ANSWER
-        assert short.stats()["token_requests"] == 2
-
-
-def test_oauth_401_refreshes_once_and_succeeds(sim: SimulatorServer) -> None:
-    with GlooClient(**oauth_kwargs(sim)) as client:
-        client.complete(PROMPT)
-        sim.push_fault({"kind": "status", "status": 401})
-        result = client.complete(PROMPT)
-    assert result.text == ANSWER
+def test_oauth_token_refreshes_after_expiry(sim: SimulatorServer, twin: MakeTwin) -> None:
+    now = [1000.0]
+    auth = ClientCredentialsAuth("sim-client", "sim-secret", sim.token_url, clock=lambda: now[0])
+    client = twin(**key_kwargs(sim, auth=auth))
+    client.complete(PROMPT)
+    now[0] += 3600  # the simulator's tokens last an hour: this one is spent
+    assert client.complete(PROMPT).text == ANSWER
     assert sim.stats()["token_requests"] == 2
 
 
-def test_api_key_401_is_final_and_secret_free(sim: SimulatorServer) -> None:
-    with (
-        GlooClient(api_url=sim.api_url, api_key="not-a-key", settings=settings()) as client,
-        pytest.raises(AuthenticationError) as caught,
-    ):
+def test_oauth_401_refreshes_once_and_succeeds(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**oauth_kwargs(sim))
+    client.complete(PROMPT)
+    sim.push_fault({"kind": "status", "status": 401})
+    assert client.complete(PROMPT).text == ANSWER
+    assert sim.stats()["token_requests"] == 2
+
+
+def test_api_key_401_is_final_and_secret_free(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**key_kwargs(sim, api_key="not-a-key"))
+    with pytest.raises(AuthenticationError) as caught:
         client.complete(PROMPT)
     assert str(caught.value) == "Authentication failed (401): Invalid or expired token"
     assert "not-a-key" not in repr(caught.value.__dict__)
     assert sim.stats()["requests"] == 1
 
 
-def test_wrong_client_secret_names_the_variables(sim: SimulatorServer) -> None:
-    kwargs = oauth_kwargs(sim) | {"client_secret": "wrong-secret"}
-    with GlooClient(**kwargs) as client, pytest.raises(AuthenticationError) as caught:
+def test_wrong_client_secret_names_the_variables(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**oauth_kwargs(sim, client_secret="wrong-secret"))
+    with pytest.raises(AuthenticationError) as caught:
         client.complete(PROMPT)
     assert "GLOO_CLIENT_SECRET" in str(caught.value)
     assert "wrong-secret" not in str(caught.value)
 
 
-def test_missing_credentials_name_the_variables() -> None:
+def test_missing_credentials_name_the_variables(twin: MakeTwin) -> None:
     with pytest.raises(MissingCredentialsError, match=r"GLOO_API_KEY.*GLOO_CLIENT_ID"):
-        GlooClient(settings=settings())
+        twin(settings=settings())
 
 
 def test_thousand_async_streams_on_an_expired_token_share_one_refresh() -> None:
@@ -239,81 +374,80 @@ def test_thousand_threads_on_an_expired_token_share_one_refresh() -> None:
 # -- errors before the stream ------------------------------------------------------------
 
 
-def test_429_is_retried_after_the_requested_wait(sim: SimulatorServer) -> None:
+def test_429_is_retried_after_the_requested_wait(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "status", "status": 429, "retry_after": "0.05"})
-    with key_client(sim) as client:
-        result = client.complete(PROMPT)
+    waits: list[float] = []
+    result = twin(**key_kwargs(sim)).complete(PROMPT, on_retry=lambda e, d: waits.append(d))
     assert result.text == ANSWER
     assert result.attempts == 2
+    assert waits == [0.05]
 
 
-def test_429_with_a_long_wait_raises_with_retry_after(sim: SimulatorServer) -> None:
+def test_429_with_a_long_wait_raises_with_retry_after(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "status", "status": 429, "ratelimit_reset": "3600"})
-    with key_client(sim) as client, pytest.raises(RateLimitError) as caught:
-        client.complete(PROMPT)
+    with pytest.raises(RateLimitError) as caught:
+        twin(**key_kwargs(sim)).complete(PROMPT)
     assert caught.value.retry_after == 3600
     assert sim.stats()["requests"] == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 408])
-def test_server_errors_are_retried(sim: SimulatorServer, status: int) -> None:
+def test_server_errors_are_retried(sim: SimulatorServer, twin: MakeTwin, status: int) -> None:
     sim.push_fault({"kind": "status", "status": status})
-    with key_client(sim) as client:
-        assert client.complete(PROMPT).attempts == 2
+    assert twin(**key_kwargs(sim)).complete(PROMPT).attempts == 2
 
 
-def test_persistent_server_error_gives_up_after_the_budget(sim: SimulatorServer) -> None:
+def test_persistent_server_error_gives_up_after_the_budget(
+    sim: SimulatorServer, twin: MakeTwin
+) -> None:
     sim.push_fault({"kind": "status", "status": 503, "times": 5})
-    with key_client(sim) as client, pytest.raises(ServerError, match=r"API error \(503\)"):
-        client.complete(PROMPT)
+    with pytest.raises(ServerError, match=r"API error \(503\)"):
+        twin(**key_kwargs(sim)).complete(PROMPT)
     assert sim.stats()["requests"] == 3
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 422])
-def test_client_errors_are_not_retried(sim: SimulatorServer, status: int) -> None:
+def test_client_errors_are_not_retried(sim: SimulatorServer, twin: MakeTwin, status: int) -> None:
     sim.push_fault({"kind": "status", "status": status})
-    with key_client(sim) as client, pytest.raises(APIStatusError) as caught:
-        client.complete(PROMPT)
+    with pytest.raises(APIStatusError) as caught:
+        twin(**key_kwargs(sim)).complete(PROMPT)
     assert caught.value.status_code == status
     assert sim.stats()["requests"] == 1
 
 
-def test_422_carries_the_servers_detail(sim: SimulatorServer) -> None:
+def test_422_carries_the_servers_detail(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "status", "status": 422})
-    with key_client(sim) as client, pytest.raises(BadRequestError) as caught:
-        client.complete(PROMPT)
+    with pytest.raises(BadRequestError) as caught:
+        twin(**key_kwargs(sim)).complete(PROMPT)
     assert caught.value.detail
 
 
-def test_slow_headers_time_out_as_first_byte(sim: SimulatorServer) -> None:
+def test_slow_headers_time_out_as_first_byte(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "slow_headers", "delay": 2.0})
-    with (
-        key_client(sim, first_byte_timeout=0.2, retry_policy=RetryPolicy(max_retries=0)) as client,
-        pytest.raises(APITimeoutError),
-    ):
+    client = twin(
+        **key_kwargs(sim, first_byte_timeout=0.2, retry_policy=RetryPolicy(max_retries=0))
+    )
+    with pytest.raises(APITimeoutError):
         client.complete(PROMPT)
 
 
-def test_unreachable_server_is_a_connection_error() -> None:
+def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/ai/v2/chat/completions"
-    with (
-        GlooClient(api_url=url, api_key="k", settings=settings(), retry_policy=FAST) as client,
-        pytest.raises(APIConnectionError, match="Could not reach"),
-    ):
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_server_is_a_connection_error(twin: MakeTwin) -> None:
+    url = f"http://127.0.0.1:{unused_port()}/ai/v2/chat/completions"
+    client = twin(api_url=url, api_key="k", settings=settings(), retry_policy=FAST)
+    with pytest.raises(APIConnectionError, match="Could not reach"):
         client.complete(PROMPT)
 
 
-def test_unreachable_token_endpoint_is_named(sim: SimulatorServer) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    token_url = f"http://127.0.0.1:{port}/oauth2/token"
-    kwargs = oauth_kwargs(sim) | {"token_url": token_url}
-    with GlooClient(**kwargs) as client, pytest.raises(APIConnectionError) as caught:
-        client.complete(PROMPT)
+def test_unreachable_token_endpoint_is_named(sim: SimulatorServer, twin: MakeTwin) -> None:
+    token_url = f"http://127.0.0.1:{unused_port()}/oauth2/token"
+    with pytest.raises(APIConnectionError) as caught:
+        twin(**oauth_kwargs(sim, token_url=token_url)).complete(PROMPT)
     assert token_url in str(caught.value)
     assert sim.stats()["requests"] == 0
 
@@ -321,50 +455,49 @@ def test_unreachable_token_endpoint_is_named(sim: SimulatorServer) -> None:
 # -- failures mid-stream ------------------------------------------------------------------
 
 
-def test_disconnect_mid_stream_is_retried_in_complete(sim: SimulatorServer) -> None:
+def test_disconnect_mid_stream_is_retried_in_complete(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "disconnect", "after": 3})
     retries: list[Exception] = []
-    with key_client(sim) as client:
-        result = client.complete(PROMPT, on_retry=lambda e, d: retries.append(e))
+    seen: list[str] = []
+    result = twin(**key_kwargs(sim)).complete(
+        PROMPT, on_token=seen.append, on_retry=lambda e, d: retries.append(e)
+    )
     assert result.text == ANSWER
     assert result.attempts == 2
     assert isinstance(retries[0], StreamDisconnectedError)
+    assert "".join(seen) == "".join(TOKENS[:3]) + ANSWER  # the new answer from its start
 
 
-def test_disconnect_in_stream_raises_after_yielding_what_arrived(sim: SimulatorServer) -> None:
+def test_disconnect_in_stream_raises_after_yielding_what_arrived(
+    sim: SimulatorServer, twin: MakeTwin
+) -> None:
     sim.push_fault({"kind": "disconnect", "after": 3})
-    got: list[str] = []
-    with (
-        key_client(sim) as client,
-        pytest.raises(StreamDisconnectedError) as caught,
-        client.stream(PROMPT) as stream,
-    ):
-        got.extend(stream.text_stream)
+    client = twin(**key_kwargs(sim))
+    with pytest.raises(StreamDisconnectedError) as caught:
+        client.read()
     partial = caught.value.partial
-    assert partial.text == "".join(expected_answer(MESSAGES)[:3]) == "".join(got)
+    assert partial.text == "".join(TOKENS[:3]) == "".join(client.texts)
     assert partial.interrupted
-    assert stream.result is partial
+    assert client.stream is not None and client.stream.result is partial
 
 
-def test_budget_spent_keeps_the_partial_answer(sim: SimulatorServer) -> None:
+def test_budget_spent_keeps_the_partial_answer(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "disconnect", "after": 2, "times": 3})
-    with key_client(sim) as client, pytest.raises(StreamDisconnectedError) as caught:
-        client.complete(PROMPT)
+    with pytest.raises(StreamDisconnectedError) as caught:
+        twin(**key_kwargs(sim)).complete(PROMPT)
     assert caught.value.partial.attempts == 3
-    assert caught.value.partial.text == "".join(expected_answer(MESSAGES)[:2])
+    assert caught.value.partial.text == "".join(TOKENS[:2])
     assert sim.stats()["requests"] == 3
 
 
-def test_stall_fails_fast_on_the_idle_timeout(sim: SimulatorServer) -> None:
+def test_stall_fails_fast_on_the_idle_timeout(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "stall", "after": 2, "duration": 30})
+    client = twin(**key_kwargs(sim, read_timeout=0.3, retry_policy=RetryPolicy(max_retries=0)))
     started = time.monotonic()
-    with (
-        key_client(sim, read_timeout=0.3, retry_policy=RetryPolicy(max_retries=0)) as client,
-        pytest.raises(StreamTimeoutError) as caught,
-    ):
+    with pytest.raises(StreamTimeoutError) as caught:
         client.complete(PROMPT)
     assert time.monotonic() - started < 10  # not the 30 s stall
-    assert caught.value.partial.text == "".join(expected_answer(MESSAGES)[:2])
+    assert caught.value.partial.text == "".join(TOKENS[:2])
 
 
 @pytest.mark.parametrize(
@@ -379,75 +512,84 @@ def test_stall_fails_fast_on_the_idle_timeout(sim: SimulatorServer) -> None:
     ],
 )
 def test_transient_stream_failures_are_typed_then_retried(
-    sim: SimulatorServer, fault: dict[str, Any], kind: type[Exception]
+    sim: SimulatorServer, twin: MakeTwin, fault: dict[str, Any], kind: type[Exception]
 ) -> None:
+    client = twin(**key_kwargs(sim))
     sim.push_fault(fault)
-    with key_client(sim) as client, pytest.raises(kind) as caught, client.stream(PROMPT) as stream:
-        list(stream)
-    assert caught.value.partial.text == "".join(expected_answer(MESSAGES)[:4])  # type: ignore[attr-defined]
+    with pytest.raises(kind) as caught:
+        client.read()
+    assert caught.value.partial.text == "".join(TOKENS[:4])  # type: ignore[attr-defined]
     sim.push_fault(fault)
-    with key_client(sim) as client:
-        assert client.complete(PROMPT).attempts == 2
+    assert client.complete(PROMPT).attempts == 2
 
 
-def test_upstream_error_object_is_kept(sim: SimulatorServer) -> None:
+def test_upstream_error_object_is_kept(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "error", "after": 1, "code": 2001, "name": "PROVIDER_TIMEOUT"})
-    with (
-        key_client(sim, max_retries=0, retry_policy=None) as client,
-        pytest.raises(UpstreamStreamError) as caught,
-    ):
-        client.complete(PROMPT)
+    with pytest.raises(UpstreamStreamError) as caught:
+        twin(**key_kwargs(sim, max_retries=0, retry_policy=None)).complete(PROMPT)
     assert caught.value.code == 2001
     assert caught.value.name == "PROVIDER_TIMEOUT"
 
 
-def test_content_filter_is_terminal(sim: SimulatorServer) -> None:
+def test_content_filter_is_terminal(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "content_filter", "after": 2})
-    with key_client(sim) as client, pytest.raises(ContentFilterError) as caught:
-        client.complete(PROMPT)
-    assert caught.value.partial.text == "".join(expected_answer(MESSAGES)[:2])
+    with pytest.raises(ContentFilterError) as caught:
+        twin(**key_kwargs(sim)).complete(PROMPT)
+    assert caught.value.partial.text == "".join(TOKENS[:2])
     assert sim.stats()["requests"] == 1
+
+
+def test_a_stream_is_read_once(sim: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**key_kwargs(sim))
+    client.read()
+    stream = client.stream
+    with pytest.raises(RuntimeError, match="already read"):
+        if isinstance(stream, ChatStream):
+            next(iter(stream))
+        else:
+            assert stream is not None
+            aiter(stream)
 
 
 # -- every path closes the stream -----------------------------------------------------------
 
 
-def slow_sim() -> SimulatorServer:
-    return SimulatorServer(SimulatorConfig(tokens_per_second=20, first_token_delay=0))
+@pytest.fixture
+def paced() -> Iterator[SimulatorServer]:
+    """A simulator slow enough (20 tokens/s) that a stream is still open when a test acts."""
+    with SimulatorServer(SimulatorConfig(tokens_per_second=20, first_token_delay=0)) as server:
+        yield server
+        assert closed(server, 1.0), "a stream was left open"
 
 
-def test_break_closes_the_connection() -> None:
-    with slow_sim() as server, key_client(server) as client:
-        with client.stream(PROMPT) as stream:
-            for _ in stream:
-                assert server.stats()["streams_open"] == 1
-                break
-        wait_closed(server, 1.0)
+def test_break_closes_the_connection(paced: SimulatorServer, twin: MakeTwin) -> None:
+    client = twin(**key_kwargs(paced))
+    assert client.read(take=1) == TOKENS[:1]
+    assert closed(paced, 1.0)
 
 
-def test_exception_in_the_consumer_closes_the_connection() -> None:
-    with slow_sim() as server, key_client(server) as client:
-        with pytest.raises(KeyError), client.stream(PROMPT) as stream:
-            for _ in stream:
-                raise KeyError("consumer failed")
-        wait_closed(server, 1.0)
+def test_exception_in_the_consumer_closes_the_connection(
+    paced: SimulatorServer, twin: MakeTwin
+) -> None:
+    client = twin(**key_kwargs(paced))
+    with pytest.raises(KeyError):
+        client.read(fail_after=1)
+    assert closed(paced, 1.0)
 
 
-def test_abandoned_stream_is_closed_by_garbage_collection() -> None:
-    with slow_sim() as server, key_client(server) as client:
+def test_abandoned_stream_is_closed_by_garbage_collection(paced: SimulatorServer) -> None:
+    with GlooClient(**key_kwargs(paced)) as client:
         stream = client.stream(PROMPT)
         iterator = iter(stream)
         next(iterator)
         del iterator, stream
         gc.collect()
-        wait_closed(server, 1.0)
+        assert closed(paced, 1.0)
 
 
-def test_async_cancellation_closes_the_connection() -> None:
-    async def run(server: SimulatorServer) -> None:
-        async with AsyncGlooClient(
-            api_url=server.api_url, api_key="sim-key", settings=settings()
-        ) as client:
+def test_async_cancellation_closes_the_connection(paced: SimulatorServer) -> None:
+    async def run() -> None:
+        async with AsyncGlooClient(**key_kwargs(paced)) as client:
             started = asyncio.Event()
 
             async def consume() -> None:
@@ -461,35 +603,31 @@ def test_async_cancellation_closes_the_connection() -> None:
             with pytest.raises(asyncio.CancelledError):
                 await task
 
-    with slow_sim() as server:
-        asyncio.run(run(server))
-        wait_closed(server, 1.0)
+    asyncio.run(run())
+    assert closed(paced, 1.0)
 
 
-# -- the async twin ---------------------------------------------------------------------------
+# -- the proxy's way in: a body built already, opened before it is read ------------------------
 
 
-async def test_async_client_matches_the_sync_one(sim: SimulatorServer) -> None:
-    async with AsyncGlooClient(**oauth_kwargs(sim)) as client:
-        result = await client.complete(PROMPT)
-        texts: list[str] = []
-        async with client.stream(PROMPT) as stream:
-            async for chunk in stream:
-                texts.append(chunk.content)
-    assert result.text == ANSWER
-    assert "".join(texts) == ANSWER
-    assert stream.result is not None and stream.result.finish_reason == "stop"
+async def test_stream_body_opens_then_reads(sim: SimulatorServer) -> None:
+    sim.push_fault({"kind": "status", "status": 503})
+    body = {"messages": MESSAGES, "stream": True, "auto_routing": True}
+    async with AsyncGlooClient(**key_kwargs(sim)) as client:
+        stream = client.stream_body(body)
+        await stream.open()  # the refusal was retried before a byte was read
+        assert stream.attempts == 2
+        texts = [chunk.content async for chunk in stream if chunk.content]
+    assert texts == TOKENS
+    assert stream.result is not None and stream.result.attempts == 2
 
 
-async def test_async_mid_stream_failure_is_retried_and_typed(sim: SimulatorServer) -> None:
-    sim.push_fault({"kind": "disconnect", "after": 3})
-    async with AsyncGlooClient(
-        api_url=sim.api_url, api_key="sim-key", settings=settings(), retry_policy=FAST
-    ) as client:
-        assert (await client.complete(PROMPT)).attempts == 2
-        sim.push_fault({"kind": "truncate", "after": 3})
-        with pytest.raises(TruncatedStreamError) as caught:
-            async with client.stream(PROMPT) as stream:
-                async for _ in stream:
-                    pass
-    assert caught.value.partial.text == "".join(expected_answer(MESSAGES)[:3])
+async def test_stream_body_open_raises_the_refusal(sim: SimulatorServer) -> None:
+    sim.push_fault({"kind": "status", "status": 400})
+    body = {"messages": MESSAGES, "stream": True, "auto_routing": True}
+    async with AsyncGlooClient(**key_kwargs(sim)) as client:
+        stream = client.stream_body(body)
+        with pytest.raises(BadRequestError):
+            await stream.open()
+        await stream.aclose()
+    assert sim.stats()["requests"] == 1

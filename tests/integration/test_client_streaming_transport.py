@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,17 +15,17 @@ from gloo_stream import (
     StreamDisconnectedError,
     StreamTimeoutError,
 )
+from gloo_stream.client.transport import StreamingTransport
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
-from gloo_stream.transport import StreamingTransport
 
 PROMPT = "Explain streaming in one paragraph."
 ANSWER = expected_answer([{"role": "user", "content": PROMPT}])
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(tokens_per_second=0, first_token_delay=0)) as server:
-        yield server
+@pytest.fixture
+def sim(simulator: SimulatorServer) -> SimulatorServer:
+    """conftest's fast simulator, reset for each test."""
+    return simulator
 
 
 def client(sim: SimulatorServer, http: httpx.AsyncClient, **kwargs: object) -> AsyncGlooClient:
@@ -44,7 +43,6 @@ def lean() -> httpx.AsyncClient:
 
 
 async def test_answers_and_reuses_the_connection(sim: SimulatorServer) -> None:
-    sim.reset()
     async with lean() as http:
         gloo = client(sim, http)
         results = [await gloo.complete(PROMPT) for _ in range(3)]
@@ -53,7 +51,6 @@ async def test_answers_and_reuses_the_connection(sim: SimulatorServer) -> None:
 
 
 async def test_mid_stream_failures_are_typed_and_retried(sim: SimulatorServer) -> None:
-    sim.reset()
     async with lean() as http:
         gloo = client(sim, http, retry_policy=RetryPolicy(max_retries=1, backoff_base=0.01))
         sim.push_fault({"kind": "disconnect", "after": 3})
@@ -65,7 +62,6 @@ async def test_mid_stream_failures_are_typed_and_retried(sim: SimulatorServer) -
 
 
 async def test_idle_timeout_applies_once_the_stream_started(sim: SimulatorServer) -> None:
-    sim.reset()
     sim.push_fault({"kind": "stall", "after": 2, "duration": 30})
     started = time.monotonic()
     async with lean() as http:

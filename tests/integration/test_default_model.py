@@ -16,8 +16,8 @@ import pytest
 
 from gloo_stream import AsyncGlooClient, BadRequestError, GlooClient, compat
 from gloo_stream.errors import MISSING_MODEL_HINT
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
+from gloo_stream.testing import ProxyServer, settings_for
 
 PROMPT = "Which model answers this?"
 MESSAGES = [{"role": "user", "content": PROMPT}]
@@ -38,8 +38,7 @@ def env(sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object)
     """The user's setup for such a server: its URL, a key, and GLOO_MODEL (no stray .env)."""
     sim.reset()
     monkeypatch.chdir(str(tmp_path))
-    for name in ("GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET", "GLOO_MODEL_FAMILY", "GLOO_TRADITION"):
-        monkeypatch.delenv(name, raising=False)
+    # The conftest already cleared the developer's GLOO_* variables.
     monkeypatch.setenv("GLOO_API_URL", sim.api_url)
     monkeypatch.setenv("GLOO_API_KEY", "sim-key")
     monkeypatch.setenv("GLOO_MODEL", MODEL)

@@ -18,10 +18,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from gloo_stream.proxy.static import STATIC_DIR
-from gloo_stream.proxy.testing import ProxyServer, settings_for
+from gloo_stream.proxy.page import STATIC_DIR
 from gloo_stream.redaction import REDACTED, basic_credential
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 
 CLIENT_KEY = "client-key-5d1e8f"
 OTHER_KEY = "client-key-two-77aa"

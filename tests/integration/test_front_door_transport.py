@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,11 @@ import pytest
 from pydantic import SecretStr
 
 from gloo_stream.proxy.front_door_limits import HEALTH_RESERVE
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.sse import SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 from gloo_stream.wire import decode_chunk
+from kit import environment_without_settings, free_port, wait_until
 
 KEY = "front-door-key"
 TIMEOUT = 0.5  # header, body and keep-alive timeouts of the proxy under test
@@ -113,14 +113,6 @@ def send_ignoring_reset(sock: socket.socket, data: bytes) -> None:
     # The proxy may close before it has read all of an oversized request.
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         sock.sendall(data)
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 # Header size and count
@@ -350,20 +342,13 @@ def test_shutdown_refuses_a_half_sent_request_before_the_streams_have_drained(
 # Memory and shutdown, against `gloo-stream proxy` processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ProxyProcess:
     """``gloo-stream proxy`` in its own process, its output in a log file."""
 
     def __init__(self, tmp: Path, simulator: SimulatorServer, *args: str, **env: str) -> None:
         self.port = free_port()
         self.log = tmp / f"proxy-{self.port}.log"
-        values = {k: v for k, v in os.environ.items() if not k.startswith(("GLOO_", "PROXY_"))}
-        values |= {
+        values = environment_without_settings() | {
             "GLOO_API_URL": simulator.api_url,
             "GLOO_TOKEN_URL": simulator.token_url,
             "GLOO_API_KEY": simulator.config.api_keys[0],

@@ -14,9 +14,10 @@ import httpx
 import msgspec
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
 from gloo_stream.sse import SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
+from kit import wait_streams_closed, wait_until
 
 CLIENTS = 200
 REQUEST_BODY = msgspec.json.encode({"messages": [{"role": "user", "content": "Stay a while"}]})
@@ -69,15 +70,6 @@ async def read_until_content(reader: asyncio.StreamReader) -> None:
         seen += data
 
 
-def wait_for_zero_open(sim: SimulatorServer, within: float) -> float:
-    start = time.monotonic()
-    while sim.stats()["streams_open"] != 0:
-        elapsed = time.monotonic() - start
-        assert elapsed < within, f"{sim.stats()['streams_open']} upstream streams still open"
-        time.sleep(0.01)
-    return time.monotonic() - start
-
-
 def test_callers_leaving_mid_stream_cancel_their_upstream_streams(
     proxy: ProxyServer, paced: SimulatorServer
 ) -> None:
@@ -89,13 +81,14 @@ def test_callers_leaving_mid_stream_cancel_their_upstream_streams(
             writer.transport.abort()
 
     asyncio.run(run())
-    wait_for_zero_open(paced, within=1.0)
+    wait_streams_closed(paced, timeout=1.0)
     assert proxy.app is not None
     state = proxy.app.proxy
-    deadline = time.monotonic() + 1.0
-    while len(state.streams) or state.slots.open:
-        assert time.monotonic() < deadline, "the proxy still tracks streams"
-        time.sleep(0.01)
+    wait_until(
+        lambda: len(state.streams) == 0 and not state.slots.open,
+        "the proxy to stop tracking streams",
+        timeout=1.0,
+    )
     metrics = httpx.get(f"{proxy.url}/metrics").text
     assert f"gloo_proxy_client_disconnects_total {float(CLIENTS)}" in metrics
 
@@ -107,20 +100,21 @@ def test_callers_leaving_before_the_upstream_answers_cancel_it(
 
     async def run() -> None:
         streams = await open_streams(proxy.port, CLIENTS)
-        deadline = time.monotonic() + 20
-        while paced.stats()["streams_open"] < CLIENTS:
-            assert time.monotonic() < deadline, "requests did not reach the upstream"
-            await asyncio.sleep(0.01)
+        # Polled from a thread: the streams' connections live on this loop.
+        await asyncio.to_thread(
+            wait_until,
+            lambda: paced.stats()["streams_open"] >= CLIENTS,
+            "requests to reach the upstream",
+            timeout=20,
+        )
         for _, writer in streams:
             writer.transport.abort()
 
     asyncio.run(run())
-    wait_for_zero_open(paced, within=1.0)
+    wait_streams_closed(paced, timeout=1.0)
     assert proxy.app is not None
-    deadline = time.monotonic() + 1.0
-    while proxy.app.proxy.slots.open:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    slots = proxy.app.proxy.slots
+    wait_until(lambda: not slots.open, "the proxy to give its slots back", timeout=1.0)
 
 
 def test_a_caller_leaving_while_retries_wait_stops_them(paced: SimulatorServer) -> None:
@@ -170,7 +164,7 @@ def test_shutdown_ends_open_streams_with_an_error_event_after_the_grace(
     last = SSEDecoder().feed(first + rest)[-1]
     assert last.event == "error"
     assert msgspec.json.decode(last.data)["error"]["code"] == "server_shutdown"
-    wait_for_zero_open(paced, within=1.0)
+    wait_streams_closed(paced, timeout=1.0)
 
 
 def test_shutdown_lets_a_stream_finish_within_the_grace() -> None:

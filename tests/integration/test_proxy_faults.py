@@ -16,9 +16,9 @@ import msgspec
 import openai
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.sse import ServerSentEvent, SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 from gloo_stream.wire import decode_chunk
 
 MESSAGES = [{"role": "user", "content": "Tell me about faults"}]

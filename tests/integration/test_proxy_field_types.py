@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.request import RULES
 from gloo_stream.simulator import SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 SCALARS = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,8 +12,9 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+from gloo_stream.testing import ProxyServer, settings_for
+from kit import wait_until
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 ORIGIN = "http://localhost:3000"
@@ -366,14 +366,15 @@ def test_log_line_has_no_content_by_default(
         f"{proxy.url}/api/stream", json={"messages": [{"role": "user", "content": secret_prompt}]}
     )
     request_id = response.headers["x-request-id"]
+
+    def mine() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if request_id in r.getMessage()]
+
     # The line is written just after the last byte went out: give the server a moment.
-    deadline = time.monotonic() + 2
-    while not (mine := [r for r in caplog.records if request_id in r.getMessage()]):
-        assert time.monotonic() < deadline, "no log line for the request"
-        time.sleep(0.01)
-    assert len(mine) == 1
+    wait_until(mine, "the request's log line", timeout=2)
+    assert len(mine()) == 1
     assert all(secret_prompt not in r.getMessage() for r in caplog.records)
-    fields = mine[0].proxy  # type: ignore[attr-defined]
+    fields = mine()[0].proxy  # type: ignore[attr-defined]
     assert {"request_id", "status", "ttft_ms", "duration_ms", "tokens"} <= set(fields)
     assert fields["tokens"] > 0
     assert fields["status"] == 200

@@ -10,9 +10,9 @@ import msgspec
 import openai
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorServer, expected_answer
 from gloo_stream.sse import ServerSentEvent, SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 from gloo_stream.wire import decode_chunk
 
 MESSAGES = [{"role": "user", "content": "How do streams work?"}]
@@ -247,7 +247,7 @@ def test_the_libraries_are_served_from_the_package_by_default(simulator: Simulat
 def test_libraries_missing_from_the_package_get_a_404_for_a_pip_user(
     simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gloo_stream.proxy import static
+    from gloo_stream.proxy import page as static
 
     monkeypatch.setattr(static, "SHIPPED_DIR", tmp_path)
     summary, problems = static.page_libraries(settings_for(simulator))

@@ -23,10 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gloo_stream.proxy.testing import ProxyServer, settings_for
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.sse import SSEDecoder
+from gloo_stream.testing import ProxyServer, settings_for
 from gloo_stream.wire import decode_chunk
+from kit import environment_without_settings, free_port, wait_until
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -40,28 +41,13 @@ TEMPLATE = ROOT / "docs" / "nginx" / "gloo-stream.conf.template"
 MESSAGES = [{"role": "user", "content": "Tell me about streams."}]
 LEASE = 2.0  # PROXY_REDIS_LEASE_SECONDS: short, so a dead replica's quota lapses quickly
 CAP = 3  # PROXY_MAX_STREAMS_PER_CLIENT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+POLL = 0.05  # seconds between polls: each one is a request to a replica
 
 
 def redis_argv(port: int, folder: Path) -> list[str]:
     """A throwaway redis-server on a loopback port: nothing saved to disk."""
     options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     return [REDIS, *options, "--dir", str(folder)]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll until ``predicate()``; return the seconds it took, fail after ``timeout``."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def answers(url: str) -> bool:
@@ -117,13 +103,17 @@ class Cluster:
             self.start_replica(name, wait=False)
         self.start_nginx()
         for name in self.ports:
-            wait_until(lambda n=name: answers(f"{self.replica(n)}/health"), 20, f"replica {name}")
-        wait_until(lambda: answers(f"{self.nginx}/health"), 10, "nginx")
+            wait_until(
+                lambda n=name: answers(f"{self.replica(n)}/health"),
+                f"replica {name}",
+                timeout=20,
+                interval=POLL,
+            )
+        wait_until(lambda: answers(f"{self.nginx}/health"), "nginx", timeout=10, interval=POLL)
 
     def start_replica(self, name: str, *, wait: bool = True) -> None:
         sim = self.simulator
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GLOO_", "PROXY_"))}
-        env |= {
+        env = environment_without_settings() | {
             "GLOO_API_URL": sim.api_url,
             "GLOO_TOKEN_URL": sim.token_url,
             "GLOO_API_KEY": sim.config.api_keys[0],
@@ -140,7 +130,12 @@ class Cluster:
         # cwd: the temp dir, so no developer's .env leaks into the replica's settings.
         self._spawn(name, argv, env=env, cwd=self.tmp)
         if wait:
-            wait_until(lambda: answers(f"{self.replica(name)}/health"), 20, f"replica {name}")
+            wait_until(
+                lambda: answers(f"{self.replica(name)}/health"),
+                f"replica {name}",
+                timeout=20,
+                interval=POLL,
+            )
 
     def start_nginx(self) -> None:
         site = string.Template(TEMPLATE.read_text()).safe_substitute(
@@ -249,7 +244,9 @@ def test_stream_quota_holds_across_replicas(cluster: Cluster) -> None:
         assert refused.json()["error"]["code"] == "too_many_streams"
         assert post(b, "key-b").status_code == 200  # another client is not affected
     # The callers left: replica a hands the leases back at once, not at their expiry.
-    waited = wait_until(lambda: post(b, "key-a").status_code == 200, LEASE, "freed quota")
+    waited = wait_until(
+        lambda: post(b, "key-a").status_code == 200, "freed quota", timeout=LEASE, interval=POLL
+    )
     assert waited < LEASE
 
 
@@ -318,7 +315,12 @@ def test_killed_replica_leaves_the_other_serving_and_its_quota_lapses(cluster: C
             response = post(cluster.nginx, "key-b", max_tokens=3)
             assert response.status_code == 200
             assert text_of(response.content) == "".join(expected_answer(MESSAGES, max_tokens=3))
-    wait_until(lambda: post(b, "key-a").status_code == 200, LEASE + 3, "lapsed leases")
+    wait_until(
+        lambda: post(b, "key-a").status_code == 200,
+        "lapsed leases",
+        timeout=LEASE + 3,
+        interval=POLL,
+    )
     assert time.monotonic() - killed <= LEASE + 3
     cluster.start_replica("a")
 
@@ -393,7 +395,12 @@ def test_shared_limits_resume_when_redis_returns(
         assert post(proxy.url, "anyone").status_code == 503
         redis = subprocess.Popen(redis_argv(port, tmp_path), stdout=subprocess.DEVNULL)
         try:
-            wait_until(lambda: post(proxy.url, "anyone").status_code == 200, 10, "recovery")
+            wait_until(
+                lambda: post(proxy.url, "anyone").status_code == 200,
+                "recovery",
+                timeout=10,
+                interval=POLL,
+            )
             metrics = httpx.get(f"{proxy.url}/metrics", timeout=3).text
             health = httpx.get(f"{proxy.url}/health", timeout=3)
         finally:

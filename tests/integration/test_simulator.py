@@ -24,6 +24,7 @@ from gloo_stream.simulator import (
 from gloo_stream.simulator.answers import tokenize
 from gloo_stream.simulator.chunks import sse_data
 from gloo_stream.sse import encode_event
+from kit import wait_streams_closed
 
 AUTH = {"Authorization": "Bearer sim-key"}
 MESSAGES = [{"role": "user", "content": "How does streaming work?"}]
@@ -68,10 +69,6 @@ def stream(
 
 def post(sim: SimulatorServer, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
     return HTTP.post(sim.api_url, json=body, headers=AUTH if headers is None else headers)
-
-
-def wait_closed(sim: SimulatorServer) -> None:
-    assert sim.wait_until(lambda s: s["streams_open"] == 0, timeout=2.0), sim.stats()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -482,7 +479,7 @@ def test_client_disconnect_mid_stream_closes_the_stream(paced: SimulatorServer) 
                 break
         time.sleep(0.1)
         assert paced.stats()["streams_open"] == 1
-    wait_closed(paced)
+    wait_streams_closed(paced)
     assert paced.stats()["streams_closed"] == closed_before + 1
 
 
@@ -504,7 +501,7 @@ def test_client_disconnect_while_waiting_closes_the_stream(
     ):
         response.read()
     assert paced.wait_until(lambda s: s["streams_started"] > 0)
-    wait_closed(paced)
+    wait_streams_closed(paced)
     assert time.monotonic() - started < 3
 
 
@@ -553,7 +550,7 @@ def test_disconnect_fault_breaks_the_connection(simulator: SimulatorServer) -> N
         for piece in r.iter_raw():
             received += piece
     assert len(chunks_of(received)) == 1 + 3
-    wait_closed(simulator)
+    wait_streams_closed(simulator)
     simulator.push_fault({"kind": "disconnect", "after": 3})
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         post(simulator, {"messages": MESSAGES})
@@ -675,4 +672,4 @@ async def test_many_concurrent_streams_half_abandoned(paced: SimulatorServer) ->
     async with httpx.AsyncClient(timeout=10, limits=limits) as client:
         results = await asyncio.gather(*(one(client, n % 2 == 0) for n in range(200)))
     assert [r for r in results if r is not None] == [expected] * 100
-    wait_closed(paced)
+    wait_streams_closed(paced)

@@ -3,37 +3,29 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 
 from gloo_stream import compat
 from gloo_stream.errors import AuthenticationError, StreamDisconnectedError
-from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
+from gloo_stream.simulator import SimulatorServer, expected_answer
+from kit import wait_streams_closed
 
 PROMPT = "What is a server-sent event?"
 ANSWER = "".join(expected_answer([{"role": "user", "content": PROMPT}]))
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(tokens_per_second=0, first_token_delay=0)) as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
-def env(sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    sim.reset()
+def env(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    # The conftest already cleared the developer's GLOO_* variables.
     monkeypatch.chdir(str(tmp_path))  # no stray .env
-    for name in ("GLOO_API_KEY", "GLOO_CLIENT_ID", "GLOO_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GLOO_API_URL", sim.api_url)
-    monkeypatch.setenv("GLOO_TOKEN_URL", sim.token_url)
+    monkeypatch.setenv("GLOO_API_URL", simulator.api_url)
+    monkeypatch.setenv("GLOO_TOKEN_URL", simulator.token_url)
     monkeypatch.setenv("GLOO_CLIENT_ID", "sim-client")
     monkeypatch.setenv("GLOO_CLIENT_SECRET", "sim-secret")
 
 
-def test_tutorial_flow_with_oauth(sim: SimulatorServer) -> None:
+def test_tutorial_flow_with_oauth(simulator: SimulatorServer) -> None:
     token = compat.ensure_valid_token()
     assert compat.ensure_valid_token() == token  # cached
     result = compat.stream_completion(PROMPT, token)
@@ -44,14 +36,14 @@ def test_tutorial_flow_with_oauth(sim: SimulatorServer) -> None:
     assert result["interrupted"] is False
 
 
-def test_get_access_token_returns_the_token_document(sim: SimulatorServer) -> None:
+def test_get_access_token_returns_the_token_document(simulator: SimulatorServer) -> None:
     data = compat.get_access_token()
     assert set(data) == {"access_token", "expires_in", "token_type"}
     assert data["expires_in"] > 3000
     assert compat.ensure_valid_token() == data["access_token"]
 
 
-def test_make_streaming_request_lines_parse_like_the_tutorial(sim: SimulatorServer) -> None:
+def test_make_streaming_request_lines_parse_like_the_tutorial(simulator: SimulatorServer) -> None:
     token = compat.ensure_valid_token()
     texts = []
     with compat.make_streaming_request(PROMPT, token) as response:
@@ -63,16 +55,15 @@ def test_make_streaming_request_lines_parse_like_the_tutorial(sim: SimulatorServ
             assert isinstance(chunk, dict)
             texts.append(compat.extract_token_content(chunk))
     assert "".join(texts) == ANSWER
-    # The server's bookkeeping runs just after its last byte: poll, don't race it.
-    assert sim.wait_until(lambda stats: stats["streams_open"] == 0, timeout=2.0)
+    wait_streams_closed(simulator)
 
 
-def test_make_streaming_request_raises_with_tutorial_wording(sim: SimulatorServer) -> None:
+def test_make_streaming_request_raises_with_tutorial_wording(simulator: SimulatorServer) -> None:
     with pytest.raises(AuthenticationError, match=r"Authentication failed \(401\)"):
         compat.make_streaming_request(PROMPT, "bad-token")
 
 
-def test_render_stream_to_terminal_prints_the_tutorial_lines(sim: SimulatorServer) -> None:
+def test_render_stream_to_terminal_prints_the_tutorial_lines(simulator: SimulatorServer) -> None:
     out = io.StringIO()
     result = compat.render_stream_to_terminal(PROMPT, compat.ensure_valid_token(), out=out)
     printed = out.getvalue()
@@ -80,8 +71,8 @@ def test_render_stream_to_terminal_prints_the_tutorial_lines(sim: SimulatorServe
     assert printed.endswith(f"[{result['token_count']} tokens, finish_reason=stop]\n")
 
 
-def test_partial_answer_is_flagged_not_returned_as_whole(sim: SimulatorServer) -> None:
-    sim.push_fault({"kind": "disconnect", "after": 2, "times": 3})
+def test_partial_answer_is_flagged_not_returned_as_whole(simulator: SimulatorServer) -> None:
+    simulator.push_fault({"kind": "disconnect", "after": 2, "times": 3})
     with pytest.raises(StreamDisconnectedError) as caught:
         compat.stream_completion(PROMPT, compat.ensure_valid_token())
     assert caught.value.partial.interrupted

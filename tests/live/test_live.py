@@ -1,4 +1,8 @@
-"""Against the real Gloo API: runs only when credentials are set, skips cleanly otherwise."""
+"""Against the real Gloo API: runs only when credentials are set, skips cleanly otherwise.
+
+The credentials come from the environment (the conftest keeps the developer's GLOO_*
+variables for these tests only), never from a ``.env`` file.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import os
 
 import pytest
 
-from gloo_stream import GlooClient, GlooSettings
+from gloo_stream import GlooClient
+from kit import clean_settings
 
 HAVE_CREDENTIALS = bool(
     os.environ.get("GLOO_API_KEY")
@@ -22,7 +27,7 @@ pytestmark = [
 
 
 def test_a_real_answer_streams_and_completes() -> None:
-    with GlooClient(settings=GlooSettings(_env_file=None)) as client:  # type: ignore[call-arg]
+    with GlooClient(settings=clean_settings()) as client:
         pieces: list[str] = []
         result = client.complete("Say hello in five words.", on_token=pieces.append, max_tokens=40)
     assert result.complete
@@ -34,7 +39,7 @@ def test_a_real_answer_streams_and_completes() -> None:
 
 def test_stream_yields_chunks_as_they_arrive() -> None:
     with (
-        GlooClient(settings=GlooSettings(_env_file=None)) as client,  # type: ignore[call-arg]
+        GlooClient(settings=clean_settings()) as client,
         client.stream("Count from one to five.", max_tokens=40) as stream,
     ):
         texts = list(stream.text_stream)

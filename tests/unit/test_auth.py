@@ -1,15 +1,22 @@
-"""Auth flows in isolation: httpx.MockTransport stands in for the token and API endpoints."""
+"""Auth flows in isolation: httpx.MockTransport stands in for the token and API endpoints.
+
+``ClientCredentialsAuth`` holds its logic once (a sans-IO flow) and runs it two ways: on
+threads (``sync_auth_flow``, ``get_token``) and on asyncio (``async_auth_flow``). The flow's
+tests run through both httpx clients, via the ``http`` fixture.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import urllib.parse
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from gloo_stream.auth import BearerAuth, ClientCredentialsAuth, TokenCache
-from gloo_stream.errors import AuthenticationError
+from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth, TokenCache
+from gloo_stream.errors import APIConnectionError, AuthenticationError, ServerError
 
 SECRET = "s3cret-value"
 
@@ -49,89 +56,171 @@ class FakeGloo:
         return httpx.Response(200, text="ok")
 
 
-def make(fake: FakeGloo, clock: FakeClock, style: str = "auto") -> httpx.Client:
-    auth = ClientCredentialsAuth(
+def oauth(clock: FakeClock, style: str = "auto", secret: str = SECRET) -> ClientCredentialsAuth:
+    return ClientCredentialsAuth(
         "cid",
-        SECRET,
+        secret,
         "http://gloo.test/oauth2/token",
-        style=style,
-        clock=clock,  # type: ignore[arg-type]
+        style=style,  # type: ignore[arg-type]
+        clock=clock,
     )
-    return httpx.Client(transport=httpx.MockTransport(fake), auth=auth)
 
 
-def test_token_is_fetched_once_and_reused() -> None:
+class Http:
+    """One httpx client, sync or async, behind a blocking ``post`` (the flow's two runners)."""
+
+    def __init__(self, kind: str, auth: httpx.Auth, handler: Handler) -> None:
+        self.kind = kind
+        transport = httpx.MockTransport(handler)
+        self._runner = asyncio.Runner()
+        self._sync = httpx.Client(transport=transport, auth=auth)
+        self._async = httpx.AsyncClient(transport=transport, auth=auth)
+
+    def post(self, url: str = "http://gloo.test/api") -> httpx.Response:
+        if self.kind == "sync":
+            return self._sync.post(url)
+        return self._runner.run(self._async.post(url))
+
+    def close(self) -> None:
+        self._sync.close()
+        self._runner.run(self._async.aclose())
+        self._runner.close()
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+MakeHttp = Callable[[httpx.Auth, Handler], Http]
+
+
+@pytest.fixture(params=["sync", "async"])
+def http(request: pytest.FixtureRequest) -> Iterator[MakeHttp]:
+    made: list[Http] = []
+
+    def make(auth: httpx.Auth, handler: Handler) -> Http:
+        made.append(Http(request.param, auth, handler))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def test_token_is_fetched_once_and_reused(http: MakeHttp) -> None:
     fake, clock = FakeGloo(), FakeClock()
-    with make(fake, clock) as client:
-        for _ in range(3):
-            assert client.post("http://gloo.test/api").status_code == 200
+    client = http(oauth(clock), fake)
+    for _ in range(3):
+        assert client.post().status_code == 200
     assert len(fake.token_calls) == 1
     assert fake.token_calls[0]["scope"] == "api/access"
     assert fake.api_auth == ["Bearer tok-1"] * 3
 
 
-def test_token_is_refreshed_ahead_of_expiry() -> None:
+def test_token_is_refreshed_ahead_of_expiry(http: MakeHttp) -> None:
     fake, clock = FakeGloo(), FakeClock()
-    with make(fake, clock) as client:
-        client.post("http://gloo.test/api")
-        clock.now += 3600 - 61  # a minute and a second before expiry: still fine
-        client.post("http://gloo.test/api")
-        assert len(fake.token_calls) == 1
-        clock.now += 2  # inside the refresh margin
-        client.post("http://gloo.test/api")
+    client = http(oauth(clock), fake)
+    client.post()
+    clock.now += 3600 - 61  # a minute and a second before expiry: still fine
+    client.post()
+    assert len(fake.token_calls) == 1
+    clock.now += 2  # inside the refresh margin
+    client.post()
     assert len(fake.token_calls) == 2
     assert fake.api_auth[-1] == "Bearer tok-2"
 
 
-def test_a_401_refreshes_once_and_resends() -> None:
+def test_a_401_refreshes_once_and_resends(http: MakeHttp) -> None:
     fake, clock = FakeGloo(), FakeClock()
-    with make(fake, clock) as client:
-        client.post("http://gloo.test/api")
-        fake.valid = "revoked-server-side"
-        response = client.post("http://gloo.test/api")
+    client = http(oauth(clock), fake)
+    client.post()
+    fake.valid = "revoked-server-side"
+    response = client.post()
     assert response.status_code == 200
     assert fake.api_auth == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
 
 
-def test_a_second_401_is_returned_not_looped() -> None:
+def test_a_second_401_is_returned_not_looped(http: MakeHttp) -> None:
     fake, clock = FakeGloo(), FakeClock()
 
     def always_401(request: httpx.Request) -> httpx.Response:
         return fake(request) if request.url.path == "/oauth2/token" else httpx.Response(401)
 
-    auth = ClientCredentialsAuth("cid", SECRET, "http://gloo.test/oauth2/token", clock=clock)
-    with httpx.Client(transport=httpx.MockTransport(always_401), auth=auth) as client:
-        assert client.post("http://gloo.test/api").status_code == 401
+    assert http(oauth(clock), always_401).post().status_code == 401
     assert len(fake.token_calls) == 2
 
 
-def test_basic_refused_falls_back_to_form_body_and_remembers_nothing_secret() -> None:
+def test_basic_refused_falls_back_to_form_body_and_remembers_nothing_secret(
+    http: MakeHttp,
+) -> None:
     fake, clock = FakeGloo(accept_basic=False), FakeClock()
-    with make(fake, clock) as client:
-        assert client.post("http://gloo.test/api").status_code == 200
+    assert http(oauth(clock), fake).post().status_code == 200
     assert fake.token_calls[0]["basic"].startswith("Basic ")
     assert fake.token_calls[1]["client_secret"] == SECRET
     assert "client_secret" not in fake.token_calls[0]
 
 
-def test_form_only_style_never_sends_basic() -> None:
+def test_form_only_style_never_sends_basic(http: MakeHttp) -> None:
     fake, clock = FakeGloo(), FakeClock()
-    with make(fake, clock, style="form") as client:
-        client.post("http://gloo.test/api")
+    http(oauth(clock, style="form"), fake).post()
     assert [c["basic"] for c in fake.token_calls] == [""]
 
 
-def test_bad_credentials_give_a_clear_error_without_the_secret() -> None:
+def test_bad_credentials_give_a_clear_error_without_the_secret(http: MakeHttp) -> None:
     fake, clock = FakeGloo(), FakeClock()
-    auth = ClientCredentialsAuth("cid", "wrong", "http://gloo.test/oauth2/token", clock=clock)
-    with (
-        httpx.Client(transport=httpx.MockTransport(fake), auth=auth) as client,
-        pytest.raises(AuthenticationError) as caught,
-    ):
-        client.post("http://gloo.test/api")
+    auth = oauth(clock, secret="wrong")
+    with pytest.raises(AuthenticationError) as caught:
+        http(auth, fake).post()
     assert "GLOO_CLIENT_ID" in str(caught.value)
     assert "wrong" not in str(caught.value)
     assert "wrong" not in repr(auth)
+
+
+def test_a_token_endpoint_error_is_typed_and_the_lock_released(http: MakeHttp) -> None:
+    fake, clock = FakeGloo(), FakeClock()
+    down = [True]
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if down[0] and request.url.path == "/oauth2/token":
+            return httpx.Response(503, text="maintenance")
+        return fake(request)
+
+    client = http(oauth(clock), flaky)
+    with pytest.raises(ServerError, match="503"):
+        client.post()
+    down[0] = False
+    assert client.post().status_code == 200  # a held lock would hang here
+
+
+def test_a_dropped_token_request_releases_the_lock(http: MakeHttp) -> None:
+    fake, clock = FakeGloo(), FakeClock()
+    down = [True]
+
+    def dropping(request: httpx.Request) -> httpx.Response:
+        if down[0] and request.url.path == "/oauth2/token":
+            raise httpx.ConnectError("refused", request=request)
+        return fake(request)
+
+    auth = oauth(clock)
+    client = http(auth, dropping)
+    with pytest.raises(httpx.ConnectError):
+        client.post()
+    assert not auth._sync_lock.locked()
+    down[0] = False
+    assert client.post().status_code == 200
+
+
+async def test_concurrent_async_requests_share_one_token_request() -> None:
+    fake, clock = FakeGloo(), FakeClock()
+
+    async def slow_token(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            await asyncio.sleep(0)  # let every other request reach the lock meanwhile
+        return fake(request)
+
+    auth = oauth(clock)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow_token), auth=auth) as client:
+        responses = await asyncio.gather(*(client.post("http://gloo.test/api") for _ in range(50)))
+    assert [r.status_code for r in responses] == [200] * 50
+    assert len(fake.token_calls) == 1
+    assert auth.token_requests == 1
 
 
 def test_bearer_auth_and_repr_hide_the_key() -> None:
@@ -164,3 +253,35 @@ def test_get_token_for_the_tutorial_functions() -> None:
         assert auth.get_token(client) == "tok-1"
         assert auth.get_token(client) == "tok-1"
     assert auth.token_requests == 1
+
+
+def test_get_token_after_a_failed_send_does_not_deadlock() -> None:
+    fake, clock = FakeGloo(), FakeClock()
+    down = [True]
+
+    def dropping(request: httpx.Request) -> httpx.Response:
+        if down[0]:
+            raise httpx.ConnectError("refused", request=request)
+        return fake(request)
+
+    auth = oauth(clock)
+    with httpx.Client(transport=httpx.MockTransport(dropping)) as client:
+        with pytest.raises(APIConnectionError, match="token endpoint") as caught:
+            auth.get_token(client)
+        assert not auth._sync_lock.locked()  # even while the error (and its frames) live on
+        down[0] = False
+        assert auth.get_token(client) == "tok-1"
+    assert caught.value is not None
+
+
+def test_the_documented_import_paths_still_work() -> None:
+    import gloo_stream.auth
+    import gloo_stream.client.auth
+    import gloo_stream.client.transport
+    import gloo_stream.transport
+
+    assert gloo_stream.auth.ClientCredentialsAuth is ClientCredentialsAuth
+    assert gloo_stream.auth.redactor_for is gloo_stream.client.auth.redactor_for
+    assert (
+        gloo_stream.transport.StreamingTransport is gloo_stream.client.transport.StreamingTransport
+    )

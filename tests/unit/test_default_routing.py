@@ -12,17 +12,19 @@ import msgspec
 import pytest
 from pydantic import ValidationError
 
-from gloo_stream.cli_errors import ExitStatus, explain, explain_settings
-from gloo_stream.config import GlooSettings, ProxySettings
+from gloo_stream.cli.failures import ExitStatus, explain, explain_settings
+from gloo_stream.config import ProxySettings
 from gloo_stream.errors import (
     MISSING_MODEL_HINT,
     BadRequestError,
     error_from_response,
     names_missing_model,
 )
-from gloo_stream.proxy.guards import RequestRefused, upstream_body
+from gloo_stream.proxy.admission import upstream_body
+from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.proxy.openai_compat import models_body, translate_request
 from gloo_stream.request import build_chat_request, with_defaults
+from kit import clean_proxy_settings, clean_settings
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 FASTAPI_MISSING_MODEL = (
@@ -30,19 +32,16 @@ FASTAPI_MISSING_MODEL = (
 )
 
 
-def gloo(**values: Any) -> GlooSettings:
-    return GlooSettings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 def proxy(**values: Any) -> ProxySettings:
-    return ProxySettings(_env_file=None, proxy_max_tokens=None, **values)  # type: ignore[call-arg]
+    """Proxy settings without the default max_tokens cap, so a body shows only the defaults."""
+    return clean_proxy_settings(proxy_max_tokens=None, **values)
 
 
 # -- the rule --------------------------------------------------------------------------------
 
 
 def test_without_defaults_gloo_auto_routes() -> None:
-    assert gloo().request_defaults == {}
+    assert clean_settings().request_defaults == {}
     body = build_chat_request("hi", defaults={})
     assert body["auto_routing"] is True
     assert "model" not in body
@@ -98,7 +97,9 @@ def test_default_tradition_applies_whatever_the_routing_unless_the_call_gives_on
 
 
 def test_default_family_routes_when_no_model_is_set() -> None:
-    body = build_chat_request("hi", defaults=gloo(gloo_model_family="anthropic").request_defaults)
+    body = build_chat_request(
+        "hi", defaults=clean_settings(gloo_model_family="anthropic").request_defaults
+    )
     assert body["model_family"] == "anthropic"
     assert "auto_routing" not in body
 
@@ -112,7 +113,7 @@ def test_settings_read_the_environment_and_treat_blank_as_unset(
     monkeypatch.setenv("GLOO_MODEL", "  llama3.1:8b ")
     monkeypatch.setenv("GLOO_TRADITION", "evangelical")
     monkeypatch.setenv("GLOO_MODEL_FAMILY", "")
-    assert gloo().request_defaults == {"model": "llama3.1:8b", "tradition": "evangelical"}
+    assert clean_settings().request_defaults == {"model": "llama3.1:8b", "tradition": "evangelical"}
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ def test_bad_defaults_are_refused_with_a_clear_message(
     values: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        gloo(**values)
+        clean_settings(**values)
     explained = explain_settings(caught.value)
     assert explained.status is ExitStatus.USAGE
     assert message in explained.lines[0]

@@ -8,7 +8,6 @@ import pickle
 import pytest
 from pydantic import ValidationError
 
-from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.front_door import FrontDoorProtocol
 from gloo_stream.proxy.front_door_limits import (
     FrontDoorConfig,
@@ -17,14 +16,11 @@ from gloo_stream.proxy.front_door_limits import (
     raise_open_files_limit,
 )
 from gloo_stream.proxy.server import uvicorn_config
-
-
-def settings(**values: object) -> ProxySettings:
-    return ProxySettings(_env_file=None, **values)  # type: ignore[call-arg]
+from kit import clean_proxy_settings
 
 
 def test_the_defaults() -> None:
-    limits = FrontDoorLimits.from_settings(settings())
+    limits = FrontDoorLimits.from_settings(clean_proxy_settings())
     assert limits == FrontDoorLimits()
     assert (limits.max_header_bytes, limits.max_headers) == (32 * 1024, 100)
     assert (limits.header_timeout, limits.body_timeout, limits.max_connections) == (10, 30, 10_000)
@@ -32,7 +28,7 @@ def test_the_defaults() -> None:
 
 def test_each_limit_comes_from_its_setting() -> None:
     limits = FrontDoorLimits.from_settings(
-        settings(
+        clean_proxy_settings(
             proxy_max_header_bytes=8192,
             proxy_max_headers=20,
             proxy_header_timeout=2.5,
@@ -54,7 +50,7 @@ def test_the_default_cap_is_lowered_quietly_to_the_descriptors_there_are(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, "gloo_stream.proxy"):
-        limits = FrontDoorLimits.from_settings(settings(), open_files=1024)
+        limits = FrontDoorLimits.from_settings(clean_proxy_settings(), open_files=1024)
     assert limits.max_connections == 352
     assert not caplog.records
 
@@ -64,7 +60,7 @@ def test_an_explicit_cap_too_high_is_lowered_with_a_warning(
 ) -> None:
     with caplog.at_level(logging.WARNING, "gloo_stream.proxy"):
         limits = FrontDoorLimits.from_settings(
-            settings(proxy_max_connections=5000), open_files=1024
+            clean_proxy_settings(proxy_max_connections=5000), open_files=1024
         )
     assert limits.max_connections == 352
     assert "PROXY_MAX_CONNECTIONS=5000" in caplog.text and "ulimit -n" in caplog.text
@@ -83,7 +79,7 @@ def test_an_explicit_cap_too_high_is_lowered_with_a_warning(
 )
 def test_nonsense_limits_are_refused_naming_the_setting(name: str, value: object) -> None:
     with pytest.raises(ValidationError, match=name):
-        settings(**{name: value})
+        clean_proxy_settings(**{name: value})
 
 
 def test_the_soft_open_files_limit_is_raised_to_the_hard_one() -> None:
@@ -97,7 +93,7 @@ def test_the_soft_open_files_limit_is_raised_to_the_hard_one() -> None:
 def test_the_config_carries_the_limits_to_workers_and_the_protocol() -> None:
     config = uvicorn_config(
         "gloo_stream.proxy.server:app_from_env",
-        settings(proxy_max_headers=42, proxy_keep_alive_timeout=3),
+        clean_proxy_settings(proxy_max_headers=42, proxy_keep_alive_timeout=3),
         factory=True,
     )
     assert isinstance(config, FrontDoorConfig)

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from gloo_stream.config import ProxySettings
-from gloo_stream.proxy import static
+from gloo_stream.proxy import page as static
 from gloo_stream.proxy.startup import page_url, public_url, startup_lines
 
 

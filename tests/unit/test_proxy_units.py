@@ -10,7 +10,6 @@ import pytest
 from pydantic import ValidationError
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.config import ProxySettings
 from gloo_stream.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -22,20 +21,22 @@ from gloo_stream.errors import (
     StreamDisconnectedError,
     UpstreamStreamError,
 )
+from gloo_stream.proxy.admission import read_json_body, upstream_body
 from gloo_stream.proxy.client_auth import ClientAuth
 from gloo_stream.proxy.cors import CorsPolicy
-from gloo_stream.proxy.failures import SHUTDOWN, failure_from_exception, stream_failure
-from gloo_stream.proxy.guards import RequestRefused, read_json_body, upstream_body
+from gloo_stream.proxy.failures import (
+    SHUTDOWN,
+    RequestRefused,
+    failure_from_exception,
+    stream_failure,
+)
 from gloo_stream.proxy.limits import StreamSlots, rate_limit_store
 from gloo_stream.proxy.openai_compat import completion_body, translate_request
 from gloo_stream.proxy.server import is_loopback, warn_if_exposed
 from gloo_stream.sse import SSEDecoder
+from kit import clean_proxy_settings
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def settings(**values: Any) -> ProxySettings:
-    return ProxySettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def scope(headers: dict[str, str] | None = None, client: str = "10.0.0.7") -> dict[str, Any]:
@@ -47,13 +48,13 @@ def scope(headers: dict[str, str] | None = None, client: str = "10.0.0.7") -> di
 
 
 def test_settings_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = settings()
+    s = clean_proxy_settings()
     assert s.proxy_port == 3001
     assert s.proxy_heartbeat_interval == 15.0
     monkeypatch.setenv("PROXY_HEARTBEAT_INTERVAL", "2.5")
     monkeypatch.setenv("PROXY_ALLOWED_MODELS", "a, b")
     monkeypatch.setenv("PROXY_RATE_LIMIT", "off")
-    s = settings()
+    s = clean_proxy_settings()
     assert s.proxy_heartbeat_interval == 2.5
     assert s.allowed_models == {"a", "b"}
     assert s.proxy_rate_limit == ""
@@ -61,20 +62,22 @@ def test_settings_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_settings_refuse_a_bad_rate_limit() -> None:
     with pytest.raises(ValidationError, match="60/minute"):
-        settings(proxy_rate_limit="lots")
+        clean_proxy_settings(proxy_rate_limit="lots")
 
 
 # -- guards ----------------------------------------------------------------------------------
 
 
 def test_upstream_body_forces_stream_defaults_routing_and_caps_tokens() -> None:
-    body = upstream_body({"messages": MESSAGES, "stream": False}, settings(proxy_max_tokens=50))
+    body = upstream_body(
+        {"messages": MESSAGES, "stream": False}, clean_proxy_settings(proxy_max_tokens=50)
+    )
     assert body == {"messages": MESSAGES, "max_tokens": 50, "auto_routing": True, "stream": True}
 
 
 def test_upstream_body_without_a_cap_sends_no_max_tokens() -> None:
     assert "max_tokens" not in upstream_body(
-        {"messages": MESSAGES}, settings(proxy_max_tokens=None)
+        {"messages": MESSAGES}, clean_proxy_settings(proxy_max_tokens=None)
     )
 
 
@@ -90,7 +93,9 @@ def test_upstream_body_without_a_cap_sends_no_max_tokens() -> None:
     ],
 )
 def test_upstream_body_refusals_name_the_field(data: dict[str, Any], param: str) -> None:
-    s = settings(proxy_max_tokens=50, proxy_allowed_models="m1", proxy_allowed_families="openai")
+    s = clean_proxy_settings(
+        proxy_max_tokens=50, proxy_allowed_models="m1", proxy_allowed_families="openai"
+    )
     with pytest.raises(RequestRefused) as caught:
         upstream_body(data, s)
     assert caught.value.failure.status == 400
@@ -107,11 +112,13 @@ def test_translate_request_maps_openai_names() -> None:
             "stream_options": {"include_usage": True},
             "user": "u1",
         },
-        settings(),
+        clean_proxy_settings(),
     )
     assert wants_stream is True
     assert body == {"messages": MESSAGES, "auto_routing": True, "max_tokens": 9, "stream": True}
-    body, wants_stream = translate_request({"model": "m", "messages": MESSAGES}, settings())
+    body, wants_stream = translate_request(
+        {"model": "m", "messages": MESSAGES}, clean_proxy_settings()
+    )
     assert (body["model"], wants_stream) == ("m", False)
 
 
@@ -270,10 +277,10 @@ def test_non_loopback_bind_without_keys_warns_loudly(capsys: pytest.CaptureFixtu
     assert is_loopback("::1")
     assert is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
-    assert warn_if_exposed(settings(proxy_host="0.0.0.0")) is True
+    assert warn_if_exposed(clean_proxy_settings(proxy_host="0.0.0.0")) is True
     assert "PROXY_API_KEYS" in capsys.readouterr().err
-    assert warn_if_exposed(settings(proxy_host="0.0.0.0", proxy_api_keys="k")) is False
-    assert warn_if_exposed(settings(proxy_host="127.0.0.1")) is False
+    assert warn_if_exposed(clean_proxy_settings(proxy_host="0.0.0.0", proxy_api_keys="k")) is False
+    assert warn_if_exposed(clean_proxy_settings(proxy_host="127.0.0.1")) is False
 
 
 # -- the stream watcher ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gloo_stream.auth import BearerAuth, ClientCredentialsAuth, redactor_for
+from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth, redactor_for
 from gloo_stream.errors import BadRequestError, ServerError, error_from_response
 from gloo_stream.redaction import (
     REASON_LIMIT,

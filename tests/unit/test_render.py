@@ -9,7 +9,9 @@ import pytest
 from rich.console import Console
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.cli_errors import ExitStatus, explain
+from gloo_stream.cli.failures import ExitStatus, explain
+from gloo_stream.cli.render import JsonLinesView, PlainView, retry_notice, summary_line
+from gloo_stream.cli.render_live import LiveMarkdownView, TrimmedMarkdown, split_settled
 from gloo_stream.errors import (
     AuthenticationError,
     ContentFilterError,
@@ -20,8 +22,6 @@ from gloo_stream.errors import (
     ServerError,
     StreamDisconnectedError,
 )
-from gloo_stream.render import JsonLinesView, PlainView, retry_notice, summary_line
-from gloo_stream.render_live import LiveMarkdownView, TrimmedMarkdown, split_settled
 
 
 def result(text: str = "Hello world", **kwargs: object) -> StreamResult:

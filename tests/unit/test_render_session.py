@@ -10,10 +10,10 @@ import pytest
 from rich.console import Console
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.chat_session import ChatSession, run_turn
-from gloo_stream.cli_errors import ExitStatus
+from gloo_stream.cli.chat import ChatSession, run_turn
+from gloo_stream.cli.failures import ExitStatus
+from gloo_stream.cli.render import AnswerView, PlainView
 from gloo_stream.errors import AuthenticationError, StreamDisconnectedError
-from gloo_stream.render import AnswerView, PlainView
 from gloo_stream.retry import RetryPolicy
 
 Script = Callable[[Callable[[str], None], Callable[[Exception, float], None]], StreamResult]

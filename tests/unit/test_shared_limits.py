@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.failures import ProxyFailure
-from gloo_stream.proxy.limits import StreamSlots, too_many_streams
-from gloo_stream.proxy.redis_link import redact_url
+from gloo_stream.proxy.failures import ProxyFailure, too_many_streams
+from gloo_stream.proxy.limits import StreamSlots
+from gloo_stream.proxy.limits.redis_link import redact_url
+from kit import clean_proxy_settings
 
 
 @pytest.mark.parametrize(
@@ -66,10 +66,10 @@ async def test_the_local_caps_answer_before_the_shared_quota_is_asked() -> None:
 
 def test_redis_settings_validate_without_echoing_the_url() -> None:
     with pytest.raises(ValueError, match="redis://") as caught:
-        ProxySettings(_env_file=None, proxy_redis_url="http://user:hunter2@cache")  # type: ignore[call-arg]
+        clean_proxy_settings(proxy_redis_url="http://user:hunter2@cache")
     assert "must be a redis://" in str(caught.value)
-    settings = ProxySettings(_env_file=None, proxy_redis_url=" ")  # type: ignore[call-arg]
+    settings = clean_proxy_settings(proxy_redis_url=" ")
     assert settings.proxy_redis_url is None
     assert "hunter2" not in repr(
-        ProxySettings(_env_file=None, proxy_redis_url="redis://:hunter2@cache:6379/0")  # type: ignore[call-arg]
+        clean_proxy_settings(proxy_redis_url="redis://:hunter2@cache:6379/0")
     )

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.partial_markdown import close_open_inline
-from gloo_stream.render_live import LiveMarkdownView
+from gloo_stream.cli.partial_markdown import close_open_inline
+from gloo_stream.cli.render_live import LiveMarkdownView
 from gloo_stream.simulator import expected_answer
 
 # One table for both implementations: the page's partial-markdown.js passes it too.

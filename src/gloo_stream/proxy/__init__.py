@@ -2,7 +2,7 @@
 
 ``create_app(settings)`` builds the ASGI app; ``run_proxy(settings)`` serves it with uvicorn,
 behind the front door's limits on headers, slow requests and connections (``front_door``);
-``gloo_stream.proxy.testing.ProxyServer`` runs it in a background thread for tests.
+``gloo_stream.testing.ProxyServer`` runs it in a background thread for tests.
 """
 
 from gloo_stream.proxy.app import create_app

@@ -1,8 +1,8 @@
 """One structured log line per request: JSON, no secrets, no message content by default.
 
-The line holds ids, numbers and fixed codes only. The caller's identity is the hash the
-guards computed (never a key), and prompts and answers appear only when the operator turns
-on ``PROXY_LOG_CONTENT``.
+The line holds ids, numbers and fixed codes only. The caller's identity is the hash
+``ClientAuth`` computed (never a key), and prompts and answers appear only when the operator
+turns on ``PROXY_LOG_CONTENT``.
 """
 
 from __future__ import annotations

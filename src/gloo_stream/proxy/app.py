@@ -11,7 +11,7 @@ Starlette, with security headers and CORS added by pure ASGI middleware (never
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,19 +23,21 @@ from starlette.routing import Match, Route
 
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
+from gloo_stream.proxy import failures
+from gloo_stream.proxy.asgi import NOSNIFF, Receive, Scope, Send
 from gloo_stream.proxy.cors import CorsMiddleware
-from gloo_stream.proxy.endpoint import CompletionsEndpoint, respond
-from gloo_stream.proxy.failures import NOSNIFF, ProxyFailure
-from gloo_stream.proxy.guards import RequestRefused
+from gloo_stream.proxy.endpoint import CompletionsEndpoint
+from gloo_stream.proxy.failures import NOT_FOUND, RequestRefused
 from gloo_stream.proxy.metrics import CONTENT_TYPE_LATEST
 from gloo_stream.proxy.openai_compat import models_body
+from gloo_stream.proxy.page import STATIC_DIR, page_routes
 from gloo_stream.proxy.security_headers import SecurityHeadersMiddleware, page_csp
 from gloo_stream.proxy.state import ProxyState
-from gloo_stream.proxy.static import STATIC_DIR, static_routes
 
 __all__ = ["SERVICE_NAME", "ProxyApp", "create_app"]
 
 SERVICE_NAME = "completions-streaming-proxy"
+_Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class ProxyApp(Starlette):
@@ -44,14 +46,14 @@ class ProxyApp(Starlette):
     proxy: ProxyState
     _fast: dict[str, CompletionsEndpoint]
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Preflights and completions first; everything else through Starlette."""
         if scope["type"] == "http":
             if scope["method"] == "OPTIONS":
                 if self._exists(scope):
                     await self.proxy.cors.preflight(scope, send)
                 else:
-                    await respond(send, 404, _NOT_FOUND.body(), [*_NOT_FOUND.headers(), NOSNIFF])
+                    await NOT_FOUND.answer(send, NOSNIFF)
                 return
             endpoint = self._fast.get(scope["path"])
             if endpoint is not None:
@@ -59,7 +61,7 @@ class ProxyApp(Starlette):
                 return
         await super().__call__(scope, receive, send)
 
-    def _exists(self, scope: Any) -> bool:
+    def _exists(self, scope: Scope) -> bool:
         """True when some route serves this path (by any method)."""
         if scope["path"] in self._fast:
             return True
@@ -71,8 +73,8 @@ def create_app(
 ) -> ProxyApp:
     """Build a proxy app. ``client`` (not closed by the app) replaces the one it would make.
 
-    Its state (settings, upstream client, limits, metrics, open streams) is
-    ``app.state.proxy``; many apps can live in one process.
+    Its state (settings, upstream client, limits, metrics, open streams) is ``app.proxy``;
+    many apps can live in one process.
     """
     settings = settings if settings is not None else ProxySettings()
     state = ProxyState.build(settings, client)
@@ -90,7 +92,7 @@ def create_app(
         Route("/health", _health(state), methods=["GET", "HEAD"]),
         Route("/metrics", _metrics(state), methods=["GET"]),
         Route("/v1/models", _models(state), methods=["GET"]),
-        *static_routes(settings),
+        *page_routes(settings),
     ]
     app = ProxyApp(
         routes=routes,
@@ -105,12 +107,11 @@ def create_app(
     # header: a redirect any caller can aim at another site. Unknown paths are 404s.
     app.router.redirect_slashes = False
     app.proxy = state
-    app.state.proxy = state
     app._fast = {"/api/stream": api, "/v1/chat/completions": openai}
     return app
 
 
-def _health(state: ProxyState) -> Any:
+def _health(state: ProxyState) -> _Endpoint:
     async def health(request: Request) -> Response:
         """Readiness for load balancers; the diagnostics only for whom may read /metrics."""
         client = state.client
@@ -156,44 +157,28 @@ async def _may_read_metrics(state: ProxyState, request: Request) -> bool:
     return True
 
 
-def _metrics(state: ProxyState) -> Any:
+def _metrics(state: ProxyState) -> _Endpoint:
     async def metrics(request: Request) -> Response:
         """Prometheus text format; needs a key when client keys or a metrics key are set."""
         try:
             await state.auth.admit_metrics(request.scope)
         except RequestRefused as refused:
-            return failure_response(refused.failure)
+            return refused.failure.response()
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return metrics
-
-
-def failure_response(failure: ProxyFailure) -> Response:
-    """A ``ProxyFailure`` as a Starlette response."""
-    headers = {name.decode(): value.decode() for name, value in failure.headers()}
-    return Response(failure.body(), status_code=failure.status, headers=headers)
-
-
-_NOT_FOUND = ProxyFailure(404, "Nothing is served at this path.", "not_found", "not_found")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 and 405 in the proxy's JSON error shape (``Allow`` kept)."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        failure = _NOT_FOUND
-    else:
-        failure = ProxyFailure(
-            exc.status_code,
-            exc.detail,
-            "invalid_request_error",
-            "method_not_allowed" if exc.status_code == 405 else "http_error",
-            allow=(exc.headers or {}).get("Allow"),
-        )
-    return failure_response(failure)
+        return NOT_FOUND.response()
+    allow = (exc.headers or {}).get("Allow")
+    return failures.http_error(exc.status_code, exc.detail, allow).response()
 
 
-def _models(state: ProxyState) -> Any:
+def _models(state: ProxyState) -> _Endpoint:
     async def models(request: Request) -> Response:
         """The models OpenAI clients may name."""
         return Response(models_body(state.settings), media_type="application/json")

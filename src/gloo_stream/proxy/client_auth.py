@@ -14,8 +14,9 @@ import hmac
 import ipaddress
 from collections.abc import Iterable
 
-from gloo_stream.proxy.failures import ProxyFailure
-from gloo_stream.proxy.guards import RequestRefused, Scope, header, refuse
+from gloo_stream.proxy import failures
+from gloo_stream.proxy.asgi import Scope, header
+from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.proxy.limits import FailureCounter, RateDecision
 from gloo_stream.proxy.metrics import ProxyMetrics
 
@@ -53,15 +54,7 @@ def is_loopback_address(scope: Scope) -> bool:
 
 
 def _blocked(decision: RateDecision) -> RequestRefused:
-    return RequestRefused(
-        ProxyFailure(
-            429,
-            "Too many wrong API keys from this address; wait before trying again.",
-            "rate_limit_error",
-            "too_many_auth_failures",
-            retry_after=decision.retry_after,
-        )
-    )
+    return RequestRefused(failures.too_many_auth_failures(decision.retry_after))
 
 
 class ClientAuth:
@@ -86,11 +79,6 @@ class ClientAuth:
         self._metrics_from_loopback = metrics_from_loopback
         self._failures = failures
         self._metrics = metrics
-
-    @property
-    def required(self) -> bool:
-        """True when callers must present a key."""
-        return bool(self._keys)
 
     def identify(self, scope: Scope) -> str:
         """The caller's identity; raises ``RequestRefused`` (401) for a missing or wrong key.
@@ -165,11 +153,7 @@ def _presented(scope: Scope) -> bytes:
     scheme, _, token = value.partition(b" ")
     token = token.strip()
     if scheme.lower() != b"bearer" or not token:
-        raise refuse(
-            401,
-            "This proxy needs an API key: send 'Authorization: Bearer <key>'.",
-            "missing_api_key",
-        )
+        raise RequestRefused(failures.missing_api_key())
     return token
 
 
@@ -179,4 +163,4 @@ def _match(token: bytes, keys: list[bytes]) -> None:
     for key in keys:
         matched |= hmac.compare_digest(key, token)
     if not matched:
-        raise refuse(401, "The API key is not valid for this proxy.", "invalid_api_key")
+        raise RequestRefused(failures.invalid_api_key())

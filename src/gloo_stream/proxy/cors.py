@@ -8,9 +8,8 @@ headers at all, so the browser blocks them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from gloo_stream.proxy.guards import Scope, header
+from gloo_stream.proxy.asgi import ASGIApp, Headers, Message, Receive, Scope, Send, header
 
 __all__ = ["CorsMiddleware", "CorsPolicy"]
 
@@ -29,14 +28,14 @@ class CorsPolicy:
     def __init__(self, origins: Iterable[str]) -> None:
         self._origins = frozenset(o.encode("latin-1") for o in origins if o != "*")
 
-    def headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+    def headers(self, scope: Scope) -> Headers:
         """Headers for an ordinary response."""
         origin = header(scope, b"origin")
         if origin is not None and origin in self._origins:
             return [_VARY, (b"access-control-allow-origin", origin), _EXPOSE]
         return [_VARY]
 
-    def preflight_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+    def preflight_headers(self, scope: Scope) -> Headers:
         """Headers for an ``OPTIONS`` preflight (answered 204)."""
         headers = self.headers(scope)
         if len(headers) > 1:
@@ -44,7 +43,7 @@ class CorsPolicy:
         headers.append((b"allow", b"GET, POST, OPTIONS"))
         return headers
 
-    async def preflight(self, scope: Scope, send: Any) -> None:
+    async def preflight(self, scope: Scope, send: Send) -> None:
         """Answer an ``OPTIONS`` request: 204, CORS headers for allowed origins only."""
         await send(
             {"type": "http.response.start", "status": 204, "headers": self.preflight_headers(scope)}
@@ -55,18 +54,18 @@ class CorsPolicy:
 class CorsMiddleware:
     """Pure ASGI middleware adding CORS headers to the routes that do not add their own."""
 
-    def __init__(self, app: Any, policy: CorsPolicy) -> None:
+    def __init__(self, app: ASGIApp, policy: CorsPolicy) -> None:
         self.app = app
         self.policy = policy
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Add the policy's headers to the response start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         extra = self.policy.headers(scope)
 
-        async def send_with_cors(message: Any) -> None:
+        async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = dict(message)
                 message["headers"] = [*message.get("headers", ()), *extra]

@@ -16,27 +16,23 @@ import time
 from typing import Any
 
 from gloo_stream.client import AsyncChatStream, AsyncGlooClient
-from gloo_stream.errors import (
-    ContentFilterError,
-    GlooError,
-    MissingCredentialsError,
-    StreamError,
-)
+from gloo_stream.errors import ContentFilterError, GlooError, StreamError
+from gloo_stream.proxy import failures
 from gloo_stream.proxy.accesslog import RequestRecord, logger
+from gloo_stream.proxy.admission import read_json_body, upstream_body
+from gloo_stream.proxy.asgi import NOSNIFF, Headers, Receive, Scope, Send, header, respond
 from gloo_stream.proxy.failures import (
-    NOSNIFF,
     SHUTDOWN,
     ProxyFailure,
+    RequestRefused,
     failure_from_exception,
-    internal_error,
     stream_failure,
 )
-from gloo_stream.proxy.guards import RequestRefused, Scope, header, read_json_body, upstream_body
 from gloo_stream.proxy.openai_compat import completion_body, translate_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
 from gloo_stream.proxy.state import ProxyState
 
-__all__ = ["CompletionsEndpoint", "respond"]
+__all__ = ["CompletionsEndpoint"]
 
 _clock = time.perf_counter
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
@@ -47,26 +43,19 @@ SSE_HEADERS = (
 )
 
 
-async def respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    """Send a whole response."""
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
 class _Exchange:
     """One request's mutable bits: its headers-to-add, log record and relay counts."""
 
     __slots__ = ("control", "extra_headers", "record", "started", "stats")
 
-    def __init__(self, record: RequestRecord, extra_headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, record: RequestRecord, extra_headers: Headers) -> None:
         self.record = record
         self.extra_headers = extra_headers
         self.stats = RelayStats()
         self.control: StreamControl | None = None
         self.started = _clock()
 
-    def headers(self, *base: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    def headers(self, *base: tuple[bytes, bytes]) -> Headers:
         return [*base, *self.extra_headers]
 
 
@@ -78,7 +67,7 @@ class CompletionsEndpoint:
         self.openai = openai
         self.route = "/v1/chat/completions" if openai else "/api/stream"
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one request end to end; never raises into the server."""
         state = self.state
         incoming = header(scope, b"x-request-id")
@@ -99,47 +88,26 @@ class CompletionsEndpoint:
         except Exception:
             logger.exception("request %s failed unexpectedly", request_id)
             if not record.status:  # nothing sent yet: a status can still be given
-                await self._fail(send, ex, internal_error())
+                await self._fail(send, ex, failures.internal_error())
         finally:
             self._record(ex)
 
-    async def _handle(self, scope: Scope, receive: Any, send: Any, ex: _Exchange) -> None:
-        state, record = self.state, ex.record
-        if scope["method"] != "POST":
-            failure = ProxyFailure(
-                405,
-                "Use POST.",
-                "invalid_request_error",
-                "method_not_allowed",
-                allow="POST, OPTIONS",
-            )
-            await self._fail(send, ex, failure)
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange) -> None:
+        state = self.state
+        refusal = await self._admit(scope, ex)
+        if refusal is not None:
+            await self._fail(send, ex, refusal)
             return
-        client_id = record.client = await state.auth.admit(scope)
-        decision = await state.rate.hit(client_id)
-        if not decision.allowed:
-            state.metrics.limited.labels("rate").inc()
-            failure = ProxyFailure(
-                429,
-                "Too many requests from this client; wait and try again.",
-                "rate_limit_error",
-                "rate_limited",
-                retry_after=decision.retry_after,
-            )
-            await self._fail(send, ex, failure)
-            return
-        if state.streams.draining:
-            await self._fail(send, ex, SHUTDOWN)
-            return
+        client_id = ex.record.client
         data = await read_json_body(scope, receive, state.settings.proxy_max_body_bytes)
         if self.openai:
             body, wants_stream = translate_request(data, state.settings)
         else:
             body, wants_stream = upstream_body(data, state.settings), True
         if state.settings.proxy_log_content:
-            record.content = {"messages": body["messages"]}
+            ex.record.content = {"messages": body["messages"]}
         if state.client is None:
-            await self._fail(send, ex, failure_from_exception(MissingCredentialsError()))
+            await self._fail(send, ex, failures.UPSTREAM_NOT_CONFIGURED)
             return
         refusal = await state.slots.admit(client_id)
         if refusal is not None:
@@ -151,21 +119,32 @@ class CompletionsEndpoint:
         finally:
             state.slots.release(client_id)
 
+    async def _admit(self, scope: Scope, ex: _Exchange) -> ProxyFailure | None:
+        """The checks before the body is read: method, client key, request rate, draining."""
+        if scope["method"] != "POST":
+            return failures.USE_POST
+        state = self.state
+        client_id = ex.record.client = await state.auth.admit(scope)
+        decision = await state.rate.hit(client_id)
+        if not decision.allowed:
+            state.metrics.limited.labels("rate").inc()
+            return failures.rate_limited(decision.retry_after)
+        if state.streams.draining:
+            return SHUTDOWN
+        return None
+
     async def _upstream(
         self,
         client: AsyncGlooClient,
         body: dict[str, Any],
         wants_stream: bool,
-        receive: Any,
-        send: Any,
+        receive: Receive,
+        send: Send,
         ex: _Exchange,
     ) -> None:
         state = self.state
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
-        started = _clock()
-        stream = AsyncChatStream(
-            client, body, retry=client.retry_policy.start(started), started_at=started
-        )
+        stream = client.stream_body(body)
         state.streams.add(control)
         control.start(receive, send)
         state.metrics.active_streams.inc()
@@ -186,7 +165,7 @@ class CompletionsEndpoint:
             await stream.aclose()
 
     async def _answer(
-        self, stream: AsyncChatStream, wants_stream: bool, send: Any, ex: _Exchange
+        self, stream: AsyncChatStream, wants_stream: bool, send: Send, ex: _Exchange
     ) -> None:
         try:
             await stream.open()
@@ -200,17 +179,13 @@ class CompletionsEndpoint:
             return
         control = ex.control
         assert control is not None
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": ex.headers(*SSE_HEADERS)}
-        )
-        control.headers_sent = True
-        control.last_send = asyncio.get_running_loop().time()
+        await control.begin(ex.headers(*SSE_HEADERS))
         ex.record.status = 200
         await relay_chunks(
-            stream, send, control, ex.stats, done_event=self.openai, redactor=self.state.redactor()
+            stream, control, ex.stats, done_event=self.openai, redactor=self.state.redactor()
         )
 
-    async def _whole(self, stream: AsyncChatStream, send: Any, ex: _Exchange) -> None:
+    async def _whole(self, stream: AsyncChatStream, send: Send, ex: _Exchange) -> None:
         """A non-streamed OpenAI request: the whole answer as one ``chat.completion``."""
         try:
             async for _ in stream:
@@ -228,7 +203,7 @@ class CompletionsEndpoint:
         ex.stats.bytes = len(body)
         await respond(send, 200, body, ex.headers((b"content-type", b"application/json")))
 
-    async def _stopped(self, stop: StreamStopped, send: Any, ex: _Exchange) -> None:
+    async def _stopped(self, stop: StreamStopped, send: Send, ex: _Exchange) -> None:
         record = ex.record
         control = ex.control
         if stop.reason == "disconnect":
@@ -237,14 +212,14 @@ class CompletionsEndpoint:
                 record.status = 499  # nginx's "client closed request", for logs and metrics
             self.state.metrics.disconnects.inc()
         elif control is not None and control.headers_sent:
-            await end_with(send, SHUTDOWN, ex.stats)
+            await end_with(control, SHUTDOWN, ex.stats)
         else:
             await self._fail(send, ex, SHUTDOWN)
 
-    async def _fail(self, send: Any, ex: _Exchange, failure: ProxyFailure) -> None:
+    async def _fail(self, send: Send, ex: _Exchange, failure: ProxyFailure) -> None:
         ex.record.status = failure.status
         ex.stats.failure = failure
-        await respond(send, failure.status, failure.body(), ex.headers(*failure.headers()))
+        await failure.answer(send, *ex.extra_headers)
 
     def _record(self, ex: _Exchange) -> None:
         record, stats, metrics = ex.record, ex.stats, self.state.metrics

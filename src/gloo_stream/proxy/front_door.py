@@ -37,7 +37,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from gloo_stream.proxy.failures import ProxyFailure
+from gloo_stream.proxy import failures
+from gloo_stream.proxy.asgi import NOSNIFF, ASGIApp, Receive, Scope, Send
+from gloo_stream.proxy.failures import BAD_HTTP, SHUTDOWN_UNREAD, TOO_MANY_CONNECTIONS, ProxyFailure
 from gloo_stream.proxy.front_door_limits import FrontDoorConfig, FrontDoorLimits
 
 __all__ = ["FrontDoorProtocol"]
@@ -49,24 +51,7 @@ logger = logging.getLogger("gloo_stream.proxy")
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 4 * 1024 * 1024
 _RESERVE_HEAD_SECONDS = 2.0  # for the head of a connection past the cap
-_CLOSE = ((b"connection", b"close"), (b"x-content-type-options", b"nosniff"))
-_INVALID = ProxyFailure(
-    400, "This is not a valid HTTP/1.1 request.", "invalid_request_error", "bad_http"
-)
-_SHUTTING_DOWN = ProxyFailure(
-    503,
-    "The proxy is shutting down and did not read the whole request; send it again.",
-    "server_error",
-    "server_shutdown",
-    retry_after=1.0,
-)
-_AT_CAPACITY = ProxyFailure(
-    503,
-    "The proxy has as many connections open as it allows; try again shortly.",
-    "server_error",
-    "too_many_connections",
-    retry_after=1.0,
-)
+_CLOSE = ((b"connection", b"close"), NOSNIFF)
 
 
 class _Refused(Exception):  # noqa: N818 - an event, not an error: parsing stops with an answer
@@ -170,7 +155,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
         waiting_body = self._body_open and not cycle.response_started and not self.pipeline
         waiting_head = self._head_begun and (cycle is None or cycle.response_complete)
         if waiting_body or waiting_head:
-            self._refuse(_SHUTTING_DOWN)
+            self._refuse(SHUTDOWN_UNREAD)
             return True
         return False
 
@@ -232,9 +217,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
             self._discarding = True
             self.transport.close()  # nothing of a request arrived: nothing to answer
             return
-        seconds = self.limits.header_timeout
-        message = f"The request's headers did not all arrive within {seconds:g} s."
-        self._refuse(ProxyFailure(408, message, "invalid_request_error", "request_timeout"))
+        self._refuse(failures.request_timeout("headers", self.limits.header_timeout))
 
     def _body_timed_out(self) -> None:
         self._deadline = None
@@ -247,20 +230,14 @@ class FrontDoorProtocol(HttpToolsProtocol):
         elif cycle.response_started:
             cycle.keep_alive = False
         else:
-            seconds = self.limits.body_timeout
-            message = f"The request's body did not all arrive within {seconds:g} s."
-            self._refuse(ProxyFailure(408, message, "invalid_request_error", "request_timeout"))
+            self._refuse(failures.request_timeout("body", self.limits.body_timeout))
 
     def _too_large(self) -> ProxyFailure:
-        message = (
-            f"The request's headers are larger than this proxy accepts "
-            f"({self._max_header_bytes} bytes, {self._max_headers} fields)."
-        )
-        return ProxyFailure(431, message, "invalid_request_error", "headers_too_large")
+        return failures.headers_too_large(self._max_header_bytes, self._max_headers)
 
     def _refuse_unparsed(self, exc: httptools.HttpParserError) -> None:
         cause = exc.__context__
-        self._refuse(cause.failure if isinstance(cause, _Refused) else _INVALID)
+        self._refuse(cause.failure if isinstance(cause, _Refused) else BAD_HTTP)
 
     def _refuse(self, failure: ProxyFailure) -> None:
         """Answer ``failure`` and end the connection (at once if another answer is under way)."""
@@ -297,17 +274,14 @@ class FrontDoorProtocol(HttpToolsProtocol):
 class _HealthOnly:
     """The app for a connection past the cap: ``GET /health`` as usual, anything else 503."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        body = _AT_CAPACITY.body()
-        headers = [*_AT_CAPACITY.headers(), *_CLOSE, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await TOO_MANY_CONNECTIONS.answer(send, *_CLOSE)
 
 
 _last_note: dict[str, float] = {}

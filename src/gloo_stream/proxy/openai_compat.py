@@ -7,7 +7,6 @@ is streamed upstream all the same and folded into one ``chat.completion`` object
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +16,9 @@ import msgspec
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.config import ProxySettings
 from gloo_stream.errors import InvalidRequestError
-from gloo_stream.proxy.guards import STREAM_FIELDS, RequestRefused, refuse, upstream_body
+from gloo_stream.proxy import failures
+from gloo_stream.proxy.admission import STREAM_FIELDS, upstream_body
+from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.request import check_param
 
 __all__ = [
@@ -43,43 +44,57 @@ def translate_request(
     data: Mapping[str, Any], settings: ProxySettings
 ) -> tuple[dict[str, Any], bool]:
     """The upstream body for an OpenAI-style request, and whether the caller wants a stream."""
-    unknown = sorted(set(data) - OPENAI_FIELDS)
-    if unknown:
-        raise refuse(
-            400,
-            f"Unsupported field(s): {', '.join(unknown)}. "
-            f"Supported: {', '.join(sorted(OPENAI_FIELDS))}.",
-            "unknown_field",
-            unknown[0],
-        )
-    wants_stream = data.get("stream", False)
-    if not isinstance(wants_stream, bool):
-        raise refuse(400, "stream must be true or false", "invalid_type", "stream")
-    n = data.get("n", 1)
-    if n != 1 or isinstance(n, bool):
-        raise refuse(400, "Only n=1 is supported.", "invalid_value", "n")
-    options = data.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise refuse(400, "stream_options must be an object", "invalid_type", "stream_options")
-    user = data.get("user")
-    if user is not None and not isinstance(user, str):
-        raise refuse(400, "user must be a string", "invalid_type", "user")
+    wants_stream = _check_openai_fields(data)
     body = {k: v for k, v in data.items() if k in STREAM_FIELDS}
     if "max_completion_tokens" in data:
-        if "max_tokens" in data:
-            raise refuse(
-                400,
-                "Give max_tokens or max_completion_tokens, not both.",
-                "invalid_value",
-                "max_completion_tokens",
-            )
-        value = data["max_completion_tokens"]
-        try:
-            if value is not None:  # null means not given, as for every other field
-                check_param("max_tokens", value, label="max_completion_tokens")
-        except InvalidRequestError as exc:
-            raise refuse(400, exc.message, "invalid_request", exc.field) from None
-        body["max_tokens"] = value
+        body["max_tokens"] = _max_completion_tokens(data)
+    _route(body)
+    body.pop("stream", None)
+    try:
+        return upstream_body(body, settings), wants_stream
+    except RequestRefused as exc:
+        if exc.failure.param == "max_tokens" and "max_completion_tokens" in data:
+            # The cap refused the value the caller sent under its OpenAI name: say that name.
+            failure = failures.renamed_param(exc.failure, "max_tokens", "max_completion_tokens")
+            raise RequestRefused(failure) from None
+        raise
+
+
+def _check_openai_fields(data: Mapping[str, Any]) -> bool:
+    """Refuse what only OpenAI's dialect has and the proxy cannot honour; whether to stream."""
+    unknown = sorted(set(data) - OPENAI_FIELDS)
+    if unknown:
+        raise RequestRefused(failures.unsupported_fields(unknown, OPENAI_FIELDS))
+    wants_stream = data.get("stream", False)
+    if not isinstance(wants_stream, bool):
+        raise RequestRefused(failures.wrong_type("stream", "true or false"))
+    n = data.get("n", 1)
+    if n != 1 or isinstance(n, bool):
+        raise RequestRefused(failures.only_one_choice())
+    options = data.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise RequestRefused(failures.wrong_type("stream_options", "an object"))
+    user = data.get("user")
+    if user is not None and not isinstance(user, str):
+        raise RequestRefused(failures.wrong_type("user", "a string"))
+    return wants_stream
+
+
+def _max_completion_tokens(data: Mapping[str, Any]) -> Any:
+    """OpenAI's newer name for ``max_tokens``, checked under that name."""
+    if "max_tokens" in data:
+        raise RequestRefused(failures.max_tokens_twice())
+    value = data["max_completion_tokens"]
+    try:
+        if value is not None:  # null means not given, as for every other field
+            check_param("max_tokens", value, label="max_completion_tokens")
+    except InvalidRequestError as exc:
+        raise RequestRefused(failures.invalid_request(exc)) from None
+    return value
+
+
+def _route(body: dict[str, Any]) -> None:
+    """OpenAI clients must name a model: ``default`` and ``auto`` name a routing instead."""
     model = body.get("model")
     name = model.strip().lower() if isinstance(model, str) else None
     if name == DEFAULT_MODEL:
@@ -88,18 +103,6 @@ def translate_request(
         del body["model"]
         if "model_family" not in body:
             body.setdefault("auto_routing", True)
-    body.pop("stream", None)
-    try:
-        return upstream_body(body, settings), wants_stream
-    except RequestRefused as exc:
-        if exc.failure.param == "max_tokens" and "max_completion_tokens" in data:
-            # The cap refused the value the caller sent under its OpenAI name: say that name.
-            failure = exc.failure
-            message = failure.message.replace("max_tokens", "max_completion_tokens")
-            raise RequestRefused(
-                dataclasses.replace(failure, message=message, param="max_completion_tokens")
-            ) from None
-        raise
 
 
 def completion_body(result: StreamResult, *, created: int | None = None) -> bytes:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from gloo_stream.client import AsyncChatStream
 from gloo_stream.errors import ContentFilterError, StreamError
+from gloo_stream.proxy.asgi import Headers, Receive, Send
 from gloo_stream.proxy.failures import ProxyFailure, stream_failure
 from gloo_stream.redaction import NO_SECRETS, Redactor
 from gloo_stream.sse import encode_comment, encode_event
@@ -35,10 +35,6 @@ __all__ = [
     "end_with",
     "relay_chunks",
 ]
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 DONE_EVENT = b"data: [DONE]\n\n"
 HEARTBEAT = encode_comment("keep-alive")
@@ -58,11 +54,14 @@ class StreamControl:
 
     One task per stream waits on ``receive`` (nothing else can tell that the caller left)
     and a loop timer checks for idleness once per heartbeat interval, so an open stream
-    costs one task and one timer, not a task per wait.
+    costs one task and one timer, not a task per wait. Everything sent on the stream goes
+    through ``begin``, ``send_body`` and ``send_last``, so this class alone keeps the flags
+    the heartbeat reads (``headers_sent``, ``sending``, ``last_send``).
     """
 
     __slots__ = (
         "_beat",
+        "_loop",
         "_send",
         "_task",
         "_timer",
@@ -87,14 +86,36 @@ class StreamControl:
         self._timer: asyncio.TimerHandle | None = None
         self._beat: asyncio.Task[None] | None = None
         self._send: Send | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, receive: Receive, send: Send) -> None:
         """Begin watching for the caller's disconnect (call after the body was read)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
         self._watcher = loop.create_task(self._watch(receive))
         self._timer = loop.call_later(self.heartbeat, self._tick)
+
+    async def begin(self, headers: Headers) -> None:
+        """Send the stream's 200 and ``headers``; from now on silence is filled by heartbeats."""
+        assert self._send is not None and self._loop is not None
+        await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+        self.headers_sent = True
+        self.last_send = self._loop.time()
+
+    async def send_body(self, data: bytes) -> None:
+        """Send one piece of the answer (no heartbeat is queued behind a blocked send)."""
+        assert self._send is not None and self._loop is not None
+        self.sending = True
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        self.sending = False
+        self.last_send = self._loop.time()
+
+    async def send_last(self, data: bytes) -> None:
+        """Send the stream's last bytes and end the response; no heartbeat follows."""
+        assert self._send is not None
+        self.sending = True
+        await self._send({"type": "http.response.body", "body": data, "more_body": False})
 
     def stop(self, reason: str) -> None:
         """Stop the stream from outside (``"disconnect"`` or ``"shutdown"``)."""
@@ -220,7 +241,6 @@ class RelayStats:
 
 async def relay_chunks(
     stream: AsyncChatStream,
-    send: Send,
     control: StreamControl,
     stats: RelayStats,
     *,
@@ -234,7 +254,6 @@ async def relay_chunks(
     ``data: [DONE]`` sentinel OpenAI clients expect after a complete answer. ``redactor``
     holds the secrets an upstream's error name must not carry.
     """
-    loop = asyncio.get_running_loop()
     chunks = nbytes = 0
     try:
         async for chunk in stream:
@@ -246,10 +265,7 @@ async def relay_chunks(
                 data = b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
             else:
                 data = encode_event(raw)
-            control.sending = True
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-            control.sending = False
-            control.last_send = loop.time()
+            await control.send_body(data)
             chunks += 1
             nbytes += len(data)
     except ContentFilterError as exc:
@@ -265,8 +281,7 @@ async def relay_chunks(
         stats.ttft_ms = stream.result.ttft_ms
     tail = stats.failure.event() if stats.failure is not None else DONE_EVENT if done_event else b""
     stats.bytes += len(tail)
-    control.sending = True
-    await send({"type": "http.response.body", "body": tail, "more_body": False})
+    await control.send_last(tail)
 
 
 def _take_result(stats: RelayStats, exc: StreamError) -> None:
@@ -274,9 +289,9 @@ def _take_result(stats: RelayStats, exc: StreamError) -> None:
     stats.ttft_ms = exc.partial.ttft_ms
 
 
-async def end_with(send: Send, failure: ProxyFailure, stats: RelayStats) -> None:
+async def end_with(control: StreamControl, failure: ProxyFailure, stats: RelayStats) -> None:
     """End a stream that already began with the failure's error event."""
     stats.failure = failure
     event = failure.event()
     stats.bytes += len(event)
-    await send({"type": "http.response.body", "body": event, "more_body": False})
+    await control.send_last(event)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from gloo_stream.proxy.failures import NOSNIFF
+from gloo_stream.proxy.asgi import NOSNIFF, ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["FALLBACK_CSP", "SecurityHeadersMiddleware", "page_csp"]
 
@@ -38,7 +37,7 @@ def page_csp(index: Path) -> str:
 class SecurityHeadersMiddleware:
     """Pure ASGI middleware: adds the headers a response does not already set."""
 
-    def __init__(self, app: Any, csp: str) -> None:
+    def __init__(self, app: ASGIApp, csp: str) -> None:
         self.app = app
         self._headers = [
             NOSNIFF,
@@ -47,13 +46,13 @@ class SecurityHeadersMiddleware:
             (b"referrer-policy", b"no-referrer"),
         ]
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Add the headers to the response start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Any) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = dict(message)
                 headers = list(message.get("headers", ()))

@@ -7,7 +7,6 @@ only then lets uvicorn close connections.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import ipaddress
 import logging
@@ -21,7 +20,7 @@ from pydantic import SecretStr
 
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.accesslog import logger
-from gloo_stream.proxy.app import create_app
+from gloo_stream.proxy.app import ProxyApp, create_app
 from gloo_stream.proxy.front_door import FrontDoorProtocol
 from gloo_stream.proxy.front_door_limits import (
     FrontDoorConfig,
@@ -45,7 +44,7 @@ __all__ = [
 def _find_state(app: Any) -> ProxyState | None:
     # uvicorn may wrap the app (proxy headers, message logger): unwrap until ours.
     for _ in range(10):
-        state = getattr(getattr(app, "state", None), "proxy", None)
+        state = getattr(app, "proxy", None)
         if isinstance(state, ProxyState):
             return state
         app = getattr(app, "app", None)
@@ -137,7 +136,7 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def app_from_env() -> Any:
+def app_from_env() -> ProxyApp:
     """The app built from the environment (what each worker process runs)."""
     _log_to_stderr()
     app = create_app(ProxySettings())
@@ -148,30 +147,28 @@ def app_from_env() -> Any:
 def run_proxy(settings: ProxySettings, *, offline: bool = False, workers: int = 1) -> None:
     """Serve the proxy on ``proxy_host:proxy_port`` until interrupted.
 
-    ``offline`` starts the built-in simulator and points the proxy at it, so it runs with no
-    Gloo credentials and no network. ``workers > 1`` runs several processes on one socket
+    ``offline`` says (in the start-up lines) that ``settings`` point at the built-in
+    simulator, which the caller started (the command line does, for ``--offline``).
+    ``workers > 1`` runs several processes on one socket
     (limits and metrics are then per process).
     """
-    with contextlib.ExitStack() as stack:
-        if offline:
-            settings = _offline(settings, stack)
-        _log_to_stderr()
-        warn_if_exposed(settings)
-        if settings.auth_mode == "none":
-            logger.warning(
-                "no Gloo credentials: completions will answer 503 until GLOO_API_KEY, or "
-                "GLOO_CLIENT_ID and GLOO_CLIENT_SECRET, are set (or use --offline)"
-            )
-        # Our own socket, for one worker as for several: uvicorn's leaves accepted connections
-        # without TCP_NODELAY on the asyncio loop (a ~40 ms stall per kept-alive write).
-        sock = bind_tcp(settings.proxy_host, settings.proxy_port)
-        _announce(settings, sock, offline=offline, workers=workers)
-        if workers <= 1:
-            app = create_app(settings)
-            tune_gc()
-            DrainingServer(uvicorn_config(app, settings)).run(sockets=[sock])
-            return
-        _run_workers(settings, workers, sock)
+    _log_to_stderr()
+    warn_if_exposed(settings)
+    if settings.auth_mode == "none":
+        logger.warning(
+            "no Gloo credentials: completions will answer 503 until GLOO_API_KEY, or "
+            "GLOO_CLIENT_ID and GLOO_CLIENT_SECRET, are set (or use --offline)"
+        )
+    # Our own socket, for one worker as for several: uvicorn's leaves accepted connections
+    # without TCP_NODELAY on the asyncio loop (a ~40 ms stall per kept-alive write).
+    sock = bind_tcp(settings.proxy_host, settings.proxy_port)
+    _announce(settings, sock, offline=offline, workers=workers)
+    if workers <= 1:
+        app = create_app(settings)
+        tune_gc()
+        DrainingServer(uvicorn_config(app, settings)).run(sockets=[sock])
+        return
+    _run_workers(settings, workers, sock)
 
 
 def _announce(settings: ProxySettings, sock: socket.socket, *, offline: bool, workers: int) -> None:
@@ -186,21 +183,6 @@ def _announce(settings: ProxySettings, sock: socket.socket, *, offline: bool, wo
         logger.info(line)
     for warning in warnings:
         logger.warning(warning)
-
-
-def _offline(settings: ProxySettings, stack: contextlib.ExitStack) -> ProxySettings:
-    from gloo_stream.simulator import SimulatorServer
-
-    sim = stack.enter_context(SimulatorServer())
-    return settings.model_copy(
-        update={
-            "gloo_api_url": sim.api_url,
-            "gloo_token_url": sim.token_url,
-            "gloo_api_key": SecretStr(sim.config.api_keys[0]),
-            "gloo_client_id": None,
-            "gloo_client_secret": None,
-        }
-    )
 
 
 def _run_workers(settings: ProxySettings, workers: int, sock: socket.socket) -> None:

@@ -11,7 +11,7 @@ import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
 from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.static import page_libraries
+from gloo_stream.proxy.page import page_libraries
 
 __all__ = ["page_url", "public_url", "startup_lines"]
 

@@ -1,4 +1,4 @@
-"""Everything one proxy app shares between its requests (``app.state.proxy``)."""
+"""Everything one proxy app shares between its requests (``app.proxy``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from gloo_stream.client import AsyncGlooClient
+from gloo_stream.client.transport import StreamingTransport
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.client_auth import ClientAuth
 from gloo_stream.proxy.cors import CorsPolicy
@@ -21,10 +22,9 @@ from gloo_stream.proxy.limits import (
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.relay import ActiveStreams
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
-from gloo_stream.transport import StreamingTransport
 
 if TYPE_CHECKING:
-    from gloo_stream.proxy.redis_limits import SharedLimits
+    from gloo_stream.proxy.limits.shared import SharedLimits
 
 __all__ = ["ProxyState", "make_upstream_client", "settings_secrets"]
 
@@ -61,7 +61,7 @@ class ProxyState:
         shared = None
         failures: FailureCounter
         if settings.proxy_redis_url is not None:
-            from gloo_stream.proxy.redis_limits import shared_limits  # redis only when used
+            from gloo_stream.proxy.limits.shared import shared_limits  # redis only when used
 
             shared = shared_limits(settings, metrics.registry)
             rate, failures = shared.rate, shared.auth_failures

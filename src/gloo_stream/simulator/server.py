@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 
 from gloo_stream.serving import ThreadedServer, bind_tcp
 from gloo_stream.simulator.app import create_app
@@ -140,6 +141,20 @@ class SimulatorServer:
     def openai_base_url(self) -> str:
         """Base URL for OpenAI-compatible SDKs (they append ``/chat/completions``)."""
         return f"{self.url}/ai/v2"
+
+    def upstream_settings(self) -> dict[str, Any]:
+        """Settings that point a client or proxy at this simulator with its API key.
+
+        ``settings.model_copy(update=sim.upstream_settings())`` for a settings object, or
+        ``**sim.upstream_settings()`` to build one.
+        """
+        return {
+            "gloo_api_url": self.api_url,
+            "gloo_token_url": self.token_url,
+            "gloo_api_key": SecretStr(self.config.api_keys[0]),
+            "gloo_client_id": None,
+            "gloo_client_secret": None,
+        }
 
     # -- control (thread-safe) --------------------------------------------------------------
 

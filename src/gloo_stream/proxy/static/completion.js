@@ -34,123 +34,155 @@ const STATUS_SENTENCES = {
 /**
  * Stream one answer.
  * @param {{url: string, body: object, headers?: object, signal: AbortSignal,
- *   onOpen?: () => void, onText: (text: string) => void, now?: () => number,
+ *   onOpen?: () => void, onText: (text: string, progress: object) => void, now?: () => number,
  *   fetchImpl?: typeof fetch}} options
  * @returns {Promise<Outcome>}
  */
 export async function streamAnswer(options) {
-  const now = options.now ?? (() => performance.now());
-  const doFetch = options.fetchImpl ?? ((...args) => fetch(...args));
-  const started = now();
-  const out = {
-    state: "error",
-    finishReason: null,
-    error: null,
-    model: null,
-    ttftMs: null,
-    tokens: 0,
-    usageTokens: null,
-    streamMs: null,
-  };
-  let firstAt = null;
-  let lastAt = null;
-  const finish = (state, error = null) => {
-    out.state = state;
-    out.error = error;
-    if (firstAt !== null) out.streamMs = lastAt - firstAt;
-    return out;
-  };
-
+  const answer = new AnswerRecord(options.now ?? (() => performance.now()));
   let response;
   try {
-    response = await doFetch(options.url, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream", ...options.headers },
-      body: JSON.stringify(options.body),
-      signal: options.signal,
-      cache: "no-store",
-    });
-  } catch (err) {
-    if (options.signal.aborted) return finish("stopped");
-    return finish("error", {
-      message: "Could not reach the server. Check your connection and that the proxy is running.",
-      code: "network_error",
-      retryable: true,
-    });
+    response = await post(options);
+  } catch {
+    if (options.signal.aborted) return answer.finish("stopped");
+    return answer.finish(
+      "error",
+      networkError("Could not reach the server. Check your connection and that the proxy is running."),
+    );
   }
-  if (!response.ok) return finish("error", await httpError(response));
+  if (!response.ok) return answer.finish("error", await httpError(response));
   options.onOpen?.();
+  return readAnswer(response.body.getReader(), answer, options);
+}
 
-  const reader = response.body.getReader();
+/** The outcome of one answer as it is built: what arrived, and when. */
+class AnswerRecord {
+  constructor(now) {
+    this._now = now;
+    this._started = now();
+    this._firstAt = null;
+    this._lastAt = null;
+    this.sawDone = false;
+    /** @type {Outcome} */
+    this.outcome = {
+      state: "error",
+      finishReason: null,
+      error: null,
+      model: null,
+      ttftMs: null,
+      tokens: 0,
+      usageTokens: null,
+      streamMs: null,
+    };
+  }
+
+  /** A piece of text arrived: count and time it; returns the progress so far. */
+  addText() {
+    const t = this._now();
+    if (this._firstAt === null) {
+      this._firstAt = t;
+      this.outcome.ttftMs = t - this._started;
+    }
+    this._lastAt = t;
+    this.outcome.tokens += 1;
+    return { ...this.outcome, firstAt: this._firstAt };
+  }
+
+  /** The answer ended with `state` (and `error`, for "error"). */
+  finish(state, error = null) {
+    this.outcome.state = state;
+    this.outcome.error = error;
+    if (this._firstAt !== null) this.outcome.streamMs = this._lastAt - this._firstAt;
+    return this.outcome;
+  }
+
+  /** The stream ended cleanly: done, filtered, or cut when nothing said the answer was over. */
+  end() {
+    if (this.outcome.finishReason === "content_filter") return this.finish("filtered");
+    if (this.outcome.finishReason || this.sawDone) return this.finish("done");
+    return this.finish("cut");
+  }
+}
+
+function post(options) {
+  const doFetch = options.fetchImpl ?? ((...args) => fetch(...args));
+  return doFetch(options.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "text/event-stream", ...options.headers },
+    body: JSON.stringify(options.body),
+    signal: options.signal,
+    cache: "no-store",
+  });
+}
+
+/** Read the event stream to its end, or to the event that ends the answer. */
+async function readAnswer(reader, answer, options) {
   const parser = new SSEParser();
-  let sawDone = false;
   try {
-    reading: for (;;) {
+    for (;;) {
       const { value, done } = await reader.read();
       if (done) {
         parser.close();
-        break;
+        return answer.end();
       }
       for (const event of parser.feed(value)) {
-        if (event.event === "error") return finish("error", eventError(event.data));
-        if (event.event !== "message") continue; // unknown event types are not ours to handle
-        if (event.data.trim() === "[DONE]") {
-          sawDone = true;
-          break reading;
-        }
-        let chunk;
-        try {
-          chunk = JSON.parse(event.data);
-        } catch {
-          return finish("error", {
-            message: "The server sent a malformed chunk; the answer is incomplete.",
-            code: "malformed_chunk",
-            retryable: true,
-          });
-        }
-        if (chunk && chunk.error && !chunk.choices) return finish("error", eventError(event.data));
-        const choice = chunk?.choices?.[0];
-        if (chunk?.model) out.model = chunk.model;
-        if (chunk?.usage?.completion_tokens != null) out.usageTokens = chunk.usage.completion_tokens;
-        const text = choice?.delta?.content;
-        if (typeof text === "string" && text !== "") {
-          const t = now();
-          if (firstAt === null) {
-            firstAt = t;
-            out.ttftMs = t - started;
-          }
-          lastAt = t;
-          out.tokens += 1;
-          options.onText(text, { ...out, firstAt });
-        }
-        const reason = choice?.finish_reason;
-        if (reason) {
-          out.finishReason = reason;
-          if (reason === "error") {
-            const detail = chunk.error ?? {};
-            return finish("error", {
-              message: `The model failed mid-answer (${detail.name ?? detail.code ?? "error"}); the answer is incomplete.`,
-              code: String(detail.name ?? "upstream_error"),
-              retryable: true,
-            });
-          }
-        }
+        const outcome = onEvent(event, answer, options);
+        if (outcome) return outcome;
       }
     }
-  } catch (err) {
-    if (options.signal.aborted) return finish("stopped");
-    return finish("error", {
-      message: "The connection was lost before the answer finished.",
-      code: "network_error",
-      retryable: true,
-    });
+  } catch {
+    if (options.signal.aborted) return answer.finish("stopped");
+    return answer.finish("error", networkError("The connection was lost before the answer finished."));
   } finally {
     // Release the connection whichever way we leave (a no-op once the body has ended).
     reader.cancel().catch(() => {});
   }
-  if (out.finishReason === "content_filter") return finish("filtered");
-  if (out.finishReason || sawDone) return finish("done");
-  return finish("cut");
+}
+
+/** One event: the outcome when it ends the answer, else null. */
+function onEvent(event, answer, options) {
+  if (event.event === "error") return answer.finish("error", eventError(event.data));
+  if (event.event !== "message") return null; // unknown event types are not ours to handle
+  if (event.data.trim() === "[DONE]") {
+    answer.sawDone = true;
+    return answer.end();
+  }
+  let chunk;
+  try {
+    chunk = JSON.parse(event.data);
+  } catch {
+    return answer.finish("error", {
+      message: "The server sent a malformed chunk; the answer is incomplete.",
+      code: "malformed_chunk",
+      retryable: true,
+    });
+  }
+  if (chunk && chunk.error && !chunk.choices) return answer.finish("error", eventError(event.data));
+  return onChunk(chunk, answer, options);
+}
+
+/** One completion chunk: its text goes to onText; an "error" finish_reason ends the answer. */
+function onChunk(chunk, answer, options) {
+  const choice = chunk?.choices?.[0];
+  if (chunk?.model) answer.outcome.model = chunk.model;
+  if (chunk?.usage?.completion_tokens != null)
+    answer.outcome.usageTokens = chunk.usage.completion_tokens;
+  const text = choice?.delta?.content;
+  if (typeof text === "string" && text !== "") options.onText(text, answer.addText());
+  const reason = choice?.finish_reason;
+  if (!reason) return null;
+  answer.outcome.finishReason = reason;
+  if (reason !== "error") return null;
+  const detail = chunk.error ?? {};
+  return answer.finish("error", {
+    message: `The model failed mid-answer (${detail.name ?? detail.code ?? "error"}); the answer is incomplete.`,
+    code: String(detail.name ?? "upstream_error"),
+    retryable: true,
+  });
+}
+
+function networkError(message) {
+  return { message, code: "network_error", retryable: true };
 }
 
 async function httpError(response) {

@@ -121,16 +121,7 @@ function scanInline(text, start) {
       continue;
     }
     if (ch === "]" && brackets.length > 0) {
-      const bracket = brackets.pop();
-      const pending = linkEnd(text, i);
-      if (pending === "open") {
-        // "[text](http..." or "[text]" at the very end: show the text, not the syntax.
-        removals.push([bracket.pos, bracket.pos + bracket.width], [i, text.length]);
-        break;
-      }
-      // A whole link: runs opened inside its text and never closed there stay literal.
-      if (pending > i + 1) delims.length = Math.min(delims.length, bracket.depth);
-      i = pending;
+      i = closeBracket(text, i, brackets.pop(), delims, removals);
       continue;
     }
     if (ch === "*" || ch === "_" || ch === "~") {
@@ -146,6 +137,22 @@ function scanInline(text, start) {
     else closers = "`".repeat(code.len) + closers;
   }
   return { removals, closers };
+}
+
+/**
+ * A "]" that closes `bracket`: the index to go on scanning from, or text.length when the
+ * text ends inside the link (then its syntax is removed and its text shown).
+ */
+function closeBracket(text, i, bracket, delims, removals) {
+  const pending = linkEnd(text, i);
+  if (pending === "open") {
+    // "[text](http..." or "[text]" at the very end: show the text, not the syntax.
+    removals.push([bracket.pos, bracket.pos + bracket.width], [i, text.length]);
+    return text.length;
+  }
+  // A whole link: runs opened inside its text and never closed there stay literal.
+  if (pending > i + 1) delims.length = Math.min(delims.length, bracket.depth);
+  return pending;
 }
 
 function runLength(text, i) {

@@ -1,26 +1,20 @@
 """``gloo-stream proxy`` and ``gloo-stream simulate``: start the servers those issues define.
 
-Both import their server lazily, so ``gloo-stream chat`` starts fast; ``cli`` registers them.
+Both import their server lazily, so ``gloo-stream chat`` starts fast; ``cli.app`` registers
+them.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from gloo_stream.cli_errors import ExitStatus, explain_settings
-from gloo_stream.render import message_console
+from gloo_stream.cli.failures import ExitStatus, explain_settings, fail
 
 __all__ = ["PROXY_HELP", "SIMULATE_HELP", "proxy", "simulate"]
-
-
-def _fail(status: ExitStatus, line: str, hint: str) -> typer.Exit:
-    err = message_console()
-    err.print(f"[bold red]✗[/] {line}", highlight=False)
-    err.print(f"  {hint}", highlight=False, markup=False)
-    return typer.Exit(int(status))
 
 
 PROXY_HELP = """Serve the streaming proxy and browser chat page; credentials stay server-side.
@@ -61,16 +55,22 @@ def proxy(
         settings = ProxySettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
         lines = explain_settings(error).lines
-        raise _fail(ExitStatus.USAGE, lines[0], "See gloo-stream proxy --help.") from None
+        raise fail(ExitStatus.USAGE, [lines[0], "See gloo-stream proxy --help."]) from None
     # Imported when used: the proxy's stack is heavy, and chat never needs it.
     from gloo_stream.proxy import run_proxy
 
     try:
-        run_proxy(settings, offline=offline, workers=workers)
+        with contextlib.ExitStack() as stack:
+            if offline:
+                from gloo_stream.simulator import SimulatorServer
+
+                sim = stack.enter_context(SimulatorServer())
+                settings = settings.model_copy(update=sim.upstream_settings())
+            run_proxy(settings, offline=offline, workers=workers)
     except OSError as error:
         where = f"{settings.proxy_host}:{settings.proxy_port}"
-        raise _fail(
-            ExitStatus.FAILURE, f"Cannot serve on {where}: {error.strerror}", "Try --port."
+        raise fail(
+            ExitStatus.FAILURE, [f"Cannot serve on {where}: {error.strerror}", "Try --port."]
         ) from None
 
 
@@ -129,6 +129,6 @@ def simulate(
     try:
         run(host=host, port=port, config=config)
     except OSError as error:
-        raise _fail(
-            ExitStatus.FAILURE, f"Cannot listen on {host}:{port}: {error.strerror}", "Try --port."
+        raise fail(
+            ExitStatus.FAILURE, [f"Cannot listen on {host}:{port}: {error.strerror}", "Try --port."]
         ) from None

@@ -1,24 +1,27 @@
 """One answer streamed through a view (``run_turn``), and the interactive multi-turn session.
 
 The client decides everything about the request (validation, retries, what counts as cut);
-this module only keeps the conversation and tells the view what happened.
+this module only picks the view, keeps the conversation and tells the view what happened.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 
-from gloo_stream.cli_errors import ExitStatus, explain
+from gloo_stream.cli.failures import ExitStatus, explain, message_console
+from gloo_stream.cli.render import AnswerView, JsonLinesView, PlainView
+from gloo_stream.cli.render_live import LiveMarkdownView
 from gloo_stream.client import GlooClient
 from gloo_stream.errors import GlooError, InvalidRequestError, StreamError
-from gloo_stream.render import AnswerView
 from gloo_stream.request import build_chat_request, names_routing, with_defaults
 
-__all__ = ["ChatSession", "Turn", "run_turn"]
+__all__ = ["ChatSession", "Turn", "run_interactive", "run_turn", "view_factory"]
 
 PROMPT = "› "  # noqa: RUF001  (a prompt glyph, not a typo)
 HELP = """\
@@ -30,6 +33,23 @@ Commands:
   /help           this list
   /exit           leave (Ctrl-D works too)
 Ctrl-C stops the answer being written and keeps what arrived, marked as cut."""
+
+
+def view_factory(
+    *, json_lines: bool, markdown: bool, max_attempts: int
+) -> Callable[[], AnswerView]:
+    """Picks the view for where stdout goes: JSON lines, live markdown (TTY) or plain text."""
+    out = Console()
+    err = message_console()
+
+    def make() -> AnswerView:
+        if json_lines:
+            return JsonLinesView(sys.stdout, max_attempts=max_attempts)
+        if markdown and out.is_terminal:
+            return LiveMarkdownView(out, err, max_attempts=max_attempts)
+        return PlainView(sys.stdout, err, max_attempts=max_attempts)
+
+    return make
 
 
 @dataclass(slots=True)
@@ -174,3 +194,31 @@ class ChatSession:
                 return ExitStatus.OK
             except KeyboardInterrupt:
                 self.console.print()
+
+
+def run_interactive(
+    client: GlooClient,
+    make_view: Callable[[], AnswerView],
+    params: dict[str, Any],
+    system: str | None,
+    auth_mode: str,
+) -> ExitStatus:
+    """The interactive chat on the terminal: a greeting naming the routing, then the loop."""
+    with contextlib.suppress(ImportError):  # Windows has no readline; input() still works
+        import readline  # noqa: F401  (importing it gives input() line editing and history)
+    console = message_console()
+    session = ChatSession(
+        client=client,
+        make_view=make_view,
+        console=console,
+        params={k: v for k, v in params.items() if v is not None},
+        system=system,
+        auth_mode=auth_mode,
+    )
+    console.print(
+        f"gloo-stream chat · routing: {session.routing()} · /help for commands · "
+        "Ctrl-C stops an answer · Ctrl-D leaves",
+        style="dim",
+        highlight=False,
+    )
+    return session.loop(input)

@@ -19,9 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from gloo_stream.proxy.failures import ProxyFailure
-
-__all__ = ["LIMITS_UNAVAILABLE", "RedisLink", "RedisUnavailable", "redact_url"]
+__all__ = ["RedisLink", "RedisUnavailable", "redact_url"]
 
 logger = logging.getLogger("gloo_stream.proxy")
 T = TypeVar("T")
@@ -29,14 +27,6 @@ T = TypeVar("T")
 # Once Redis failed, skip it this long before trying again: a check against a Redis that
 # black-holes packets would otherwise add a full timeout to every request.
 _DOWN_PAUSE = 1.0
-
-LIMITS_UNAVAILABLE = ProxyFailure(
-    503,
-    "The proxy cannot reach its shared limits store; try again shortly.",
-    "server_error",
-    "limits_unavailable",
-    retry_after=1.0,
-)
 
 
 class RedisUnavailable(Exception):  # noqa: N818 - names the condition, as httpx does

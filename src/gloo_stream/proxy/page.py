@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.failures import not_found
 from gloo_stream.proxy.vendor import LIBRARIES, SHIPPED_DIR, BrowserLibrary, library_version
 
-__all__ = ["STATIC_DIR", "library_root", "page_libraries", "static_routes"]
+__all__ = ["STATIC_DIR", "library_root", "page_libraries", "page_routes"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _NO_CACHE = {"cache-control": "no-cache"}
@@ -63,17 +64,11 @@ def page_libraries(settings: ProxySettings) -> tuple[str, list[str]]:
     return summary, problems
 
 
-def _not_found(message: str) -> Response:
-    return JSONResponse(
-        {"error": {"message": message, "type": "not_found", "param": None, "code": "not_found"}},
-        status_code=404,
-    )
-
-
 async def _index(request: Request) -> Response:
     index = STATIC_DIR / "index.html"
     if not index.is_file():
-        return _not_found("The chat page is not installed (proxy/static/index.html is missing).")
+        message = "The chat page is not installed (proxy/static/index.html is missing)."
+        return not_found(message).response()
     return FileResponse(index, headers=_NO_CACHE)
 
 
@@ -81,13 +76,14 @@ def _vendor_route(library: BrowserLibrary, settings: ProxySettings) -> Route:
     async def vendor(request: Request) -> Response:
         build = library.find_build(library_root(settings))
         if build is None:
-            return _not_found(f"/vendor/{library.served_as}: {_missing(library, settings)}")
+            message = f"/vendor/{library.served_as}: {_missing(library, settings)}"
+            return not_found(message).response()
         return FileResponse(build, media_type="text/javascript", headers=_NO_CACHE)
 
     return Route(f"/vendor/{library.served_as}", vendor, methods=["GET", "HEAD"])
 
 
-def static_routes(settings: ProxySettings) -> list[BaseRoute]:
+def page_routes(settings: ProxySettings) -> list[BaseRoute]:
     """``/``, ``/static/...`` and ``/vendor/...``."""
     return [
         Route("/", _index, methods=["GET", "HEAD"]),

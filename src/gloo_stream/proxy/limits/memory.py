@@ -1,7 +1,7 @@
-"""Abuse limits: requests per client per window, concurrent streams per client, a global cap.
+"""This process's limits: requests per client per window, concurrent streams, a global cap.
 
 The request-rate counters sit behind ``RateLimitStore`` so another backend (Redis, for
-several workers or hosts: ``redis_limits``) can replace the in-memory one without touching
+several workers or hosts: ``limits.shared``) can replace the in-memory one without touching
 the app. ``StreamSlots`` counts streams in this process; a ``SharedQuota`` (Redis leases)
 can be added for the per-client cap across replicas, while the global upstream cap stays
 per process (it protects this process's own resources).
@@ -18,7 +18,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-from gloo_stream.proxy.failures import ProxyFailure
+from gloo_stream.proxy.failures import CAPACITY_EXCEEDED, ProxyFailure, too_many_streams
 
 __all__ = [
     "FailureCounter",
@@ -28,7 +28,6 @@ __all__ = [
     "SharedQuota",
     "StreamSlots",
     "rate_limit_store",
-    "too_many_streams",
 ]
 
 
@@ -110,17 +109,6 @@ def rate_limit_store(
     return LimitsRateLimitStore(parse_many(rule), storage)
 
 
-def too_many_streams(cap: int) -> ProxyFailure:
-    """The 429 for a client already at its cap of concurrent answers."""
-    return ProxyFailure(
-        429,
-        f"Too many answers in progress for this client (at most {cap}); wait for one to finish.",
-        "rate_limit_error",
-        "too_many_streams",
-        retry_after=1.0,
-    )
-
-
 class SharedQuota(Protocol):
     """A per-client stream cap kept outside this process (across workers and replicas)."""
 
@@ -164,13 +152,7 @@ class StreamSlots:
         if self._per_client and held >= self._per_client:
             return too_many_streams(self._per_client)
         if self._total and self.open >= self._total:
-            return ProxyFailure(
-                503,
-                "The proxy is at its capacity for upstream streams; try again shortly.",
-                "server_error",
-                "capacity_exceeded",
-                retry_after=1.0,
-            )
+            return CAPACITY_EXCEEDED
         self._by_client[client] = held + 1
         self.open += 1
         return None

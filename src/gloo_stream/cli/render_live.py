@@ -22,9 +22,10 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from gloo_stream.accumulate import StreamResult
+from gloo_stream.cli.failures import print_failure
+from gloo_stream.cli.partial_markdown import close_open_inline
+from gloo_stream.cli.render import TextSoFar, retry_notice, summary_line
 from gloo_stream.errors import GlooError
-from gloo_stream.partial_markdown import close_open_inline
-from gloo_stream.render import TextSoFar, print_error, retry_notice, summary_line
 
 __all__ = ["LiveMarkdownView", "TrimmedMarkdown", "estimated_height", "split_settled"]
 
@@ -212,7 +213,7 @@ class LiveMarkdownView(TextSoFar):
         """Leave the partial on screen and explain below it."""
         self._stale_into_tail()
         self._stop()
-        print_error(self._err, lines)
+        print_failure(self._err, lines)
 
     def interrupt(self) -> None:
         """Leave the partial on screen, marked as stopped."""

@@ -12,11 +12,11 @@ from typing import IO, Any
 
 from rich.console import Console
 
-from gloo_stream.cli_errors import ExitStatus, explain
+from gloo_stream.cli.failures import ExitStatus, explain, print_failure
+from gloo_stream.cli.render import retry_notice
 from gloo_stream.client import GlooClient
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import GlooError
-from gloo_stream.render import retry_notice
 
 __all__ = ["ACCUMULATE_PROMPT", "STREAM_PROMPT", "demo_banner", "run_demo"]
 
@@ -69,9 +69,7 @@ def run_demo(
     except GlooError as error:
         out.flush()
         explanation = explain(error, auth_mode=auth_mode)
-        err.print(f"✗ {explanation.lines[0]}", style="bold red", highlight=False)
-        for line in explanation.lines[1:]:
-            err.print(f"  {line}", style="red", highlight=False)
+        print_failure(err, explanation.lines)
         return explanation.status
     except KeyboardInterrupt:
         out.write("\n")

@@ -10,17 +10,18 @@ from __future__ import annotations
 import time
 
 import httpx
+from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 
-from gloo_stream.auth import ClientCredentialsAuth, redactor_for
-from gloo_stream.cli_errors import ExitStatus, explain
+from gloo_stream.cli.failures import ExitStatus, explain, print_failure
 from gloo_stream.client import GlooClient
+from gloo_stream.client.auth import ClientCredentialsAuth, redactor_for
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import APIConnectionError, GlooError, error_from_response
 from gloo_stream.request import build_chat_request
 
-__all__ = ["run_auth_check"]
+__all__ = ["run_auth_check", "run_offline_auth_check"]
 
 
 class _StepFailedError(Exception):
@@ -44,24 +45,35 @@ def run_auth_check(
             _check_token(client, http, out)
             _check_endpoint(client, http, out)
     except _StepFailedError as failure:
-        _bad(out, failure.lines)
+        print_failure(out, failure.lines, hint_prefix="fix: ")
         return failure.status
     except GlooError as error:
         explanation = explain(error, auth_mode=mode)
-        _bad(out, explanation.lines)
+        print_failure(out, explanation.lines, hint_prefix="fix: ")
         return explanation.status
     out.print("[green]All checks passed.[/]")
     return ExitStatus.OK
 
 
+def run_offline_auth_check(out: Console, *, timeout: float | None = None) -> ExitStatus:
+    """Every step against an in-process simulator, with its client credentials."""
+    # Imported here: the simulator pulls in the ASGI stack, which online runs never need.
+    from gloo_stream.simulator import SimulatorConfig, SimulatorServer
+
+    config = SimulatorConfig()
+    with SimulatorServer(config=config) as sim:
+        settings = GlooSettings(
+            gloo_api_key=None,
+            gloo_client_id=config.client_id,
+            gloo_client_secret=SecretStr(config.client_secret),
+            gloo_api_url=sim.api_url,
+            gloo_token_url=sim.token_url,
+        )
+        return run_auth_check(settings, out, timeout=timeout)
+
+
 def _good(out: Console, line: str) -> None:
     out.print(f"[green]✓[/] {escape(line)}", highlight=False)
-
-
-def _bad(out: Console, lines: list[str]) -> None:
-    out.print(f"[red]✗[/] {escape(lines[0])}", highlight=False)
-    for line in lines[1:]:
-        out.print(f"  [dim]fix:[/] {escape(line)}", highlight=False)
 
 
 def _check_credentials(settings: GlooSettings, out: Console) -> None:

@@ -13,9 +13,9 @@ import json
 from typing import IO, Any, Protocol
 
 from rich.console import Console
-from rich.text import Text
 
 from gloo_stream.accumulate import StreamResult
+from gloo_stream.cli.failures import print_failure
 from gloo_stream.errors import GlooError, StreamError
 
 __all__ = [
@@ -23,8 +23,6 @@ __all__ = [
     "JsonLinesView",
     "PlainView",
     "TextSoFar",
-    "message_console",
-    "print_error",
     "retry_notice",
     "summary_line",
 ]
@@ -55,12 +53,6 @@ class AnswerView(Protocol):
 
     def interrupt(self) -> None:
         """The user pressed Ctrl-C; the partial stays shown."""
-
-
-def message_console(*, stderr: bool = True) -> Console:
-    """A console for notices and summaries: lines are never hard-wrapped, so a log or a
-    grep sees each message whole (a terminal still wraps them visually)."""
-    return Console(stderr=stderr, soft_wrap=True)
 
 
 # -- pure helpers -------------------------------------------------------------------------
@@ -145,7 +137,7 @@ class PlainView(TextSoFar):
     def fail(self, error: GlooError, lines: list[str]) -> None:
         """Keep the partial, explain on stderr."""
         self._end_line()
-        print_error(self._err, lines)
+        print_failure(self._err, lines)
 
     def interrupt(self) -> None:
         """Keep the partial, say it was cut."""
@@ -210,10 +202,3 @@ class JsonLinesView(TextSoFar):
     def interrupt(self) -> None:
         """``{"type": "interrupted", "text": ...}``."""
         self._emit({"type": "interrupted", "text": self.text})
-
-
-def print_error(err: Console, lines: list[str]) -> None:
-    """The ✗ line of an error and its hint, in red on stderr."""
-    err.print(Text(f"✗ {lines[0]}", style="bold red"))
-    for line in lines[1:]:
-        err.print(Text(f"  {line}", style="red"))

@@ -30,17 +30,20 @@ from limits.aio.storage import RedisStorage
 from prometheus_client import CollectorRegistry
 
 from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.failures import ProxyFailure
-from gloo_stream.proxy.guards import RequestRefused
-from gloo_stream.proxy.limits import (
+from gloo_stream.proxy.failures import (
+    LIMITS_UNAVAILABLE,
+    ProxyFailure,
+    RequestRefused,
+    too_many_streams,
+)
+from gloo_stream.proxy.limits.memory import (
     FailureCounter,
     LimitsRateLimitStore,
     RateDecision,
     RateLimitStore,
     rate_limit_store,
-    too_many_streams,
 )
-from gloo_stream.proxy.redis_link import LIMITS_UNAVAILABLE, RedisLink, RedisUnavailable
+from gloo_stream.proxy.limits.redis_link import RedisLink, RedisUnavailable
 
 __all__ = ["SharedLimits", "SharedRateLimitStore", "SharedStreamQuota", "shared_limits"]
 
@@ -134,11 +137,6 @@ class SharedStreamQuota:
     def key(self, client: str) -> str:
         """The Redis key of ``client``'s lease set."""
         return f"{self._link.prefix}streams:{client}"
-
-    @property
-    def held(self) -> int:
-        """Leases this process holds now."""
-        return sum(len(ids) for ids in self._held.values())
 
     async def acquire(self, client: str) -> ProxyFailure | None:
         """Take a lease for one stream of ``client``, or say why not."""

@@ -1,0 +1,89 @@
+"""How the command reports a failure: one or two lines a person can act on, and an exit status.
+
+The messages, the fix to try and the exit status all come from the exception's catalogue entry
+(``gloo_stream.errors``), so scripts can tell a usage mistake from bad credentials, a rate
+limit, or an upstream failure. ``print_failure`` is the one printer of the ``✗`` line: every
+command, view and check reports through it, so they all look alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.text import Text
+
+from gloo_stream.errors import MISSING_MODEL_HINT, BadRequestError, ExitStatus, GlooError
+
+__all__ = [
+    "EXIT_STATUS_HELP",
+    "ExitStatus",
+    "Explanation",
+    "explain",
+    "explain_settings",
+    "fail",
+    "message_console",
+    "print_failure",
+]
+
+
+EXIT_STATUS_HELP = (
+    "Exit status: 0 ok · 1 unexpected failure · 2 usage (bad option, value or setting; "
+    "nothing was sent) · 3 authentication or permission · 4 rate limited · "
+    "5 upstream or stream failure (a partial answer is kept) · 130 interrupted (Ctrl-C)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What to print (first line: what happened; second: what to do) and how to exit."""
+
+    status: ExitStatus
+    lines: list[str]
+
+
+def explain(error: GlooError, *, auth_mode: str = "none") -> Explanation:
+    """The explanation of any error the core raises, read from its catalogue entry."""
+    message = error.message
+    if isinstance(error, BadRequestError) and error.missing_model:
+        # The library's hint names model=; on the command line the fix is an option.
+        message = message.removesuffix(f" ({MISSING_MODEL_HINT})")
+    advice = error.advise(auth_mode=auth_mode)
+    return Explanation(ExitStatus(error.exit_status), [message, advice] if advice else [message])
+
+
+def explain_settings(error: ValidationError) -> Explanation:
+    """A setting from the environment or ``.env`` (or an option) has a bad value."""
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]).upper()
+        # The message only: the input could be a secret.
+        msg = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {msg}" if name else msg)
+    return Explanation(ExitStatus.USAGE, ["Invalid setting: " + "; ".join(lines)])
+
+
+def message_console(*, stderr: bool = True) -> Console:
+    """A console for notices and summaries: lines are never hard-wrapped, so a log or a
+    grep sees each message whole (a terminal still wraps them visually)."""
+    return Console(stderr=stderr, soft_wrap=True)
+
+
+def print_failure(console: Console, lines: Sequence[str], *, hint_prefix: str = "") -> None:
+    """The ``✗`` line (what happened) in bold red, then each hint indented, in red.
+
+    Printed as ``Text``, never as markup: a message quoting ``[brackets]`` or ``:colons:``
+    from a server or an option is shown exactly as it is.
+    """
+    console.print(Text(f"✗ {lines[0]}", style="bold red"))
+    for line in lines[1:]:
+        console.print(Text(f"  {hint_prefix}{line}", style="red"))
+
+
+def fail(status: ExitStatus, lines: Sequence[str]) -> typer.Exit:
+    """Report on stderr; the caller raises the returned ``Exit`` (``raise fail(...)``)."""
+    print_failure(message_console(), lines)
+    return typer.Exit(int(status))

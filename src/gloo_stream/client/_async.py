@@ -1,0 +1,178 @@
+"""``AsyncGlooClient`` and ``AsyncChatStream``: the asyncio twin, running ``_base``'s flows.
+
+Only I/O lives here (sending, reading, closing, sleeping, each awaited); what to send, when
+to retry and what the bytes mean are decided in ``_base`` and the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from gloo_stream.accumulate import StreamResult
+from gloo_stream.client._base import (
+    POOL_LIMITS,
+    ClientBase,
+    Messages,
+    OnRetry,
+    OnToken,
+    StreamBase,
+    tell,
+)
+from gloo_stream.client._steps import (
+    Close,
+    Drain,
+    Flow,
+    IOStep,
+    ReadAll,
+    ReadSome,
+    Send,
+    Sleep,
+    next_step,
+)
+from gloo_stream.errors import GlooError
+from gloo_stream.wire import ChatCompletionChunk
+
+__all__ = ["AsyncChatStream", "AsyncGlooClient"]
+
+
+class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
+    """The asyncio twin of ``GlooClient``: same arguments, ``await``-able methods.
+
+    ``http_client`` is an ``httpx.AsyncClient``; for thousands of concurrent streams, give
+    it ``transport=StreamingTransport()`` (``gloo_stream.client.transport``).
+    """
+
+    def _new_pool(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(limits=POOL_LIMITS)
+
+    async def __aenter__(self) -> AsyncGlooClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only if this client created it)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    def stream(self, prompt_or_messages: Messages, **params: Any) -> AsyncChatStream:
+        """Start one answer; use as ``async with client.stream(...) as s: async for c in s``."""
+        return AsyncChatStream(self, self._body(prompt_or_messages, params))
+
+    def stream_body(self, body: Mapping[str, Any]) -> AsyncChatStream:
+        """Start one answer from a request body built already, sent as given.
+
+        For callers that build and check the body themselves, as the proxy does (with
+        ``build_chat_request`` and its own caps): no setting fills anything in. Used like
+        ``stream()``'s result: ``async with client.stream_body(body) as s: async for c in s``,
+        or ``await s.open()`` first to learn whether the server accepted the request.
+        """
+        return AsyncChatStream(self, dict(body))
+
+    async def complete(
+        self,
+        prompt_or_messages: Messages,
+        *,
+        on_token: OnToken | None = None,
+        on_retry: OnRetry | None = None,
+        **params: Any,
+    ) -> StreamResult:
+        """Stream one whole answer and return it; see ``GlooClient.complete``."""
+        body = self._body(prompt_or_messages, params)
+        async with AsyncChatStream(self, body, on_retry=on_retry, restart=True) as stream:
+            async for chunk in stream:
+                tell(on_token, chunk)
+        return stream._whole()
+
+    async def _send(self, body: dict[str, Any]) -> httpx.Response:
+        return await self._http.send(self._request(body), stream=True, auth=self.auth)
+
+
+class AsyncChatStream(StreamBase[AsyncGlooClient]):
+    """The asyncio twin of ``ChatStream``: ``async with`` and ``async for``."""
+
+    _pieces: AsyncIterator[bytes] | None = None
+
+    async def __aenter__(self) -> AsyncChatStream:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Send the request (retrying failures before the stream starts, per the policy)."""
+        async for _ in self._run(self._opening()):
+            pass  # opening hands on no chunks
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        self._claim()
+        return self._run(self._answer())
+
+    @property
+    async def text_stream(self) -> AsyncIterator[str]:
+        """The answer's text pieces as they arrive."""
+        async for chunk in self:
+            if text := chunk.content:
+                yield text
+
+    async def aclose(self) -> None:
+        """Release the connection (idempotent)."""
+        response, self._response, self._pieces = self._response, None, None
+        if response is not None:
+            await response.aclose()
+
+    async def _run(self, flow: Flow[Any]) -> AsyncIterator[ChatCompletionChunk]:
+        """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready.
+
+        The flow closes the response where it ends normally; on any other way out (an
+        error, a cancelled task, a consumer that stopped early) this does.
+        """
+        try:
+            step = next_step(flow, None)
+            while step is not None:
+                if isinstance(step, list):
+                    for chunk in step:
+                        yield chunk
+                    step = next_step(flow, None)
+                else:
+                    step = next_step(flow, await self._do(step))
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _do(self, step: IOStep) -> object:
+        """One step's I/O; a failure is returned, for the flow to say what it means."""
+        try:
+            match step:
+                case ReadSome(response):
+                    if self._pieces is None:
+                        self._pieces = response.aiter_bytes()
+                    return await anext(self._pieces, None)
+                case Send(body):
+                    return await self._client._send(body)
+                case ReadAll(response):
+                    return await response.aread()
+                case Drain(response):
+                    try:
+                        return await response.aread()
+                    finally:
+                        await response.aclose()
+                case Sleep(seconds):
+                    await asyncio.sleep(seconds)
+                case Close():
+                    await self.aclose()
+        except (httpx.TransportError, GlooError) as exc:
+            return exc
+        return None

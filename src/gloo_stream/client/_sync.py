@@ -1,0 +1,182 @@
+"""``GlooClient`` and ``ChatStream``: the blocking twin, running ``_base``'s flows with httpx.
+
+Only I/O lives here (sending, reading, closing, sleeping); what to send, when to retry and
+what the bytes mean are decided in ``_base`` and the core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from gloo_stream.accumulate import StreamResult
+from gloo_stream.client._base import (
+    POOL_LIMITS,
+    ClientBase,
+    Messages,
+    OnRetry,
+    OnToken,
+    StreamBase,
+    tell,
+)
+from gloo_stream.client._steps import (
+    Close,
+    Drain,
+    Flow,
+    IOStep,
+    ReadAll,
+    ReadSome,
+    Send,
+    Sleep,
+    next_step,
+)
+from gloo_stream.errors import GlooError
+from gloo_stream.wire import ChatCompletionChunk
+
+__all__ = ["ChatStream", "GlooClient"]
+
+
+class GlooClient(ClientBase[httpx.Client]):
+    """Streams chat completions from Gloo AI (or any OpenAI-compatible server).
+
+    Keyword arguments (each defaults from settings: environment and ``.env``): ``api_url``,
+    ``api_key`` or ``client_id``/``client_secret`` (with ``token_url``), or ``auth``;
+    ``timeout`` (connect), ``first_byte_timeout``, ``read_timeout`` (idle between bytes),
+    ``max_retries`` or ``retry_policy``, ``headers``, ``settings``, ``http_client`` (an
+    ``httpx.Client``). A call that names no routing uses ``GLOO_MODEL`` (or
+    ``GLOO_MODEL_FAMILY``) when set, else Gloo's ``auto_routing``; ``GLOO_TRADITION`` fills
+    in a missing ``tradition``.
+    """
+
+    def _new_pool(self) -> httpx.Client:
+        return httpx.Client(limits=POOL_LIMITS)
+
+    def __enter__(self) -> GlooClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool (only if this client created it)."""
+        if self._owns_http:
+            self._http.close()
+
+    def stream(self, prompt_or_messages: Messages, **params: Any) -> ChatStream:
+        """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``."""
+        return ChatStream(self, self._body(prompt_or_messages, params))
+
+    def stream_body(self, body: Mapping[str, Any]) -> ChatStream:
+        """Start one answer from a request body built already, sent as given.
+
+        For callers that build and check the body themselves (with ``build_chat_request``):
+        no setting fills anything in. Used like ``stream()``'s result.
+        """
+        return ChatStream(self, dict(body))
+
+    def complete(
+        self,
+        prompt_or_messages: Messages,
+        *,
+        on_token: OnToken | None = None,
+        on_retry: OnRetry | None = None,
+        **params: Any,
+    ) -> StreamResult:
+        """Stream one whole answer and return it, retrying per the policy.
+
+        A failure mid-stream restarts the request (``on_retry`` is told, and ``on_token``
+        sees the new answer from its start); when the budget is spent, the error raised
+        carries the partial answer. ``on_retry`` is also told before waiting to retry a
+        request that failed before streaming (a 429's wait can be long).
+        """
+        body = self._body(prompt_or_messages, params)
+        with ChatStream(self, body, on_retry=on_retry, restart=True) as stream:
+            for chunk in stream:
+                tell(on_token, chunk)
+        return stream._whole()
+
+    def _send(self, body: dict[str, Any]) -> httpx.Response:
+        return self._http.send(self._request(body), stream=True, auth=self.auth)
+
+
+class ChatStream(StreamBase[GlooClient]):
+    """One streamed answer: a context manager and an iterator of chunks as they arrive.
+
+    ``result`` is set when the stream ends; a mid-stream failure raises a ``StreamError``
+    whose ``partial`` (also stored in ``result``) keeps what arrived. The response is closed
+    on every path: end, break, exception, or garbage collection.
+    """
+
+    _pieces: Iterator[bytes] | None = None
+
+    def __enter__(self) -> ChatStream:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if self._response is not None:
+            self._response.close()
+
+    def open(self) -> None:
+        """Send the request (retrying failures before the stream starts, per the policy)."""
+        for _ in self._run(self._opening()):
+            pass  # opening hands on no chunks
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        self._claim()
+        try:
+            yield from self._run(self._answer())
+        finally:
+            self.close()
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The answer's text pieces as they arrive."""
+        return (text for chunk in self if (text := chunk.content))
+
+    def close(self) -> None:
+        """Release the connection (idempotent)."""
+        response, self._response, self._pieces = self._response, None, None
+        if response is not None:
+            response.close()
+
+    def _run(self, flow: Flow[Any]) -> Iterator[ChatCompletionChunk]:
+        """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready."""
+        step = next_step(flow, None)
+        while step is not None:
+            if isinstance(step, list):
+                yield from step
+                step = next_step(flow, None)
+            else:
+                step = next_step(flow, self._do(step))
+
+    def _do(self, step: IOStep) -> object:
+        """One step's I/O; a failure is returned, for the flow to say what it means."""
+        try:
+            match step:
+                case ReadSome(response):
+                    if self._pieces is None:
+                        self._pieces = response.iter_bytes()
+                    return next(self._pieces, None)
+                case Send(body):
+                    return self._client._send(body)
+                case ReadAll(response):
+                    return response.read()
+                case Drain(response):
+                    try:
+                        return response.read()
+                    finally:
+                        response.close()
+                case Sleep(seconds):
+                    time.sleep(seconds)
+                case Close():
+                    self.close()
+        except (httpx.TransportError, GlooError) as exc:
+            return exc
+        return None

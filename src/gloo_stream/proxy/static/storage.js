@@ -1,0 +1,52 @@
+// What the page keeps in localStorage: the conversation and the settings. Storage can be full,
+// disabled or corrupt; none of that may stop the chat, it only loses persistence.
+
+const HISTORY_KEY = "gloo-stream.chat.v1";
+const SETTINGS_KEY = "gloo-stream.settings.v1";
+
+function load(key, fallback) {
+  try {
+    const raw = localStorage.getItem(key);
+    return raw ? JSON.parse(raw) : fallback;
+  } catch {
+    return fallback; // storage disabled or corrupt: start fresh rather than not at all
+  }
+}
+
+function store(key, value) {
+  try {
+    localStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Full or disabled storage only loses persistence, never the chat itself.
+  }
+}
+
+/** Save the turns; a turn's `view` (its DOM nodes) is never stored. */
+export function saveHistory(turns) {
+  store(HISTORY_KEY, { turns: turns.map(({ view, ...turn }) => turn) });
+}
+
+/** The saved turns, cleaned up: unknown roles dropped, an answer a reload interrupted cut. */
+export function loadHistory() {
+  const saved = load(HISTORY_KEY, { turns: [] });
+  return (Array.isArray(saved.turns) ? saved.turns : [])
+    .filter((turn) => turn && (turn.role === "user" || turn.role === "assistant"))
+    .map((turn) => {
+      const copy = { ...turn, content: String(turn.content ?? "") };
+      delete copy.view;
+      // A reload mid-answer: that answer will never finish, say so.
+      if (copy.role === "assistant" && ["connecting", "streaming"].includes(copy.state))
+        copy.state = "cut";
+      return copy;
+    });
+}
+
+/** Save the Settings panel's values (see settings.js). */
+export function saveSettings(settings) {
+  store(SETTINGS_KEY, settings);
+}
+
+/** The saved settings, `{}` when there are none. */
+export function loadSettings() {
+  return load(SETTINGS_KEY, {});
+}
