@@ -133,7 +133,12 @@ def make_upstream_client(
 def settings_secrets(settings: ProxySettings) -> list[str]:
     """The secret values in ``settings``, in every form they are sent in."""
     held = [*settings.api_keys, *settings.metrics_keys]
-    for secret in (settings.gloo_api_key, settings.gloo_client_secret, settings.proxy_redis_url):
+    for secret in (
+        settings.gloo_api_key,
+        settings.gloo_client_secret,
+        settings.gloo_fallback_api_key,
+        settings.proxy_redis_url,
+    ):
         if secret is not None:
             held.append(secret.get_secret_value())
     if settings.gloo_client_id and settings.gloo_client_secret is not None:
