@@ -179,10 +179,12 @@ async def test_after_the_caller_leaves_events_go_to_the_buffer_only() -> None:
     upstream = Upstream()
     answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
+    await answer({"type": "http.response.start", "status": 200, "headers": []})
     await answer(body(b"data: 1\n\n"))
     answer.caller_left()
     await answer(body(b"data: 2\n\n"))
     assert upstream.bodies() == b"id: 1\ndata: 1\n\n"
+    assert len(upstream.sent) == 2, "the start and the first event, then nothing"
     assert await collect_some(buffer, answer.stream_id) == b"id: 1\ndata: 1\n\nid: 2\ndata: 2\n\n"
     assert upstream.cancels == []
 
@@ -200,6 +202,7 @@ async def test_nobody_back_within_the_window_cancels_the_upstream() -> None:
     upstream = Upstream()
     answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
+    await answer({"type": "http.response.start", "status": 200, "headers": []})
     await streams.run_tick()
     assert upstream.cancels == [], "a caller still there is never expired"
     answer.caller_left()
@@ -220,6 +223,7 @@ async def test_a_reader_holding_the_stream_keeps_it_going() -> None:
     upstream = Upstream()
     answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
+    await answer({"type": "http.response.start", "status": 200, "headers": []})
     answer.caller_left()
     for _ in range(4):
         clock.now += 3
@@ -251,6 +255,15 @@ async def test_a_buffer_that_cannot_take_the_stream_means_no_resuming() -> None:
     streams = ResumableStreams(Refusing(window=5, max_bytes=100), window=5)
     upstream = Upstream()
     assert await streams.begin("me", "/api/stream", upstream.send, upstream.cancel) is None
+
+
+async def test_a_caller_gone_before_the_answer_began_stops_it_as_without_resuming() -> None:
+    streams, _, _ = await resumable()
+    upstream = Upstream()
+    answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
+    assert answer is not None
+    answer.caller_left()  # it never got the X-Stream-Id: nobody can come back
+    assert upstream.cancels == ["disconnect"]
 
 
 def test_stream_ids_carry_at_least_128_random_bits() -> None:

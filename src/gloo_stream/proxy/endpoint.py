@@ -30,12 +30,15 @@ from gloo_stream.proxy.failures import (
 )
 from gloo_stream.proxy.openai_compat import completion_body, translate_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
+from gloo_stream.proxy.resume import ResumableAnswer
 from gloo_stream.proxy.state import ProxyState
 
 __all__ = ["CompletionsEndpoint"]
 
 _clock = time.perf_counter
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# Why a resumable answer was stopped from outside, and the event its stream ends with.
+_ENDED_BY = {"cancel": failures.STREAM_CANCELLED, "abandoned": failures.STREAM_ABANDONED}
 SSE_HEADERS = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -46,13 +49,14 @@ SSE_HEADERS = (
 class _Exchange:
     """One request's mutable bits: its headers-to-add, log record and relay counts."""
 
-    __slots__ = ("control", "extra_headers", "record", "started", "stats")
+    __slots__ = ("answer", "control", "extra_headers", "record", "started", "stats")
 
     def __init__(self, record: RequestRecord, extra_headers: Headers) -> None:
         self.record = record
         self.extra_headers = extra_headers
         self.stats = RelayStats()
         self.control: StreamControl | None = None
+        self.answer: ResumableAnswer | None = None
         self.started = _clock()
 
     def headers(self, *base: tuple[bytes, bytes]) -> Headers:
@@ -145,8 +149,18 @@ class CompletionsEndpoint:
         state = self.state
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
         stream = client.stream_body(body)
+        answer = None
+        if wants_stream and state.resume is not None:
+            # PROXY_RESUME_WINDOW: events go through the answer, which numbers and keeps them,
+            # and a caller who leaves does not stop the upstream (see proxy.resume).
+            answer = ex.answer = await state.resume.begin(
+                ex.record.client, self.route, send, control.stop
+            )
         state.streams.add(control)
-        control.start(receive, send)
+        if answer is not None:
+            control.start(answer.watch(receive), answer)
+        else:
+            control.start(receive, send)
         state.metrics.active_streams.inc()
         try:
             await self._answer(stream, wants_stream, send, ex)
@@ -163,6 +177,11 @@ class CompletionsEndpoint:
             if stream.attempts > 1:
                 state.metrics.retries.inc(stream.attempts - 1)
             await stream.aclose()
+            if answer is not None:
+                answer.close()
+                if not answer.attended and ex.record.outcome == "ok":
+                    ex.record.outcome = "detached"  # generated on for a caller to come back to
+                    state.metrics.disconnects.inc()
 
     async def _answer(
         self, stream: AsyncChatStream, wants_stream: bool, send: Send, ex: _Exchange
@@ -174,12 +193,15 @@ class CompletionsEndpoint:
             await self._fail(send, ex, failure_from_exception(exc, self.state.redactor()))
             return
         self.state.last_upstream_error = None
+        ex.record.upstream = stream.upstream
+        self.state.metrics.upstream_answers.labels(stream.upstream).inc()
         if not wants_stream:
             await self._whole(stream, send, ex)
             return
         control = ex.control
         assert control is not None
-        await control.begin(ex.headers(*SSE_HEADERS))
+        resumable = () if ex.answer is None else ((b"x-stream-id", ex.answer.stream_id.encode()),)
+        await control.begin(ex.headers(*SSE_HEADERS, *resumable))
         ex.record.status = 200
         await relay_chunks(
             stream, control, ex.stats, done_event=self.openai, redactor=self.state.redactor()
@@ -211,6 +233,9 @@ class CompletionsEndpoint:
             if not record.status:
                 record.status = 499  # nginx's "client closed request", for logs and metrics
             self.state.metrics.disconnects.inc()
+        elif stop.reason in _ENDED_BY and control is not None and control.headers_sent:
+            record.outcome = stop.reason  # DELETE, or nobody came back within the window
+            await end_with(control, _ENDED_BY[stop.reason], ex.stats)
         elif control is not None and control.headers_sent:
             await end_with(control, SHUTDOWN, ex.stats)
         else:

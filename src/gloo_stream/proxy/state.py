@@ -21,6 +21,8 @@ from gloo_stream.proxy.limits import (
 )
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.relay import ActiveStreams
+from gloo_stream.proxy.resume import ResumableStreams
+from gloo_stream.proxy.resume.build import resumable_streams
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ class ProxyState:
     """The Redis-backed limits, when ``PROXY_REDIS_URL`` is set."""
     held: Redactor = NO_SECRETS
     """Every secret in the settings (upstream key, client secret, client and metrics keys)."""
+    resume: ResumableStreams | None = None
+    """The answers callers may come back to, when ``PROXY_RESUME_WINDOW`` is set."""
     _live: tuple[tuple[str, ...], Redactor] = ((), NO_SECRETS)
 
     @classmethod
@@ -58,6 +62,8 @@ class ProxyState:
         if client is None:
             client, http = make_upstream_client(settings)
         metrics = ProxyMetrics()
+        if client is not None and client.breaker is not None:
+            metrics.watch_breaker(client.breaker)
         shared = None
         failures: FailureCounter
         if settings.proxy_redis_url is not None:
@@ -91,6 +97,7 @@ class ProxyState:
             metrics=metrics,
             shared=shared,
             held=Redactor(settings_secrets(settings)),
+            resume=resumable_streams(settings, metrics.registry),
         )
 
     def redactor(self) -> Redactor:
@@ -113,6 +120,8 @@ class ProxyState:
             await self.http.aclose()
         if self.shared is not None:
             await self.shared.aclose()
+        if self.resume is not None:
+            await self.resume.aclose()
 
 
 def make_upstream_client(

@@ -4,8 +4,8 @@ Every failure the proxy answers with is a ``ProxyFailure`` built in this package
 constructor, with a curated message: the proxy's own refusals and states (``refusals``: the
 request, its keys, the limits, the front door), and the library's exceptions as the caller
 is told them (``library_errors``, which reads each exception class's catalogue entry).
-``shape`` is how each is sent: a status and OpenAI's error body before the stream, one
-final SSE error event during it.
+``resuming`` holds those of resumable answers. ``shape`` is how each is sent: a status and
+OpenAI's error body before the stream, one final SSE error event during it.
 """
 
 from gloo_stream.proxy.failures.library_errors import (
@@ -48,6 +48,15 @@ from gloo_stream.proxy.failures.refusals import (
     unsupported_fields,
     wrong_type,
 )
+from gloo_stream.proxy.failures.resuming import (
+    RESUME_ELSEWHERE,
+    RESUME_GAP,
+    STREAM_ABANDONED,
+    STREAM_CANCELLED,
+    STREAM_LOST,
+    STREAM_NOT_FOUND,
+    bad_last_event_id,
+)
 from gloo_stream.proxy.failures.shape import ProxyFailure, RequestRefused
 
 __all__ = [
@@ -55,14 +64,21 @@ __all__ = [
     "CAPACITY_EXCEEDED",
     "LIMITS_UNAVAILABLE",
     "NOT_FOUND",
+    "RESUME_ELSEWHERE",
+    "RESUME_GAP",
     "SHUTDOWN",
     "SHUTDOWN_UNREAD",
+    "STREAM_ABANDONED",
+    "STREAM_CANCELLED",
+    "STREAM_LOST",
+    "STREAM_NOT_FOUND",
     "TOO_MANY_CONNECTIONS",
     "UPSTREAM_NOT_CONFIGURED",
     "USE_POST",
     "ProxyFailure",
     "RequestRefused",
     "bad_content_type",
+    "bad_last_event_id",
     "body_too_large",
     "failure_from_exception",
     "family_not_allowed",

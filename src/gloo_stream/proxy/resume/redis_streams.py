@@ -44,6 +44,7 @@ end
 return 0
 """
 _BATCH = 512  # events read per XREAD
+_DOWN_PAUSE = 1.0
 
 
 class _Produced:
@@ -87,6 +88,7 @@ class RedisBuffer:
         self._writer: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._callbacks: list[Callable[[str], None]] = []
+        self._down_until = 0.0
 
     def _meta(self, stream_id: str) -> str:
         return f"{self.prefix}resume:{stream_id}"
@@ -97,7 +99,13 @@ class RedisBuffer:
     # -- writing (the replica that generates the answer) ------------------------------------
 
     async def create(self, stream_id: str, owner: str, route: str) -> bool:
-        """Write the stream's hash; False (not resumable) when Redis does not answer."""
+        """Write the stream's hash; False (not resumable) when Redis does not answer.
+
+        After a failure Redis is not asked again for a second: a store that black-holes
+        packets would otherwise add a full timeout to every answer's start.
+        """
+        if time.monotonic() < self._down_until:
+            return False
         self._listen()
         meta = self._meta(stream_id)
         fields = {"owner": owner, "route": route, "state": "live", "replica": self.replica}
@@ -108,6 +116,7 @@ class RedisBuffer:
             await self._call(pipe.execute)
         except Exception as exc:  # any client error: the answer goes on, not resumable
             logger.warning("resume buffer unavailable, answer not resumable: %s", _short(exc))
+            self._down_until = time.monotonic() + _DOWN_PAUSE
             return False
         self._produced[stream_id] = _Produced(time.monotonic())
         return True

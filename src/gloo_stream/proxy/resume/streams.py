@@ -29,6 +29,7 @@ __all__ = ["Cancel", "ResumableAnswer", "ResumableStreams"]
 logger = logging.getLogger("gloo_stream.proxy")
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
 Cancel = Callable[[str], None]
 """Stops an answer's upstream; called with the reason (``cancel`` or ``abandoned``)."""
 
@@ -42,6 +43,7 @@ class ResumableAnswer:
         "_send",
         "_streams",
         "attended",
+        "began",
         "ended",
         "number",
         "stream_id",
@@ -57,11 +59,14 @@ class ResumableAnswer:
         self.stream_id = stream_id
         self.number = 0
         self.attended = True
+        self.began = False
         self.ended = False
 
     async def __call__(self, message: Message) -> None:
         """Send one ASGI message: body events get their ``id:`` and are kept first."""
-        if message["type"] == "http.response.body" and not self.ended:
+        if message["type"] == "http.response.start":
+            self.began = True
+        elif message["type"] == "http.response.body" and not self.ended:
             more = message.get("more_body", False)
             body = message.get("body", b"")
             if body and body[:1] != b":":  # a comment (heartbeat) is not an event
@@ -96,11 +101,32 @@ class ResumableAnswer:
         self.ended = True
         self._buffer.finish(self.stream_id, number, frame)
 
+    def watch(self, receive: Receive) -> Receive:
+        """``receive`` for the stream's disconnect watch: the caller's leaving is noted here
+        and never reported, so the upstream goes on (until ``cancel``)."""
+
+        async def until_left() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.caller_left()
+                await asyncio.Future()  # never returns: the watch is cancelled at the end
+            return message
+
+        return until_left
+
     def caller_left(self) -> None:
-        """The caller went away: stop sending, keep generating; its window starts now."""
-        if self.attended:
-            self.attended = False
+        """The caller went away: stop sending, keep generating; its window starts now.
+
+        Before the answer began the caller never learnt its id, so nobody can come back:
+        the upstream is stopped as it would be without resuming.
+        """
+        if not self.attended:
+            return
+        self.attended = False
+        if self.began:
             self._streams.hold_soon(self.stream_id)
+        else:
+            self._cancel("disconnect")
 
     def cancel(self, reason: str) -> None:
         """Stop the upstream (``DELETE``, or nobody came back within the window)."""
