@@ -7,15 +7,20 @@ test can call them wherever it needs to (inside a thread, a helper class, a fixt
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from gloo_stream.config import GlooSettings, ProxySettings
 from gloo_stream.simulator import SimulatorServer
+from gloo_stream.sse import ServerSentEvent, SSEDecoder
+from gloo_stream.wire import decode_chunk
 
 # Every setting is read from a variable with one of these prefixes (see config.py).
 SETTINGS_PREFIXES = ("GLOO_", "PROXY_")
@@ -76,3 +81,84 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway redis-server on a free loopback port, saving nothing: (process, URL).
+
+    Returns once it accepts connections; the caller terminates the process.
+    """
+    port = free_port()
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen([REDIS_SERVER, *options, "--dir", folder], stdout=subprocess.DEVNULL)
+
+    def accepts() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
+
+    try:
+        wait_until(accepts, "redis-server to accept connections", timeout=10, interval=0.05)
+    except BaseException:
+        proc.terminate()
+        raise
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+# -- SSE bodies and resumable answers (PROXY_RESUME_WINDOW) --------------------------------
+
+
+def sse_events(body: bytes) -> list[ServerSentEvent]:
+    """Every event in a whole SSE body."""
+    decoder = SSEDecoder()
+    return [*decoder.feed(body), *decoder.close()]
+
+
+def sse_text(body: bytes) -> str:
+    """The answer's text in an SSE body of completion chunks (``[DONE]`` and errors skipped)."""
+    return "".join(
+        decode_chunk(e.data).content
+        for e in sse_events(body)
+        if e.event == "message" and e.data != "[DONE]"
+    )
+
+
+def last_event_id(body: bytes) -> str:
+    """The id of the last whole event in ``body`` (what a resume sends as Last-Event-ID)."""
+    decoder = SSEDecoder()
+    decoder.feed(body)
+    return decoder.last_event_id
+
+
+def start_and_leave(
+    url: str, body: dict[str, Any], events: int, headers: dict[str, str] | None = None
+) -> tuple[str, bytes]:
+    """POST an answer, read its first ``events`` events and drop the connection.
+
+    Returns the answer's ``X-Stream-Id`` and the whole events read (a partial one cut off).
+    """
+    got = b""
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", url, json=body, headers=headers or {}) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        stream_id = response.headers["x-stream-id"]
+        for piece in response.iter_raw():
+            got += piece
+            if got.count(b"\n\n") >= events:
+                break
+    return stream_id, got[: got.rindex(b"\n\n") + 2]
+
+
+def resume_stream(
+    base: str, stream_id: str, last: str | None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """``GET /api/stream/{id}`` (with ``Last-Event-ID: last`` unless None), read whole."""
+    sent = dict(headers or {}) | ({"last-event-id": last} if last is not None else {})
+    return httpx.get(f"{base}/api/stream/{stream_id}", headers=sent, timeout=15)

@@ -14,10 +14,15 @@ import httpx
 import pytest
 
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
-from gloo_stream.sse import SSEDecoder
 from gloo_stream.testing import ProxyServer, settings_for
-from gloo_stream.wire import decode_chunk
-from kit import wait_until
+from kit import (
+    last_event_id,
+    resume_stream,
+    sse_events,
+    sse_text,
+    start_and_leave,
+    wait_until,
+)
 
 TOKENS = 60
 MESSAGES = [{"role": "user", "content": "Tell me a long story about rivers."}]
@@ -52,47 +57,16 @@ def auth(key: str = "key-a") -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
-def events(body: bytes) -> list[Any]:
-    decoder = SSEDecoder()
-    return [*decoder.feed(body), *decoder.close()]
-
-
-def text_of(body: bytes) -> str:
-    out = []
-    for event in events(body):
-        if event.event == "message" and event.data != "[DONE]":
-            out.append(decode_chunk(event.data).content)
-    return "".join(out)
-
-
 def start_and_drop(base: str, n: int, route: str = "/api/stream") -> tuple[str, bytes]:
     """Start an answer, read its first ``n`` events, and leave: (stream id, bytes read)."""
     body: dict[str, Any] = {"messages": MESSAGES}
     if route.startswith("/v1"):
         body |= {"model": "auto", "stream": True}
-    got = b""
-    with (
-        httpx.Client(timeout=10) as client,
-        client.stream("POST", f"{base}{route}", json=body, headers=auth()) as response,
-    ):
-        assert response.status_code == 200
-        stream_id = response.headers["x-stream-id"]
-        for piece in response.iter_raw():
-            got += piece
-            if got.count(b"\n\n") >= n:
-                break
-    return stream_id, got
+    return start_and_leave(f"{base}{route}", body, n, auth())
 
 
 def resume(base: str, stream_id: str, last: str | None, key: str = "key-a") -> httpx.Response:
-    headers = auth(key) | ({"last-event-id": last} if last is not None else {})
-    return httpx.get(f"{base}/api/stream/{stream_id}", headers=headers, timeout=15)
-
-
-def last_id(body: bytes) -> str:
-    decoder = SSEDecoder()
-    decoder.feed(body)
-    return decoder.last_event_id
+    return resume_stream(base, stream_id, last, auth(key))
 
 
 def test_without_a_window_nothing_changes(sim: SimulatorServer) -> None:
@@ -100,7 +74,7 @@ def test_without_a_window_nothing_changes(sim: SimulatorServer) -> None:
         response = httpx.post(f"{server.url}/api/stream", json={"messages": MESSAGES}, timeout=15)
         assert "x-stream-id" not in response.headers
         assert b"id:" not in response.content
-        assert text_of(response.content) == ANSWER
+        assert sse_text(response.content) == ANSWER
         assert httpx.get(f"{server.url}/api/stream/{'a' * 32}").status_code == 404
 
 
@@ -110,24 +84,24 @@ def test_every_event_carries_its_id_and_the_answer_its_stream_id(proxy: ProxySer
     )
     stream_id = response.headers["x-stream-id"]
     assert len(stream_id) >= 22  # at least 128 bits, URL-safe
-    ids = [e.id for e in events(response.content)]
+    ids = [e.id for e in sse_events(response.content)]
     assert ids == [str(n) for n in range(1, len(ids) + 1)]
-    assert text_of(response.content) == ANSWER
+    assert sse_text(response.content) == ANSWER
 
 
 def test_a_dropped_caller_resumes_the_same_answer_without_a_second_upstream_request(
     proxy: ProxyServer, sim: SimulatorServer
 ) -> None:
     stream_id, first = start_and_drop(proxy.url, 5)
-    seen = last_id(first)
+    seen = last_event_id(first)
     assert seen and int(seen) >= 5
     assert sim.stats()["streams_open"] == 1, "the upstream goes on without its caller"
     rest = resume(proxy.url, stream_id, seen)
     assert rest.status_code == 200
     assert rest.headers["content-type"].startswith("text/event-stream")
-    assert events(rest.content)[0].id == str(int(seen) + 1)
-    whole = first[: first.rindex(b"\n\n") + 2] + rest.content
-    assert text_of(whole) == ANSWER
+    assert sse_events(rest.content)[0].id == str(int(seen) + 1)
+    whole = first + rest.content
+    assert sse_text(whole) == ANSWER
     assert sim.stats()["requests"] == 1, "nothing was generated twice"
 
 
@@ -146,12 +120,12 @@ def test_without_last_event_id_the_whole_answer_is_replayed_as_first_framed(
 
 def test_the_openai_route_resumes_framed_as_openai_with_its_done(proxy: ProxyServer) -> None:
     stream_id, first = start_and_drop(proxy.url, 4, route="/v1/chat/completions")
-    rest = resume(proxy.url, stream_id, last_id(first))
+    rest = resume(proxy.url, stream_id, last_event_id(first))
     assert rest.status_code == 200
-    tail = events(rest.content)[-1]
+    tail = sse_events(rest.content)[-1]
     assert tail.data == "[DONE]" and tail.id
-    whole = first[: first.rindex(b"\n\n") + 2] + rest.content
-    assert text_of(whole) == ANSWER
+    whole = first + rest.content
+    assert sse_text(whole) == ANSWER
 
 
 def test_another_client_an_unknown_id_and_a_bad_last_event_id_are_refused(
@@ -192,7 +166,7 @@ def test_a_reader_who_deletes_is_told_the_answer_was_stopped(proxy: ProxyServer)
         assert reader.status_code == 200
         httpx.delete(f"{proxy.url}/api/stream/{stream_id}", headers=auth(), timeout=5)
         body = reader.read()
-    last = events(body)[-1]
+    last = sse_events(body)[-1]
     assert last.event == "error" and "stream_cancelled" in last.data
 
 
@@ -221,14 +195,14 @@ def test_a_finished_answer_stays_resumable_for_the_window(sim: SimulatorServer) 
     with ProxyServer(settings) as server:
         done = httpx.post(f"{server.url}/api/stream", json={"messages": MESSAGES}, timeout=15)
         url = f"{server.url}/api/stream/{done.headers['x-stream-id']}"
-        assert text_of(httpx.get(url).content) == ANSWER
+        assert sse_text(httpx.get(url).content) == ANSWER
         wait_until(lambda: httpx.get(url).status_code == 404, "the window to pass", timeout=5)
 
 
 def test_metrics_count_resumes_and_replays(proxy: ProxyServer) -> None:
     stream_id, first = start_and_drop(proxy.url, 3)
     time.sleep(0.3)  # more of the answer is buffered by now
-    assert resume(proxy.url, stream_id, last_id(first)).status_code == 200
+    assert resume(proxy.url, stream_id, last_event_id(first)).status_code == 200
     resume(proxy.url, "y" * 32, None)
     metrics = httpx.get(f"{proxy.url}/metrics").text
     assert 'gloo_proxy_resumes_total{outcome="resumed"} 1.0' in metrics

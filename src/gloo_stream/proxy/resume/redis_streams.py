@@ -43,6 +43,18 @@ if redis.call('exists', KEYS[1]) == 1 then
 end
 return 0
 """
+# The end, or a failed write: a new state only for a live stream (a cancelled one stays 404),
+# and the end's expiry on both keys.
+_SETTLE = """
+if redis.call('hget', KEYS[1], 'state') == 'live' then
+  redis.call('hset', KEYS[1], 'state', ARGV[1])
+end
+if ARGV[2] ~= '' then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  redis.call('pexpire', KEYS[2], ARGV[2])
+end
+return 1
+"""
 _BATCH = 512  # events read per XREAD
 _DOWN_PAUSE = 1.0
 
@@ -175,11 +187,9 @@ class RedisBuffer:
             if number == 1 and not last:
                 pipe.pexpire(events, int(self.live_ttl * 1000))
         elif kind == "end":
-            pipe.hset(meta, "state", "done")
-            for key in (meta, events):
-                pipe.pexpire(key, int(self.window * 1000))
+            pipe.eval(_SETTLE, 2, meta, events, "done", int(self.window * 1000))
         else:  # "lost"
-            pipe.hset(meta, "state", "lost")
+            pipe.eval(_SETTLE, 2, meta, events, "lost", "")
 
     def _mark_lost(self, stream_ids: set[str], exc: Exception) -> None:
         logger.warning(
