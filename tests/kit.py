@@ -6,10 +6,12 @@ test can call them wherever it needs to (inside a thread, a helper class, a fixt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -162,3 +164,87 @@ def resume_stream(
     """``GET /api/stream/{id}`` (with ``Last-Event-ID: last`` unless None), read whole."""
     sent = dict(headers or {}) | ({"last-event-id": last} if last is not None else {})
     return httpx.get(f"{base}/api/stream/{stream_id}", headers=sent, timeout=15)
+
+
+class TcpRelay:
+    """A loopback TCP relay to ``target``, for cutting connections as a dropped network does.
+
+    ``cut()`` drops every connection open now (and refuses new ones for ``refuse_for``
+    seconds); ``cut_after`` drops the first connection once that many response bytes went
+    through. Later connections go to ``then`` when given (another server), else ``target``.
+    """
+
+    def __init__(
+        self,
+        target: tuple[str, int],
+        *,
+        cut_after: int | None = None,
+        then: tuple[str, int] | None = None,
+    ) -> None:
+        self.target = target
+        self.then = then or target
+        self.cut_after = cut_after
+        self.connections = 0
+        self._open: set[socket.socket] = set()
+        self._refuse_until = 0.0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self, refuse_for: float = 0.0) -> None:
+        """Drop every open connection; refuse new ones for ``refuse_for`` seconds."""
+        with self._lock:
+            self._refuse_until = time.monotonic() + refuse_for
+            for sock in list(self._open):
+                _drop(sock)
+
+    def close(self) -> None:
+        """Stop accepting and drop what is open."""
+        self._listener.close()
+        self.cut()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                if time.monotonic() < self._refuse_until:
+                    _drop(client)
+                    continue
+                self.connections += 1
+                first = self.connections == 1
+                upstream = socket.create_connection(self.target if first else self.then)
+                with self._lock:
+                    self._open |= {client, upstream}
+                limit = self.cut_after if first else None
+                for src, dst, cap in ((client, upstream, None), (upstream, client, limit)):
+                    threading.Thread(
+                        target=self._pipe, args=(src, dst, cap, (client, upstream)), daemon=True
+                    ).start()
+
+    def _pipe(
+        self,
+        src: socket.socket,
+        dst: socket.socket,
+        limit: int | None,
+        pair: tuple[socket.socket, socket.socket],
+    ) -> None:
+        sent = 0
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if limit is not None and sent + len(data) >= limit:
+                    dst.sendall(data[: max(0, limit - sent)])
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        with self._lock:  # one side ended, or the cut came: both go, as a dropped network does
+            for sock in pair:
+                self._open.discard(sock)
+                _drop(sock)
+
+
+def _drop(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
