@@ -16,7 +16,7 @@ import pytest
 from gloo_stream.proxy.resume import new_stream_id
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.testing import ProxyServer, settings_for
-from kit import last_event_id, resume_stream, sse_events, sse_text, start_and_leave
+from kit import free_port, last_event_id, resume_stream, sse_events, sse_text, start_and_leave
 
 TOKENS = 60
 MESSAGES = [{"role": "user", "content": "Tell me a long story about harbours."}]
@@ -156,3 +156,16 @@ def test_a_reader_on_the_other_replica_keeps_the_answer_alive_past_the_window(
         rest = resume_stream(two.url, stream_id, last_event_id(first), A)
         assert sse_text(first + rest.content) == ANSWER
         assert sim.stats()["streams_closed"] == 1
+
+
+def test_with_redis_down_answers_still_stream_only_not_resumable(sim: SimulatorServer) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = settings_for(sim, proxy_resume_window=30, proxy_redis_url=dead)
+    with ProxyServer(settings) as proxy:
+        answer = httpx.post(f"{proxy.url}/api/stream", json={"messages": MESSAGES}, timeout=15)
+        assert answer.status_code == 200
+        assert "x-stream-id" not in answer.headers
+        assert sse_text(answer.content) == ANSWER
+        asked = httpx.get(f"{proxy.url}/api/stream/{new_stream_id()}", timeout=5)
+        assert asked.status_code == 503, "not a 404: the answer may exist, the store is down"
+        assert asked.json()["error"]["code"] == "resume_unavailable"

@@ -72,6 +72,10 @@ class ProxyMetrics:
             registry=r,
         )
 
+        self._upstreams(r)
+
+    def _upstreams(self, r: CollectorRegistry) -> None:
+        """Which upstream served (``GLOO_FALLBACK_*``), and the primary's breaker."""
         self.upstream_answers = Counter(
             "gloo_proxy_upstream_answers",
             "Answers started, by the upstream that served them: primary, or fallback "

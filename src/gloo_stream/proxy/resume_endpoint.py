@@ -17,11 +17,12 @@ import time
 from collections.abc import AsyncIterator
 
 from gloo_stream.proxy import failures
-from gloo_stream.proxy.accesslog import RequestRecord
+from gloo_stream.proxy.accesslog import RequestRecord, logger
 from gloo_stream.proxy.asgi import NOSNIFF, Receive, Scope, Send, header
 from gloo_stream.proxy.failures import ProxyFailure, RequestRefused
 from gloo_stream.proxy.relay import RelayStats, StreamControl, end_with
 from gloo_stream.proxy.resume import (
+    BufferUnavailable,
     ResumableStreams,
     ResumeGap,
     StreamGone,
@@ -68,6 +69,13 @@ class ResumeEndpoint:
                 await self._get(scope, receive, send, record, stats)
         except RequestRefused as exc:
             await self._fail(send, record, exc.failure)
+        except BufferUnavailable:
+            if not record.status:
+                await self._fail(send, record, failures.RESUME_UNAVAILABLE)
+        except Exception:
+            logger.exception("request %s failed unexpectedly", record.request_id)
+            if not record.status:  # nothing sent yet: a status can still be given
+                await self._fail(send, record, failures.internal_error())
         finally:
             record.duration_ms = (_clock() - started) * 1000
             record.chunks, record.bytes = stats.chunks, stats.bytes
@@ -83,6 +91,8 @@ class ResumeEndpoint:
         if not decision.allowed:
             state.metrics.limited.labels("rate").inc()
             return failures.rate_limited(decision.retry_after)
+        if state.streams.draining and scope["method"] == "GET":
+            return failures.SHUTDOWN  # a replica not draining can carry the reader
         return None
 
     async def _delete(self, scope: Scope, send: Send, record: RequestRecord) -> None:
@@ -146,7 +156,7 @@ class ResumeEndpoint:
             first: tuple[int, bytes] | None = await anext(events)
         except StopAsyncIteration:  # (not anext()'s default: CPython 3.11 fails it here)
             first = None
-        except (ResumeGap, StreamGone, StreamLost) as exc:
+        except Exception as exc:  # a gap, a lost stream, or the store failing
             await self._resume_failed(send, record, stats, exc)
             return
         self._count("resumed")
@@ -159,6 +169,9 @@ class ResumeEndpoint:
             failure = failures.RESUME_GAP
         except (StreamGone, StreamLost):
             failure = failures.STREAM_LOST
+        except Exception as exc:  # the store failed under a reader: it may come back
+            logger.warning("resume of %s failed: %s", record.request_id, type(exc).__name__)
+            failure = failures.RESUME_UNAVAILABLE
         if failure is not None:
             await end_with(control, failure, stats)
         else:
@@ -200,11 +213,17 @@ class ResumeEndpoint:
     async def _resume_failed(
         self, send: Send, record: RequestRecord, stats: RelayStats, exc: Exception
     ) -> None:
-        """Nothing was sent yet: the failure as a status (410 gap, 502 lost)."""
-        gap = isinstance(exc, ResumeGap)
-        self._count("gap" if gap else "lost")
-        stats.failure = failures.RESUME_GAP if gap else failures.STREAM_LOST
-        await self._fail(send, record, stats.failure)
+        """Nothing was sent yet: the failure as a status (410 gap, 502 lost, 503 store)."""
+        if isinstance(exc, ResumeGap):
+            outcome, failure = "gap", failures.RESUME_GAP
+        elif isinstance(exc, StreamGone | StreamLost):
+            outcome, failure = "lost", failures.STREAM_LOST
+        else:
+            logger.warning("resume of %s failed: %s", record.request_id, type(exc).__name__)
+            outcome, failure = "unavailable", failures.RESUME_UNAVAILABLE
+        self._count(outcome)
+        stats.failure = failure
+        await self._fail(send, record, failure)
 
     def _count(self, outcome: str) -> None:
         if self.streams.metrics is not None:

@@ -51,6 +51,7 @@ from gloo_stream.proxy.failures.refusals import (
 from gloo_stream.proxy.failures.resuming import (
     RESUME_ELSEWHERE,
     RESUME_GAP,
+    RESUME_UNAVAILABLE,
     STREAM_ABANDONED,
     STREAM_CANCELLED,
     STREAM_LOST,
@@ -66,6 +67,7 @@ __all__ = [
     "NOT_FOUND",
     "RESUME_ELSEWHERE",
     "RESUME_GAP",
+    "RESUME_UNAVAILABLE",
     "SHUTDOWN",
     "SHUTDOWN_UNREAD",
     "STREAM_ABANDONED",

@@ -11,6 +11,7 @@ from gloo_stream.proxy.failures.shape import ProxyFailure
 __all__ = [
     "RESUME_ELSEWHERE",
     "RESUME_GAP",
+    "RESUME_UNAVAILABLE",
     "STREAM_ABANDONED",
     "STREAM_CANCELLED",
     "STREAM_LOST",
@@ -50,6 +51,15 @@ STREAM_LOST = ProxyFailure(
     "stream_lost",
 )
 """The final event of a resumed stream whose producer died or whose buffer failed."""
+
+RESUME_UNAVAILABLE = ProxyFailure(
+    503,
+    "The proxy cannot reach the store of resumable answers right now; try again shortly.",
+    "server_error",
+    "resume_unavailable",
+    retry_after=1.0,
+)
+"""503, or the final event: Redis (``PROXY_REDIS_URL``) did not answer a resume."""
 
 RESUME_ELSEWHERE = ProxyFailure(
     503,

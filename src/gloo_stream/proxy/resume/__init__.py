@@ -5,6 +5,7 @@ See ``streams`` for the flow, ``memory`` and ``redis_streams`` for where events 
 
 from gloo_stream.proxy.resume.buffer import (
     STREAM_ID,
+    BufferUnavailable,
     EventBuffer,
     ResumeGap,
     StreamGone,
@@ -18,6 +19,7 @@ from gloo_stream.proxy.resume.streams import ResumableAnswer, ResumableStreams
 
 __all__ = [
     "STREAM_ID",
+    "BufferUnavailable",
     "EventBuffer",
     "MemoryBuffer",
     "ResumableAnswer",

@@ -17,6 +17,7 @@ from typing import Protocol
 
 __all__ = [
     "STREAM_ID",
+    "BufferUnavailable",
     "EventBuffer",
     "ResumeGap",
     "StreamGone",
@@ -55,6 +56,10 @@ class ResumeGap(Exception):  # noqa: N818 - names the condition
     """Events after the one asked for are no longer kept (the answer outgrew the buffer)."""
 
 
+class BufferUnavailable(Exception):  # noqa: N818 - names the condition
+    """The store behind the buffer did not answer (the stream may well exist)."""
+
+
 class StreamLost(Exception):  # noqa: N818 - names the condition
     """The replica generating the answer went away before its end: it will never end."""
 
@@ -76,7 +81,10 @@ class EventBuffer(Protocol):
         ...
 
     async def find(self, stream_id: str, owner: str) -> StreamInfo | None:
-        """The stream, if it exists and ``owner`` started it; None otherwise."""
+        """The stream, if it exists and ``owner`` started it; None otherwise.
+
+        Raises ``BufferUnavailable`` when that cannot be known now.
+        """
         ...
 
     def follow(

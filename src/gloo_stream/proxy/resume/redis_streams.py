@@ -27,7 +27,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from gloo_stream.proxy.resume.buffer import ResumeGap, StreamGone, StreamInfo, StreamLost
+from gloo_stream.proxy.resume.buffer import (
+    BufferUnavailable,
+    ResumeGap,
+    StreamGone,
+    StreamInfo,
+    StreamLost,
+)
 
 __all__ = ["RedisBuffer"]
 
@@ -213,7 +219,7 @@ class RedisBuffer:
             (stored, route, state), newest = await self._call(pipe.execute)
         except Exception as exc:
             logger.warning("resume buffer unavailable for a resume: %s", _short(exc))
-            return None
+            raise BufferUnavailable(stream_id) from None
         if stored is None or state not in (b"live", b"done"):
             return None
         if not secrets.compare_digest(stored, owner.encode()):
