@@ -19,6 +19,7 @@ MODULES = [
     "decode",
     "client_overhead",
     "proxy_load",
+    "tracing_cost",
     "browser_render",
     "resume_memory",
     "fallback_latency",

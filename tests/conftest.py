@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
-from kit import REDIS_SERVER, SETTINGS_PREFIXES, start_redis
+from kit import REDIS_SERVER, SETTINGS_PREFIXES, running_redis
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,7 +61,5 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real redis-server for the session (Debian's); tests keep apart by key prefix."""
     if not os.access(REDIS_SERVER, os.X_OK):
         pytest.skip("needs Debian's redis-server (`make test` installs it)")
-    proc, url = start_redis(str(tmp_path_factory.mktemp("redis")))
-    yield url
-    proc.terminate()
-    proc.wait(5)
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url

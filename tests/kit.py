@@ -13,7 +13,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from gloo_stream.sse import ServerSentEvent, SSEDecoder
 from gloo_stream.wire import decode_chunk
 
 # Every setting is read from a variable with one of these prefixes (see config.py).
-SETTINGS_PREFIXES = ("GLOO_", "PROXY_")
+SETTINGS_PREFIXES = ("GLOO_", "PROXY_", "OTEL_")  # OTEL_*: a developer's traces stay theirs
 
 
 def clean_settings(**overrides: Any) -> GlooSettings:
@@ -86,30 +87,34 @@ def free_port() -> int:
 
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+needs_redis = pytest.mark.skipif(
+    not os.access(REDIS_SERVER, os.X_OK),
+    reason="needs Debian's redis-server (`make test` installs it)",
+)
 
 
-def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A throwaway redis-server on a free loopback port, saving nothing: (process, URL).
-
-    Returns once it accepts connections; the caller terminates the process.
-    """
+@contextlib.contextmanager
+def running_redis(folder: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port (nothing saved); yields its URL."""
     port = free_port()
     options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen([REDIS_SERVER, *options, "--dir", folder], stdout=subprocess.DEVNULL)
-
-    def accepts() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        except OSError:
-            return False
-        return True
-
+    proc = subprocess.Popen(
+        [REDIS_SERVER, *options, "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        wait_until(accepts, "redis-server to accept connections", timeout=10, interval=0.05)
-    except BaseException:
+
+        def accepts() -> bool:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return True
+            return False
+
+        wait_until(accepts, "redis-server to listen")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
         proc.terminate()
-        raise
-    return proc, f"redis://127.0.0.1:{port}/0"
+        proc.wait(10)
 
 
 # -- SSE bodies and resumable answers (PROXY_RESUME_WINDOW) --------------------------------

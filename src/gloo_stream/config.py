@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gloo_stream.request import MODEL_FAMILIES, TRADITIONS
+from gloo_stream.usage import TokenBudgetRule, parse_token_budget
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_TOKEN_URL", "GlooSettings", "ProxySettings"]
 
@@ -260,7 +261,20 @@ class ProxySettings(GlooSettings):
         default=10.0, ge=0, description="Seconds open streams may go on after shutdown starts."
     )
     proxy_log_content: bool = Field(
-        default=False, description="Log prompts and answers (never on by default: privacy)."
+        default=False,
+        description="Log prompts and answers, and record them on traces (never on by default: "
+        "privacy).",
+    )
+    proxy_token_budget: str = Field(
+        default="",
+        description="Tokens (input + output) each client (API key, else address) may use per "
+        "window, e.g. '200000/day'; shared across replicas with PROXY_REDIS_URL. Empty or off: "
+        "no budget.",
+    )
+    proxy_upstream_usage: bool = Field(
+        default=True,
+        description="Ask the upstream for usage on every streamed request "
+        "(stream_options.include_usage); off for an upstream that refuses the field.",
     )
     proxy_resume_window: float = Field(
         default=0.0,
@@ -308,6 +322,17 @@ class ProxySettings(GlooSettings):
         return SecretStr(url)
 
     _blank_metrics_key_is_unset = field_validator("proxy_metrics_key", mode="before")(_blank_secret)
+
+    @field_validator("proxy_token_budget")
+    @classmethod
+    def _token_budget(cls, value: str) -> str:
+        rule = parse_token_budget(value)  # its ValueError says what shape it wants
+        return str(rule) if rule is not None else ""
+
+    @property
+    def token_budget(self) -> TokenBudgetRule | None:
+        """The per-client token budget (None: no budget)."""
+        return parse_token_budget(self.proxy_token_budget)
 
     @field_validator("proxy_rate_limit", "proxy_auth_failure_limit")
     @classmethod

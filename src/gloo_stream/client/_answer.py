@@ -16,6 +16,7 @@ import httpx
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.client._base import ClientBase, OnRetry, OnToken, clock
 from gloo_stream.client._steps import CLOSE, Flow, ReadAll, ReadSome, Sleep
+from gloo_stream.client.spans import AttemptSpan, configured_tracer
 from gloo_stream.errors import GlooError, StreamDisconnectedError, StreamError, StreamTimeoutError
 from gloo_stream.failover import Upstream, UpstreamRoute
 from gloo_stream.protocol import CompletionProtocol
@@ -52,6 +53,9 @@ class StreamBase(Generic[ClientT]):
         self._response: httpx.Response | None = None
         self._iterated = False
         self._resume_at: str | None = None
+        self._protocol: CompletionProtocol | None = None
+        self._tracer = configured_tracer(client.tracer_provider)
+        self._span: AttemptSpan | None = None
         self.upstream: Upstream = self._route.upstream
         self.resumes = 0
         self.result: StreamResult | None = None
@@ -66,13 +70,34 @@ class StreamBase(Generic[ClientT]):
             raise RuntimeError("this stream was already read; start a new one with stream()")
         self._iterated = True
 
+    def partial_result(self) -> StreamResult | None:
+        """The result, or while the answer is unfinished what has arrived so far (interrupted).
+
+        None before any answer began. For a caller that stopped reading early and still
+        wants to know what it received (the proxy bills it).
+        """
+        if self.result is not None:
+            return self.result
+        if self._protocol is None:
+            return None
+        return self._protocol.accumulator.result(clock(), interrupted=True, error="cancelled")
+
     def _opening(self) -> Flow[httpx.Response]:
-        """Send until an upstream accepts, waiting and moving on as the route says."""
+        """Send until an upstream accepts, waiting and moving on as the route says.
+
+        With tracing, each try is one client span, and its context goes with the request.
+        """
         while self._response is None:
             upstream = self._route.upstream
+            span = self._span = self._start_span(upstream)
             try:
-                response = yield from self._client._attempt(self._body, upstream)
-            except GlooError as exc:
+                headers = span.headers if span is not None else None
+                response = yield from self._client._attempt(self._body, upstream, headers)
+            except BaseException as exc:
+                if span is not None:
+                    span.failed(exc)
+                if not isinstance(exc, GlooError):
+                    raise
                 yield Sleep(retry_wait(self._route, exc, self._on_retry))
                 continue
             self._route.succeeded(clock())
@@ -80,7 +105,24 @@ class StreamBase(Generic[ClientT]):
             stream_id = stream_id_from(response.headers.get(STREAM_ID_HEADER))
             self._resume_at = resume_url(str(response.url), stream_id) if stream_id else None
             self._response = response
+        if self._span is not None:
+            self._span.opened(self._response.status_code)
         return self._response
+
+    def _start_span(self, upstream: Upstream) -> AttemptSpan | None:
+        if self._tracer is None:
+            return None
+        since = clock() - self._started_at
+        fallback = self._client.fallback
+        url = fallback.url if upstream == "fallback" and fallback else self._client.api_url
+        attempt = self._route.attempts  # counts this try already (1 for the first)
+        return AttemptSpan(self._tracer, self._body, url, attempt=attempt, started_after=since)
+
+    def _abandon_span(self) -> None:
+        """The stream was closed before its answer ended: end the attempt's span as such."""
+        span = self._span
+        if span is not None and not span.ended:
+            span.abandoned(self.partial_result())
 
     def _answer(self) -> Flow[None]:
         """Open, then read to the end; with ``restart``, a failed answer is started over."""
@@ -99,22 +141,32 @@ class StreamBase(Generic[ClientT]):
         protocol = CompletionProtocol(
             started_at=self._started_at, attempts=self._route.attempts, upstream=self.upstream
         )
+        self._protocol = protocol
         while True:
             failure = yield from self._read_body(response, protocol)
             if failure is None:
-                self._finish(protocol)
-                return
+                failure = self._finish(protocol)
             resumed = None
-            if self._resume_at is not None and can_resume(failure):
+            if failure is not None and self._resume_at is not None and can_resume(failure):
+                self._end_span(failure)  # the attempt's own connection ended here
+                yield CLOSE
                 resumed = yield from self._resuming(self._resume_at, protocol)
             if resumed is None:
-                raise failure
+                self._end_span(failure)
+                yield CLOSE
+                if failure is not None:
+                    raise failure
+                return
             response = resumed
+
+    def _end_span(self, failure: StreamError | None) -> None:
+        if self._span is not None:
+            self._span.finished(self.result, failure)
 
     def _read_body(
         self, response: httpx.Response, protocol: CompletionProtocol
     ) -> Flow[StreamError | None]:
-        """Feed one response's body to ``protocol``; the response is closed before the outcome."""
+        """Feed one response's body to ``protocol``; the failure that ended it, if any."""
         failure: StreamError | None = None
         try:
             if _is_json(response):
@@ -129,7 +181,6 @@ class StreamBase(Generic[ClientT]):
             failure = self._broken(protocol, exc)
         except StreamError as exc:  # a whole JSON answer that does not decode
             failure = exc
-        yield CLOSE
         return failure
 
     def _resuming(self, url: str, protocol: CompletionProtocol) -> Flow[httpx.Response | None]:
@@ -172,12 +223,14 @@ class StreamBase(Generic[ClientT]):
         self.result = error.partial
         return error
 
-    def _finish(self, protocol: CompletionProtocol) -> None:
+    def _finish(self, protocol: CompletionProtocol) -> StreamError | None:
+        """Decide the outcome of a body read to its end: the result kept, and the error if any."""
         try:
             self.result = protocol.finish(clock())
         except StreamError as exc:
             self.result = exc.partial
-            raise
+            return exc
+        return None
 
     def _whole(self) -> StreamResult:
         """The result of an answer read to its end."""

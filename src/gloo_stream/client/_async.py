@@ -125,6 +125,7 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         response, self._response, self._pieces = self._response, None, None
         if response is not None:
             await response.aclose()
+        self._abandon_span()
 
     async def _run(self, flow: Flow[Any]) -> AsyncIterator[ChatCompletionChunk]:
         """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready.

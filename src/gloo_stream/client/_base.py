@@ -60,7 +60,9 @@ class ClientBase(Generic[HttpT]):
     (the client then leaves closing it to you). ``fallback_api_url``, ``fallback_api_key``
     and ``fallback_model`` (``GLOO_FALLBACK_*``): an OpenAI-compatible server for calls the
     primary fails before answering (``gloo_stream.failover`` says which), skipped to while
-    the primary's circuit breaker is open (``GLOO_BREAKER_*``).
+    the primary's circuit breaker is open (``GLOO_BREAKER_*``). ``tracer_provider``: an
+    OpenTelemetry tracer provider for the per-attempt client spans (default: the global one,
+    when the application configured one; else no spans and nothing imported).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class ClientBase(Generic[HttpT]):
         fallback_api_url: str | None = None,
         fallback_api_key: str | None = None,
         fallback_model: str | None = None,
+        tracer_provider: Any | None = None,
     ) -> None:
         s = settings if settings is not None else GlooSettings()
         self.api_url = api_url or s.gloo_api_url
@@ -104,6 +107,7 @@ class ClientBase(Generic[HttpT]):
         self.fallback = fallback_from(s, fallback_api_url, fallback_api_key, fallback_model)
         # One breaker per client: every call through it tells it how the primary is doing.
         self.breaker = breaker_for(s, self.fallback)
+        self.tracer_provider = tracer_provider
         self._owns_http = http_client is None
         self._http: HttpT = http_client if http_client is not None else self._new_pool()
 
@@ -121,9 +125,13 @@ class ClientBase(Generic[HttpT]):
         )
 
     def _request(
-        self, body: dict[str, Any], upstream: Upstream = "primary"
+        self,
+        body: dict[str, Any],
+        upstream: Upstream = "primary",
+        headers: dict[str, str] | None = None,
     ) -> tuple[httpx.Request, httpx.Auth | None]:
-        """The request for ``upstream`` (the fallback's own body, URL and credential)."""
+        """The request for ``upstream`` (the fallback's own body, URL and credential);
+        ``headers`` are added to the client's own (an attempt span's ``traceparent``)."""
         url: str = self.api_url
         auth: httpx.Auth | None = self.auth
         fallback = self.fallback
@@ -134,7 +142,7 @@ class ClientBase(Generic[HttpT]):
             "POST",
             url,
             content=msgspec.json.encode(body),
-            headers=self.headers,
+            headers={**self.headers, **headers} if headers else self.headers,
             timeout=self.timeout,
         )
         return request, auth
@@ -147,14 +155,17 @@ class ClientBase(Generic[HttpT]):
         return self._http.build_request("GET", url, headers=headers, timeout=self.timeout)
 
     def _attempt(
-        self, body: dict[str, Any], upstream: Upstream = "primary"
+        self,
+        body: dict[str, Any],
+        upstream: Upstream = "primary",
+        headers: dict[str, str] | None = None,
     ) -> Flow[httpx.Response]:
         """One try at sending ``body`` to ``upstream``: the response, once it was accepted.
 
         Anything else is raised as the matching ``GlooError``; the call's route decides
         whether to try again, and where.
         """
-        request, auth = self._request(body, upstream)
+        request, auth = self._request(body, upstream, headers)
         response = yield from self._exchange(request, auth)
         return response
 

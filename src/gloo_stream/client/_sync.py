@@ -138,6 +138,7 @@ class ChatStream(StreamBase[GlooClient]):
         response, self._response, self._pieces = self._response, None, None
         if response is not None:
             response.close()
+        self._abandon_span()
 
     def _run(self, flow: Flow[Any]) -> Iterator[ChatCompletionChunk]:
         """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready."""

@@ -38,6 +38,9 @@ class RequestRecord:
     attempts: int = 0
     upstream: str | None = None
     """Which upstream served the answer: primary or fallback (None: none was asked)."""
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    """Tokens billed: input, output, and whether estimated (the upstream's count missing)."""
     content: dict[str, Any] | None = field(default=None)
 
     def emit(self) -> None:
@@ -64,6 +67,9 @@ class RequestRecord:
                 bytes=self.bytes,
                 attempts=self.attempts,
             )
+        if self.usage is not None:
+            data["model"] = self.model
+            data["usage"] = self.usage
         if self.content is not None:
             data["content"] = self.content
         level = logging.WARNING if self.status >= 500 else logging.INFO

@@ -16,6 +16,7 @@ from prometheus_client import (
 )
 
 from gloo_stream.breaker import CircuitBreaker
+from gloo_stream.proxy.usage_metrics import UsageMetrics
 
 __all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
 
@@ -71,7 +72,8 @@ class ProxyMetrics:
             ["reason"],
             registry=r,
         )
-
+        self.usage = UsageMetrics(r)
+        """Tokens per client and model, budgets, and the GenAI conventions' histograms."""
         self._upstreams(r)
 
     def _upstreams(self, r: CollectorRegistry) -> None:

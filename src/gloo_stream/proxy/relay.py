@@ -246,13 +246,16 @@ async def relay_chunks(
     *,
     done_event: bool,
     redactor: Redactor = NO_SECRETS,
+    usage_chunk: bool = True,
 ) -> None:
     """Relay the opened stream's events to the caller, then one closing event if needed.
 
     A chunk that reports an upstream error is not relayed: the caller gets one error event
     of the proxy's own (valid JSON, no upstream internals) instead. ``done_event`` adds the
     ``data: [DONE]`` sentinel OpenAI clients expect after a complete answer. ``redactor``
-    holds the secrets an upstream's error name must not carry.
+    holds the secrets an upstream's error name must not carry. ``usage_chunk=False`` keeps
+    back the usage-only chunk (``choices: []``) from a caller that did not ask for it (the
+    proxy asks upstream for it on every request, to bill it).
     """
     chunks = nbytes = 0
     try:
@@ -261,6 +264,8 @@ async def relay_chunks(
             choices = chunk.choices_
             if not raw or (choices and choices[0].finish_reason == "error"):
                 continue  # an error report: finish() raises it, and it is sent as ours
+            if not choices and not usage_chunk and chunk.usage is not None:
+                continue  # the usage the proxy asked for, not the caller
             if isinstance(raw, str):
                 data = b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
             else:

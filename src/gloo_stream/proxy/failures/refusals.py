@@ -47,6 +47,7 @@ __all__ = [
     "rate_limited",
     "renamed_param",
     "request_timeout",
+    "token_budget_exhausted",
     "too_many_auth_failures",
     "too_many_streams",
     "unknown_fields",
@@ -204,6 +205,17 @@ def too_many_streams(cap: int) -> ProxyFailure:
         f"Too many answers in progress for this client (at most {cap}); wait for one to finish."
     )
     return ProxyFailure(429, message, "rate_limit_error", "too_many_streams", retry_after=1.0)
+
+
+def token_budget_exhausted(budget: str, retry_after: float) -> ProxyFailure:
+    """429: the client's ``PROXY_TOKEN_BUDGET`` (``budget``, e.g. ``200000/day``) is used up."""
+    message = (
+        f"This client's token budget ({budget} tokens) is used up; it renews when the window "
+        "ends (see Retry-After)."
+    )
+    return ProxyFailure(
+        429, message, "rate_limit_error", "token_budget_exhausted", retry_after=retry_after
+    )
 
 
 CAPACITY_EXCEEDED = ProxyFailure(

@@ -86,7 +86,12 @@ function textShower(turn, view) {
 }
 
 async function ask() {
-  const body = { messages: historyMessages(), ...settingsParams() }; // before the new turn joins
+  // History before the new turn joins; usage asked for, so the count shown is the model's own.
+  const body = {
+    messages: historyMessages(),
+    ...settingsParams(),
+    stream_options: { include_usage: true },
+  };
   const { turn, view } = openAnswer();
   await answer(turn, view, { body });
 }

@@ -222,7 +222,10 @@ function onEvent(event, answer, options) {
       retryable: true,
     });
   }
-  if (chunk && chunk.error && !chunk.choices) return answer.finish("error", eventError(event.data));
+  // An error object with no choice is an error event; a chunk with `choices: []` (the usage
+  // chunk, sent last) carries no text and ends nothing.
+  if (chunk && chunk.error && !chunk.choices?.length)
+    return answer.finish("error", eventError(event.data));
   return onChunk(chunk, answer, options);
 }
 
