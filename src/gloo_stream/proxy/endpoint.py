@@ -185,18 +185,10 @@ class CompletionsEndpoint:
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
         sent = _clock()
         stream = client.stream_body(body)
-        resumable = None
-        if wants_stream and state.resume is not None:
-            # PROXY_RESUME_WINDOW: events go through the answer, which numbers and keeps them,
-            # and a caller who leaves does not stop the upstream (see proxy.resume).
-            resumable = ex.resumable = await state.resume.begin(
-                ex.record.client, self.route, send, control.stop
-            )
-        state.streams.add(control)
-        if resumable is not None:
-            control.start(resumable.watch(receive), resumable)
-        else:
+        resumable = await self._watch(control, receive, send, ex) if wants_stream else None
+        if resumable is None:
             control.start(receive, send)
+        state.streams.add(control)
         state.metrics.active_streams.inc()
         try:
             await self._answer(stream, wants_stream, send, ex)
@@ -226,6 +218,21 @@ class CompletionsEndpoint:
                 _clock() - sent,
                 failure.code if failure is not None else None,
             )
+
+    async def _watch(
+        self, control: StreamControl, receive: Receive, send: Send, ex: _Exchange
+    ) -> ResumableAnswer | None:
+        """With ``PROXY_RESUME_WINDOW``: events go through a ``ResumableAnswer``, which
+        numbers and keeps them, and a caller who leaves does not stop the upstream."""
+        resume = self.state.resume
+        if resume is None:
+            return None
+        resumable = ex.resumable = await resume.begin(
+            ex.record.client, self.route, send, control.stop
+        )
+        if resumable is not None:
+            control.start(resumable.watch(receive), resumable)
+        return resumable
 
     async def _answer(
         self, stream: AsyncChatStream, wants_stream: bool, send: Send, ex: _Exchange
