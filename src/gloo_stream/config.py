@@ -63,20 +63,48 @@ class GlooSettings(BaseSettings):
     gloo_tradition: str | None = Field(
         default=None, description="Tradition for calls that name none, whatever their routing."
     )
+    gloo_fallback_api_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible chat completions URL to use when the primary fails "
+        "before answering (5xx, 429 past the retry budget, unreachable, no first byte).",
+    )
+    gloo_fallback_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for the fallback (unset: none is sent)."
+    )
+    gloo_fallback_model: str | None = Field(
+        default=None,
+        description="The model the fallback is asked for (unset: the call's own model, if any).",
+    )
+    gloo_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Primary failures in a row after which calls skip it for the fallback.",
+    )
+    gloo_breaker_seconds: float = Field(
+        default=30.0, gt=0, description="How long the primary is skipped before one probe."
+    )
 
-    @field_validator("gloo_api_url", "gloo_token_url")
+    @field_validator("gloo_api_url", "gloo_token_url", "gloo_fallback_api_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
         return value.rstrip("/") if value.endswith("/") and value.count("/") > 3 else value
 
-    _blank_secret_is_unset = field_validator("gloo_api_key", "gloo_client_secret", mode="before")(
-        _blank_secret
-    )
+    _blank_secret_is_unset = field_validator(
+        "gloo_api_key", "gloo_client_secret", "gloo_fallback_api_key", mode="before"
+    )(_blank_secret)
 
     @field_validator(
-        "gloo_client_id", "gloo_model", "gloo_model_family", "gloo_tradition", mode="before"
+        "gloo_client_id",
+        "gloo_model",
+        "gloo_model_family",
+        "gloo_tradition",
+        "gloo_fallback_api_url",
+        "gloo_fallback_model",
+        mode="before",
     )
     @classmethod
     def _blank_id_is_unset(cls, value: object) -> object:
@@ -247,6 +275,18 @@ class ProxySettings(GlooSettings):
         default=True,
         description="Ask the upstream for usage on every streamed request "
         "(stream_options.include_usage); off for an upstream that refuses the field.",
+    )
+    proxy_resume_window: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds a caller who lost its connection may resume the answer (GET "
+        "/api/stream/{id}); its upstream goes on that long without it. 0: off, the upstream "
+        "is cancelled when the caller leaves.",
+    )
+    proxy_resume_buffer_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Most bytes of events kept per resumable answer; older ones are dropped.",
     )
     proxy_node_modules: str | None = Field(
         default=None,

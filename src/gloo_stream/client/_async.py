@@ -14,15 +14,8 @@ from typing import Any
 import httpx
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.client._base import (
-    POOL_LIMITS,
-    ClientBase,
-    Messages,
-    OnRetry,
-    OnToken,
-    StreamBase,
-    tell,
-)
+from gloo_stream.client._answer import StreamBase, tell
+from gloo_stream.client._base import POOL_LIMITS, ClientBase, Messages, OnRetry, OnToken
 from gloo_stream.client._steps import (
     Close,
     Drain,
@@ -90,8 +83,8 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
                 tell(on_token, chunk)
         return stream._whole()
 
-    async def _send(self, body: dict[str, Any], headers: dict[str, str] | None) -> httpx.Response:
-        return await self._http.send(self._request(body, headers), stream=True, auth=self.auth)
+    async def _send(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        return await self._http.send(request, stream=True, auth=auth)
 
 
 class AsyncChatStream(StreamBase[AsyncGlooClient]):
@@ -161,8 +154,8 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
                     if self._pieces is None:
                         self._pieces = response.aiter_bytes()
                     return await anext(self._pieces, None)
-                case Send(body, headers):
-                    return await self._client._send(body, headers)
+                case Send(request, auth):
+                    return await self._client._send(request, auth)
                 case ReadAll(response):
                     return await response.aread()
                 case Drain(response):

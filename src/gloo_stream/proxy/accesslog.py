@@ -36,6 +36,8 @@ class RequestRecord:
     chunks: int = 0
     bytes: int = 0
     attempts: int = 0
+    upstream: str | None = None
+    """Which upstream served the answer: primary or fallback (None: none was asked)."""
     model: str | None = None
     usage: dict[str, Any] | None = None
     """Tokens billed: input, output, and whether estimated (the upstream's count missing)."""
@@ -55,6 +57,8 @@ class RequestRecord:
         }
         if self.error_code is not None:
             data["error_code"] = self.error_code
+        if self.upstream is not None:
+            data["upstream"] = self.upstream
         if self.chunks or self.tokens is not None:
             data.update(
                 ttft_ms=None if self.ttft_ms is None else round(self.ttft_ms, 1),

@@ -31,6 +31,7 @@ from gloo_stream.proxy.failures import NOT_FOUND, RequestRefused
 from gloo_stream.proxy.metrics import CONTENT_TYPE_LATEST
 from gloo_stream.proxy.openai_compat import models_body
 from gloo_stream.proxy.page import STATIC_DIR, page_routes
+from gloo_stream.proxy.resume_endpoint import ResumeEndpoint
 from gloo_stream.proxy.security_headers import SecurityHeadersMiddleware, page_csp
 from gloo_stream.proxy.state import ProxyState
 from gloo_stream.proxy.telemetry import ProxyTracing
@@ -99,6 +100,9 @@ def create_app(
         Route("/v1/models", _models(state), methods=["GET"]),
         *page_routes(settings),
     ]
+    if state.resume is not None:  # PROXY_RESUME_WINDOW: come back to an answer, or stop it
+        resume = ResumeEndpoint(state, state.resume)
+        routes.append(Route("/api/stream/{stream_id}", resume, methods=["GET", "DELETE"]))
     app = ProxyApp(
         routes=routes,
         middleware=[

@@ -31,6 +31,7 @@ from gloo_stream.proxy.failures import (
 )
 from gloo_stream.proxy.openai_compat import completion_body, translate_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
+from gloo_stream.proxy.resume import ResumableAnswer
 from gloo_stream.proxy.state import ProxyState
 from gloo_stream.proxy.telemetry import RequestSpan
 from gloo_stream.usage import BilledUsage
@@ -39,6 +40,8 @@ __all__ = ["CompletionsEndpoint"]
 
 _clock = time.perf_counter
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# Why a resumable answer was stopped from outside, and the event its stream ends with.
+_ENDED_BY = {"cancel": failures.STREAM_CANCELLED, "abandoned": failures.STREAM_ABANDONED}
 SSE_HEADERS = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -54,6 +57,7 @@ class _Exchange:
         "control",
         "extra_headers",
         "record",
+        "resumable",
         "span",
         "started",
         "stats",
@@ -72,6 +76,8 @@ class _Exchange:
         """What came back from upstream, once the request was sent there (for the bill)."""
         self.usage: BilledUsage | None = None
         self.wants_usage = False
+        self.resumable: ResumableAnswer | None = None
+        """With ``PROXY_RESUME_WINDOW``: the send that numbers and keeps the events."""
 
     def headers(self, *base: tuple[bytes, bytes]) -> Headers:
         return [*base, *self.extra_headers]
@@ -179,8 +185,10 @@ class CompletionsEndpoint:
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
         sent = _clock()
         stream = client.stream_body(body)
+        resumable = await self._watch(control, receive, send, ex) if wants_stream else None
+        if resumable is None:
+            control.start(receive, send)
         state.streams.add(control)
-        control.start(receive, send)
         state.metrics.active_streams.inc()
         try:
             await self._answer(stream, wants_stream, send, ex)
@@ -197,6 +205,11 @@ class CompletionsEndpoint:
             if stream.attempts > 1:
                 state.metrics.retries.inc(stream.attempts - 1)
             await stream.aclose()
+            if resumable is not None:
+                resumable.close()
+                if not resumable.attended and ex.record.outcome == "ok":
+                    ex.record.outcome = "detached"  # generated on for a caller to come back to
+                    state.metrics.disconnects.inc()
             failure = ex.stats.failure
             ex.answer = Answer(
                 ex.record.client,
@@ -205,6 +218,21 @@ class CompletionsEndpoint:
                 _clock() - sent,
                 failure.code if failure is not None else None,
             )
+
+    async def _watch(
+        self, control: StreamControl, receive: Receive, send: Send, ex: _Exchange
+    ) -> ResumableAnswer | None:
+        """With ``PROXY_RESUME_WINDOW``: events go through a ``ResumableAnswer``, which
+        numbers and keeps them, and a caller who leaves does not stop the upstream."""
+        resume = self.state.resume
+        if resume is None:
+            return None
+        resumable = ex.resumable = await resume.begin(
+            ex.record.client, self.route, send, control.stop
+        )
+        if resumable is not None:
+            control.start(resumable.watch(receive), resumable)
+        return resumable
 
     async def _answer(
         self, stream: AsyncChatStream, wants_stream: bool, send: Send, ex: _Exchange
@@ -216,12 +244,16 @@ class CompletionsEndpoint:
             await self._fail(send, ex, failure_from_exception(exc, self.state.redactor()))
             return
         self.state.last_upstream_error = None
+        ex.record.upstream = stream.upstream
+        self.state.metrics.upstream_answers.labels(stream.upstream).inc()
         if not wants_stream:
             await self._whole(stream, send, ex)
             return
         control = ex.control
         assert control is not None
-        await control.begin(ex.headers(*SSE_HEADERS))
+        resumable = ex.resumable
+        stream_id = () if resumable is None else ((b"x-stream-id", resumable.stream_id.encode()),)
+        await control.begin(ex.headers(*SSE_HEADERS, *stream_id))
         ex.record.status = 200
         await relay_chunks(
             stream,
@@ -258,6 +290,9 @@ class CompletionsEndpoint:
             if not record.status:
                 record.status = 499  # nginx's "client closed request", for logs and metrics
             self.state.metrics.disconnects.inc()
+        elif stop.reason in _ENDED_BY and control is not None and control.headers_sent:
+            record.outcome = stop.reason  # DELETE, or nobody came back within the window
+            await end_with(control, _ENDED_BY[stop.reason], ex.stats)
         elif control is not None and control.headers_sent:
             await end_with(control, SHUTDOWN, ex.stats)
         else:

@@ -25,6 +25,8 @@ from gloo_stream.proxy.limits import (
 from gloo_stream.proxy.limits.budget import TokenBudgets, token_budgets
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.relay import ActiveStreams
+from gloo_stream.proxy.resume import ResumableStreams
+from gloo_stream.proxy.resume.build import resumable_streams
 from gloo_stream.proxy.telemetry import ProxyTracing
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
 
@@ -59,6 +61,8 @@ class ProxyState:
     """``PROXY_TOKEN_BUDGET``, counted here or (with ``PROXY_REDIS_URL``) in Redis."""
     accountant: UsageAccountant | None = None
     """Counts each answer's tokens and debits the budget."""
+    resume: ResumableStreams | None = None
+    """The answers callers may come back to, when ``PROXY_RESUME_WINDOW`` is set."""
     _live: tuple[tuple[str, ...], Redactor] = ((), NO_SECRETS)
 
     @classmethod
@@ -81,6 +85,8 @@ class ProxyState:
             provider = tracing.provider if tracing is not None else None
             client, http = make_upstream_client(settings, tracer_provider=provider)
         metrics = ProxyMetrics()
+        if client is not None and client.breaker is not None:
+            metrics.watch_breaker(client.breaker)
         shared, rate, failures = _limits(settings, metrics)
         budgets = token_budgets(settings, metrics.usage, shared)
         return cls(
@@ -108,6 +114,7 @@ class ProxyState:
             tracing=tracing,
             budgets=budgets,
             accountant=UsageAccountant(metrics.usage, budgets),
+            resume=resumable_streams(settings, metrics.registry),
         )
 
     def redactor(self) -> Redactor:
@@ -130,6 +137,8 @@ class ProxyState:
             await self.http.aclose()
         if self.shared is not None:
             await self.shared.aclose()
+        if self.resume is not None:
+            await self.resume.aclose()
         if self.tracing is not None:
             # In a thread: exporting what is queued may wait on the collector's timeout.
             await asyncio.to_thread(self.tracing.shutdown)
@@ -168,7 +177,12 @@ def make_upstream_client(
 def settings_secrets(settings: ProxySettings) -> list[str]:
     """The secret values in ``settings``, in every form they are sent in."""
     held = [*settings.api_keys, *settings.metrics_keys]
-    for secret in (settings.gloo_api_key, settings.gloo_client_secret, settings.proxy_redis_url):
+    for secret in (
+        settings.gloo_api_key,
+        settings.gloo_client_secret,
+        settings.gloo_fallback_api_key,
+        settings.proxy_redis_url,
+    ):
         if secret is not None:
             held.append(secret.get_secret_value())
     if settings.gloo_client_id and settings.gloo_client_secret is not None:
