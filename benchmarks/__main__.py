@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES = ["decode", "client_overhead", "proxy_load", "browser_render"]
+MODULES = [
+    "decode",
+    "client_overhead",
+    "proxy_load",
+    "tracing_cost",
+    "browser_render",
+    "resume_memory",
+    "fallback_latency",
+]
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "PERFORMANCE.md"
 RAW = ROOT / "docs" / "performance.json"

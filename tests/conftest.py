@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
-from kit import SETTINGS_PREFIXES
+from kit import REDIS_SERVER, SETTINGS_PREFIXES, running_redis
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -54,3 +54,12 @@ def simulator(simulator_session: SimulatorServer) -> Iterator[SimulatorServer]:
     simulator_session.reset()
     yield simulator_session
     simulator_session.reset()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real redis-server for the session (Debian's); tests keep apart by key prefix."""
+    if not os.access(REDIS_SERVER, os.X_OK):
+        pytest.skip("needs Debian's redis-server (`make test` installs it)")
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url

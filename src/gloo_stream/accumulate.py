@@ -48,6 +48,10 @@ class StreamResult:
     tool_calls: list[ToolCall] = field(default_factory=list)
     attempts: int = 1
     interrupted: bool = False
+    resumes: int = 0
+    """Times a dropped stream was resumed from a gloo-stream proxy (nothing generated twice)."""
+    upstream: str = "primary"
+    """Which upstream served the answer: ``primary``, or ``fallback`` (``GLOO_FALLBACK_*``)."""
     model: str | None = None
     provider: str | None = None
     id: str | None = None
@@ -89,11 +93,13 @@ class StreamAccumulator:
         "attempts",
         "finish_reason",
         "finished",
+        "resumes",
         "token_count",
+        "upstream",
         "usage",
     )
 
-    def __init__(self, *, started_at: float, attempts: int = 1) -> None:
+    def __init__(self, *, started_at: float, attempts: int = 1, upstream: str = "primary") -> None:
         self._started_at = started_at
         self._first_token_at: float | None = None
         self._parts: list[str] = []
@@ -101,6 +107,8 @@ class StreamAccumulator:
         self._meta: dict[str, Any] = {}
         self._error: dict[str, Any] | None = None
         self.attempts = attempts
+        self.upstream = upstream
+        self.resumes = 0
         self.token_count = 0
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
@@ -162,6 +170,8 @@ class StreamAccumulator:
             usage=self.usage,
             tool_calls=[self._tool_calls[i] for i in sorted(self._tool_calls)],
             attempts=self.attempts,
+            resumes=self.resumes,
+            upstream=self.upstream,
             interrupted=interrupted,
             model=self._meta.get("model"),
             provider=self._meta.get("provider"),

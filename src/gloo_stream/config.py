@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gloo_stream.request import MODEL_FAMILIES, TRADITIONS
+from gloo_stream.usage import TokenBudgetRule, parse_token_budget
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_TOKEN_URL", "GlooSettings", "ProxySettings"]
 
@@ -62,20 +63,48 @@ class GlooSettings(BaseSettings):
     gloo_tradition: str | None = Field(
         default=None, description="Tradition for calls that name none, whatever their routing."
     )
+    gloo_fallback_api_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible chat completions URL to use when the primary fails "
+        "before answering (5xx, 429 past the retry budget, unreachable, no first byte).",
+    )
+    gloo_fallback_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for the fallback (unset: none is sent)."
+    )
+    gloo_fallback_model: str | None = Field(
+        default=None,
+        description="The model the fallback is asked for (unset: the call's own model, if any).",
+    )
+    gloo_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Primary failures in a row after which calls skip it for the fallback.",
+    )
+    gloo_breaker_seconds: float = Field(
+        default=30.0, gt=0, description="How long the primary is skipped before one probe."
+    )
 
-    @field_validator("gloo_api_url", "gloo_token_url")
+    @field_validator("gloo_api_url", "gloo_token_url", "gloo_fallback_api_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
         return value.rstrip("/") if value.endswith("/") and value.count("/") > 3 else value
 
-    _blank_secret_is_unset = field_validator("gloo_api_key", "gloo_client_secret", mode="before")(
-        _blank_secret
-    )
+    _blank_secret_is_unset = field_validator(
+        "gloo_api_key", "gloo_client_secret", "gloo_fallback_api_key", mode="before"
+    )(_blank_secret)
 
     @field_validator(
-        "gloo_client_id", "gloo_model", "gloo_model_family", "gloo_tradition", mode="before"
+        "gloo_client_id",
+        "gloo_model",
+        "gloo_model_family",
+        "gloo_tradition",
+        "gloo_fallback_api_url",
+        "gloo_fallback_model",
+        mode="before",
     )
     @classmethod
     def _blank_id_is_unset(cls, value: object) -> object:
@@ -232,7 +261,32 @@ class ProxySettings(GlooSettings):
         default=10.0, ge=0, description="Seconds open streams may go on after shutdown starts."
     )
     proxy_log_content: bool = Field(
-        default=False, description="Log prompts and answers (never on by default: privacy)."
+        default=False,
+        description="Log prompts and answers, and record them on traces (never on by default: "
+        "privacy).",
+    )
+    proxy_token_budget: str = Field(
+        default="",
+        description="Tokens (input + output) each client (API key, else address) may use per "
+        "window, e.g. '200000/day'; shared across replicas with PROXY_REDIS_URL. Empty or off: "
+        "no budget.",
+    )
+    proxy_upstream_usage: bool = Field(
+        default=True,
+        description="Ask the upstream for usage on every streamed request "
+        "(stream_options.include_usage); off for an upstream that refuses the field.",
+    )
+    proxy_resume_window: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds a caller who lost its connection may resume the answer (GET "
+        "/api/stream/{id}); its upstream goes on that long without it. 0: off, the upstream "
+        "is cancelled when the caller leaves.",
+    )
+    proxy_resume_buffer_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Most bytes of events kept per resumable answer; older ones are dropped.",
     )
     proxy_node_modules: str | None = Field(
         default=None,
@@ -268,6 +322,17 @@ class ProxySettings(GlooSettings):
         return SecretStr(url)
 
     _blank_metrics_key_is_unset = field_validator("proxy_metrics_key", mode="before")(_blank_secret)
+
+    @field_validator("proxy_token_budget")
+    @classmethod
+    def _token_budget(cls, value: str) -> str:
+        rule = parse_token_budget(value)  # its ValueError says what shape it wants
+        return str(rule) if rule is not None else ""
+
+    @property
+    def token_budget(self) -> TokenBudgetRule | None:
+        """The per-client token budget (None: no budget)."""
+        return parse_token_budget(self.proxy_token_budget)
 
     @field_validator("proxy_rate_limit", "proxy_auth_failure_limit")
     @classmethod

@@ -27,13 +27,28 @@ __all__ = ["CompletionProtocol"]
 class CompletionProtocol:
     """Feeds one response body through SSE decoding, chunk decoding and accumulation."""
 
-    __slots__ = ("_decoder", "_done", "_failure", "accumulator")
+    __slots__ = ("_decoder", "_done", "_failure", "_last_id", "accumulator")
 
-    def __init__(self, *, started_at: float, attempts: int = 1) -> None:
+    def __init__(self, *, started_at: float, attempts: int = 1, upstream: str = "primary") -> None:
         self._decoder = SSEDecoder()
         self._done = False
         self._failure: StreamError | None = None
-        self.accumulator = StreamAccumulator(started_at=started_at, attempts=attempts)
+        self._last_id = ""
+        self.accumulator = StreamAccumulator(
+            started_at=started_at, attempts=attempts, upstream=upstream
+        )
+
+    @property
+    def last_event_id(self) -> str:
+        """The id of the last whole event received (what a resume sends as Last-Event-ID)."""
+        return self._decoder.last_event_id or self._last_id
+
+    def reconnect(self) -> None:
+        """The same answer goes on in a new response (a resume): a fresh SSE decoder, since a
+        half-received event is sent again whole; what was received so far is kept."""
+        self._last_id = self.last_event_id
+        self._decoder = SSEDecoder()
+        self.accumulator.resumes += 1
 
     @property
     def finished(self) -> bool:

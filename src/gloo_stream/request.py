@@ -232,6 +232,15 @@ def _tool_choice_rule(label: str, value: Any) -> str | None:
     )
 
 
+def _stream_options_rule(label: str, value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f'{label} must be an object such as {{"include_usage": true}}, got {_shown(value)}'
+    usage = value.get("include_usage")
+    if usage is not None and not isinstance(usage, bool):
+        return f"{label}.include_usage must be true or false, got {_shown(usage)}"
+    return None
+
+
 RULES: dict[str, Rule] = {
     "auto_routing": _bool_rule,
     "stream": _bool_rule,
@@ -242,6 +251,7 @@ RULES: dict[str, Rule] = {
     "max_tokens": _max_tokens_rule,
     "tools": _tools_rule,
     "tool_choice": _tool_choice_rule,
+    "stream_options": _stream_options_rule,
 }
 """The declared fields besides ``messages``, and the rule each value must meet."""
 

@@ -19,6 +19,7 @@ from gloo_stream.client import AsyncGlooClient
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.app import ProxyApp, create_app
 from gloo_stream.proxy.server import DrainingServer, uvicorn_config
+from gloo_stream.proxy.telemetry import ProxyTracing
 from gloo_stream.serving import ThreadedServer, bind_tcp
 from gloo_stream.simulator import SimulatorServer
 
@@ -43,6 +44,7 @@ class ProxyServer:
         settings: ProxySettings | None = None,
         *,
         client: AsyncGlooClient | None = None,
+        tracing: ProxyTracing | None = None,
         offline: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -50,6 +52,7 @@ class ProxyServer:
         self._simulator: SimulatorServer | None = None
         self._settings = settings
         self._client = client
+        self._tracing = tracing
         self._offline = offline
         self.host = host
         self.port = port
@@ -82,7 +85,7 @@ class ProxyServer:
             settings = settings_for(self._simulator)
         elif settings is None:
             settings = ProxySettings(proxy_shutdown_grace=0.0)
-        self.app = create_app(settings, client=self._client)
+        self.app = create_app(settings, client=self._client, tracing=self._tracing)
         sock = bind_tcp(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn_config(self.app, settings, host=self.host, port=self.port, log_config=None)

@@ -1,7 +1,10 @@
 """The typed chat-completion chunk, decoded fast with msgspec.
 
 Unknown fields are tolerated and kept (``chunk.extra``); null where an object is expected
-reads as empty, so ``chunk.choices[0].delta.content`` is always safe on a decoded chunk.
+reads as empty, so ``chunk.choices[0].delta.content`` is safe on any chunk with a choice.
+Some chunks have none (``choices: []``): the usage-only chunk that
+``stream_options.include_usage`` asks for, sent last. ``chunk.content`` and
+``chunk.finish_reason`` are safe on every chunk ("" and None there).
 """
 
 from __future__ import annotations

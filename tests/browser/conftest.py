@@ -130,7 +130,7 @@ def context(browser: Any) -> Iterator[Any]:
 class Chat:
     """The chat page of one stack, with the few actions the tests repeat."""
 
-    def __init__(self, page: Any, stack: Stack) -> None:
+    def __init__(self, page: Any, stack: Any) -> None:
         self.page = page
         self.stack = stack
         self.errors: list[str] = []
@@ -139,7 +139,8 @@ class Chat:
     @property
     def simulator(self) -> SimulatorServer:
         """The simulator behind the proxy."""
-        return self.stack.simulator
+        simulator: SimulatorServer = self.stack.simulator
+        return simulator
 
     def open(self) -> Chat:
         """Load the page and wait until its modules have run."""
@@ -166,7 +167,8 @@ class Chat:
         self.page.wait_for_function(
             """(index) => {
                 const turn = document.querySelectorAll('.turn.assistant')[index];
-                return turn && !['connecting', 'streaming', undefined].includes(turn.dataset.state);
+                return turn && !['connecting', 'streaming', 'reconnecting', undefined]
+                    .includes(turn.dataset.state);
             }""",
             arg=number - 1,
             timeout=timeout,
@@ -182,6 +184,12 @@ class Chat:
 def started() -> Callable[[Any], None]:
     """For tests that open their own page: wait until its modules have run."""
     return wait_started
+
+
+@pytest.fixture
+def open_chat(context: Any) -> Callable[[Any], Chat]:
+    """Opens the chat page of any stack-like object (``url``, ``simulator``) in a new tab."""
+    return lambda stack: Chat(context.new_page(), stack).open()
 
 
 @pytest.fixture

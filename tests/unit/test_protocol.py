@@ -129,3 +129,35 @@ def test_non_streamed_json_completion() -> None:
     assert (result.text, result.finish_reason, result.id) == ("whole", "length", "c1")
     with pytest.raises(MalformedChunkError):
         CompletionProtocol(started_at=0.0).feed_json(b"<html>", 1.0)
+
+
+USAGE_ONLY = (
+    b'data: {"id":"c1","choices":[],"model":"m",'
+    b'"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}\n\n'
+)
+
+
+@pytest.mark.parametrize("where", ["after the finish", "before the finish", "before [DONE]"])
+def test_a_usage_only_chunk_is_kept_and_counts_no_token(where: str) -> None:
+    # stream_options.include_usage: OpenAI sends `choices: []` with the usage, last.
+    body = {
+        "after the finish": event("Hi") + event("!") + event(None, "stop") + USAGE_ONLY,
+        "before the finish": event("Hi") + event("!") + USAGE_ONLY + event(None, "stop"),
+        "before [DONE]": event("Hi") + event("!") + USAGE_ONLY + b"data: [DONE]\n\n",
+    }[where]
+    proto = CompletionProtocol(started_at=0.0)
+    chunks = proto.feed(body, 1.0)
+    usage_chunk = next(c for c in chunks if not c.choices)
+    assert (usage_chunk.content, usage_chunk.finish_reason) == ("", None)
+    result = proto.finish(2.0)
+    assert (result.text, result.token_count) == ("Hi!", 2)
+    assert result.usage is not None
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (5, 2)
+
+
+def test_an_answer_of_usage_only_is_still_unfinished() -> None:
+    proto = CompletionProtocol(started_at=0.0)
+    proto.feed(USAGE_ONLY, 1.0)
+    with pytest.raises(TruncatedStreamError) as cut:
+        proto.finish(1.0)
+    assert cut.value.partial.usage is not None

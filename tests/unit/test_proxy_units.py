@@ -115,7 +115,14 @@ def test_translate_request_maps_openai_names() -> None:
         clean_proxy_settings(),
     )
     assert wants_stream is True
-    assert body == {"messages": MESSAGES, "auto_routing": True, "max_tokens": 9, "stream": True}
+    assert body == {
+        "messages": MESSAGES,
+        "auto_routing": True,
+        "max_tokens": 9,
+        "stream": True,
+        # Kept, so the endpoint knows the caller asked for the usage chunk.
+        "stream_options": {"include_usage": True},
+    }
     body, wants_stream = translate_request(
         {"model": "m", "messages": MESSAGES}, clean_proxy_settings()
     )

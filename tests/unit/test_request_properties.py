@@ -49,6 +49,8 @@ def right_type(field: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if field == "tools":
         return isinstance(value, list)
+    if field == "stream_options":
+        return isinstance(value, dict)
     assert field == "tool_choice"
     return isinstance(value, str | dict)
 

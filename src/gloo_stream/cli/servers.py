@@ -87,6 +87,12 @@ def proxy(
         raise fail(ExitStatus.USAGE, [lines[0], "See gloo-stream proxy --help."]) from None
     # Imported when used: the proxy's stack is heavy, and chat never needs it.
     from gloo_stream.proxy import run_proxy
+    from gloo_stream.proxy.telemetry import TracingConfig, TracingConfigError
+
+    try:  # the OTEL_* environment is checked before anything binds or starts
+        TracingConfig.from_environ(os.environ)
+    except TracingConfigError as error:
+        raise fail(ExitStatus.USAGE, [str(error), "See the README's Observability."]) from None
 
     try:
         with contextlib.ExitStack() as stack:

@@ -14,15 +14,8 @@ from typing import Any
 import httpx
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.client._base import (
-    POOL_LIMITS,
-    ClientBase,
-    Messages,
-    OnRetry,
-    OnToken,
-    StreamBase,
-    tell,
-)
+from gloo_stream.client._answer import StreamBase, tell
+from gloo_stream.client._base import POOL_LIMITS, ClientBase, Messages, OnRetry, OnToken
 from gloo_stream.client._steps import (
     Close,
     Drain,
@@ -91,8 +84,8 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
                 tell(on_token, chunk)
         return stream._whole()
 
-    async def _send(self, body: dict[str, Any]) -> httpx.Response:
-        return await self._http.send(self._request(body), stream=True, auth=self.auth)
+    async def _send(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        return await self._http.send(request, stream=True, auth=auth)
 
 
 class AsyncChatStream(StreamBase[AsyncGlooClient]):
@@ -142,6 +135,7 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         response, self._response, self._pieces = self._response, None, None
         if response is not None:
             await response.aclose()
+        self._abandon_span()
 
     async def _run(self, flow: Flow[Any], *, batched: bool = False) -> AsyncIterator[Any]:
         """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready.
@@ -174,8 +168,8 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
                     if self._pieces is None:
                         self._pieces = _pieces_of(response)
                     return await anext(self._pieces, None)
-                case Send(body):
-                    return await self._client._send(body)
+                case Send(request, auth):
+                    return await self._client._send(request, auth)
                 case ReadAll(response):
                     return await response.aread()
                 case Drain(response):

@@ -1,7 +1,8 @@
 """Every decision the two clients share, so ``_sync`` and ``_async`` only move bytes and sleep.
 
-Here: what each keyword defaults to, which credential is sent, the timeouts, the retry policy,
-the request, and the course of one answer. That course is a sans-IO *flow*: a generator that
+Here: what each keyword defaults to, which credential is sent (to the primary or the
+fallback), the timeouts, the retry policy and the request; the course of one answer is in
+``_answer``. That course is a sans-IO *flow*: a generator that
 yields the I/O it needs next (a ``Step``: send, read, close, sleep) or the chunks it has ready
 (a list, to hand on), and is sent what the I/O returned, or has its failure thrown in. Each
 twin runs the same flows with its own runner: blocking calls in ``GlooClient``, awaits in
@@ -11,7 +12,6 @@ twin runs the same flows with its own runner: blocking calls in ``GlooClient``, 
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
@@ -19,26 +19,22 @@ from typing import Any, Generic, TypeVar
 import httpx
 import msgspec
 
-from gloo_stream.accumulate import StreamResult
-from gloo_stream.client._steps import CLOSE, Drain, Flow, ReadAll, ReadSome, Send, Sleep
+from gloo_stream.client._steps import Drain, Flow, Send
 from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth, redactor_for
+from gloo_stream.client.fallback import breaker_for, fallback_from
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import (
     APIConnectionError,
     APITimeoutError,
-    GlooError,
     MissingCredentialsError,
-    StreamDisconnectedError,
-    StreamError,
-    StreamTimeoutError,
     error_from_response,
 )
-from gloo_stream.protocol import CompletionProtocol
+from gloo_stream.failover import Upstream, UpstreamRoute, fallback_body
+from gloo_stream.redaction import NO_SECRETS
 from gloo_stream.request import build_chat_request
-from gloo_stream.retry import RetryPolicy, RetryState
-from gloo_stream.wire import ChatCompletionChunk
+from gloo_stream.retry import RetryPolicy
 
-__all__ = ["ClientBase", "Messages", "OnRetry", "OnToken", "StreamBase"]
+__all__ = ["POOL_LIMITS", "ClientBase", "Messages", "OnRetry", "OnToken", "clock"]
 
 Messages = str | Sequence[Mapping[str, Any]]
 OnToken = Callable[[str], None]
@@ -61,7 +57,12 @@ class ClientBase(Generic[HttpT]):
     ``timeout``: connect (and write, pool); ``first_byte_timeout``: until the response
     starts; ``read_timeout``: idle between bytes once it has. ``max_retries`` (or a whole
     ``retry_policy``); ``headers`` added to every request; ``http_client``: a pool to use
-    (the client then leaves closing it to you).
+    (the client then leaves closing it to you). ``fallback_api_url``, ``fallback_api_key``
+    and ``fallback_model`` (``GLOO_FALLBACK_*``): an OpenAI-compatible server for calls the
+    primary fails before answering (``gloo_stream.failover`` says which), skipped to while
+    the primary's circuit breaker is open (``GLOO_BREAKER_*``). ``tracer_provider``: an
+    OpenTelemetry tracer provider for the per-attempt client spans (default: the global one,
+    when the application configured one; else no spans and nothing imported).
     """
 
     def __init__(
@@ -81,6 +82,10 @@ class ClientBase(Generic[HttpT]):
         settings: GlooSettings | None = None,
         headers: Mapping[str, str] | None = None,
         http_client: HttpT | None = None,
+        fallback_api_url: str | None = None,
+        fallback_api_key: str | None = None,
+        fallback_model: str | None = None,
+        tracer_provider: Any | None = None,
     ) -> None:
         s = settings if settings is not None else GlooSettings()
         self.api_url = api_url or s.gloo_api_url
@@ -99,6 +104,10 @@ class ClientBase(Generic[HttpT]):
         self.headers.update(headers or {})
         # GLOO_MODEL, GLOO_MODEL_FAMILY, GLOO_TRADITION: filled in where a call names none.
         self.request_defaults = s.request_defaults
+        self.fallback = fallback_from(s, fallback_api_url, fallback_api_key, fallback_model)
+        # One breaker per client: every call through it tells it how the primary is doing.
+        self.breaker = breaker_for(s, self.fallback)
+        self.tracer_provider = tracer_provider
         self._owns_http = http_client is None
         self._http: HttpT = http_client if http_client is not None else self._new_pool()
 
@@ -109,25 +118,63 @@ class ClientBase(Generic[HttpT]):
     def _body(self, prompt_or_messages: Messages, params: Mapping[str, Any]) -> dict[str, Any]:
         return build_chat_request(prompt_or_messages, defaults=self.request_defaults, **params)
 
-    def _request(self, body: dict[str, Any]) -> httpx.Request:
-        return self._http.build_request(
-            "POST",
-            self.api_url,
-            content=msgspec.json.encode(body),
-            headers=self.headers,
-            timeout=self.timeout,
+    def route(self, now: float) -> UpstreamRoute:
+        """The course of one call's attempts: the primary and its retries, then the fallback."""
+        return UpstreamRoute(
+            self.retry_policy, now=now, breaker=self.breaker, fallback=self.fallback is not None
         )
 
-    def _attempt(self, body: dict[str, Any]) -> Flow[httpx.Response]:
-        """One try at sending ``body``: the response, once the server has accepted it.
+    def _request(
+        self,
+        body: dict[str, Any],
+        upstream: Upstream = "primary",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[httpx.Request, httpx.Auth | None]:
+        """The request for ``upstream`` (the fallback's own body, URL and credential);
+        ``headers`` are added to the client's own (an attempt span's ``traceparent``)."""
+        url: str = self.api_url
+        auth: httpx.Auth | None = self.auth
+        fallback = self.fallback
+        if upstream == "fallback" and fallback is not None:
+            body = fallback_body(body, fallback.model)
+            url, auth = fallback.url, fallback.auth
+        request = self._http.build_request(
+            "POST",
+            url,
+            content=msgspec.json.encode(body),
+            headers={**self.headers, **headers} if headers else self.headers,
+            timeout=self.timeout,
+        )
+        return request, auth
 
-        Anything else is raised as the matching ``GlooError``; the caller's retry state
-        decides whether to try again.
+    def _resume_request(self, url: str, last_event_id: str) -> httpx.Request:
+        """``GET`` the rest of a resumable answer after event ``last_event_id``."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        return self._http.build_request("GET", url, headers=headers, timeout=self.timeout)
+
+    def _attempt(
+        self,
+        body: dict[str, Any],
+        upstream: Upstream = "primary",
+        headers: dict[str, str] | None = None,
+    ) -> Flow[httpx.Response]:
+        """One try at sending ``body`` to ``upstream``: the response, once it was accepted.
+
+        Anything else is raised as the matching ``GlooError``; the call's route decides
+        whether to try again, and where.
         """
+        request, auth = self._request(body, upstream, headers)
+        response = yield from self._exchange(request, auth)
+        return response
+
+    def _exchange(self, request: httpx.Request, auth: httpx.Auth | None) -> Flow[httpx.Response]:
+        """Send ``request``; an error status or a transport failure is raised as a GlooError."""
         try:
-            response: httpx.Response = yield Send(body)
+            response: httpx.Response = yield Send(request, auth)
         except httpx.TransportError as exc:
-            raise connection_error(exc, self.api_url) from None
+            raise connection_error(exc, str(request.url)) from None
         if response.status_code >= 300:
             try:
                 content: bytes = yield Drain(response)
@@ -138,7 +185,7 @@ class ClientBase(Generic[HttpT]):
                 content,
                 response.headers,
                 now=time.time(),
-                redactor=redactor_for(self.auth, response.request),
+                redactor=redactor_for(auth, response.request) if auth else NO_SECRETS,
             )
         # httpcore reads the read timeout from this dict when body reading starts, so from
         # here on a silent stream fails after read_timeout instead of first_byte_timeout.
@@ -190,138 +237,3 @@ def connection_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
     return APIConnectionError(
         f"Could not reach {url} ({what}); check GLOO_API_URL, GLOO_TOKEN_URL and the network"
     )
-
-
-# -- one answer: open (retrying), read, and in complete()'s mode start over ---------------
-
-ClientT = TypeVar("ClientT", bound=ClientBase[Any])
-
-
-class StreamBase(Generic[ClientT]):
-    """What both stream twins share: one answer's request, retry budget, course and outcome."""
-
-    def __init__(
-        self,
-        client: ClientT,
-        body: dict[str, Any],
-        *,
-        on_retry: OnRetry | None = None,
-        restart: bool = False,
-    ) -> None:
-        self._client = client
-        self._body = body
-        self._started_at = clock()
-        self._retry = client.retry_policy.start(self._started_at)
-        self._on_retry = on_retry
-        self._restart = restart  # complete(): a failure mid-stream starts the answer over
-        self._response: httpx.Response | None = None
-        self._iterated = False
-        self.result: StreamResult | None = None
-
-    @property
-    def attempts(self) -> int:
-        """How many times the request has been sent so far (1 + retries)."""
-        return self._retry.attempts
-
-    def _claim(self) -> None:
-        if self._iterated:
-            raise RuntimeError("this stream was already read; start a new one with stream()")
-        self._iterated = True
-
-    def _opening(self) -> Flow[httpx.Response]:
-        """Send until the server accepts, waiting between tries as the retry policy says."""
-        while self._response is None:
-            try:
-                self._response = yield from self._client._attempt(self._body)
-            except GlooError as exc:
-                yield Sleep(retry_wait(self._retry, exc, self._on_retry))
-        return self._response
-
-    def _answer(self) -> Flow[None]:
-        """Open, then read to the end; with ``restart``, a failed answer is started over."""
-        while True:
-            response = yield from self._opening()
-            try:
-                yield from self._read(response)
-                return
-            except StreamError as exc:
-                if not self._restart:
-                    raise
-                yield Sleep(retry_wait(self._retry, exc, self._on_retry))
-
-    def _read(self, response: httpx.Response) -> Flow[None]:
-        """Hand on the chunks as they arrive; the response is closed before the outcome."""
-        protocol = CompletionProtocol(started_at=self._started_at, attempts=self._retry.attempts)
-        failure: StreamError | None = None
-        try:
-            if _is_json(response):
-                body = yield ReadAll(response)
-                yield protocol.feed_json(body, clock())
-            else:
-                more = ReadSome(response)
-                while not protocol.stopped and (data := (yield more)) is not None:
-                    if chunks := protocol.feed(data, clock()):
-                        yield chunks
-        except httpx.TransportError as exc:
-            failure = self._broken(protocol, exc)
-        except StreamError as exc:  # a whole JSON answer that does not decode
-            failure = exc
-        yield CLOSE
-        if failure is not None:
-            raise failure
-        self._finish(protocol)
-
-    def _broken(
-        self, protocol: CompletionProtocol, exc: httpx.TransportError
-    ) -> StreamError | None:
-        """The error for a transport failure, or None when the answer had already ended."""
-        if protocol.finished:  # after the end, a broken tail costs nothing
-            return None
-        error = _stream_error(protocol, exc)
-        self.result = error.partial
-        return error
-
-    def _finish(self, protocol: CompletionProtocol) -> None:
-        try:
-            self.result = protocol.finish(clock())
-        except StreamError as exc:
-            self.result = exc.partial
-            raise
-
-    def _whole(self) -> StreamResult:
-        """The result of an answer read to its end."""
-        assert self.result is not None
-        return self.result
-
-
-def retry_wait(retry: RetryState, error: GlooError, on_retry: OnRetry | None) -> float:
-    """How long to wait before the next attempt (raises ``error`` when none is left)."""
-    delay = retry.after_failure(error, now=clock(), jitter=random.random())
-    if on_retry is not None:
-        on_retry(error, delay)  # told before the wait: a 429's wait can be long
-    return delay
-
-
-def tell(on_token: OnToken | None, chunk: ChatCompletionChunk) -> None:
-    """Give ``on_token`` the chunk's text, if it has any."""
-    if on_token is not None and (text := chunk.content):
-        on_token(text)
-
-
-def _stream_error(protocol: CompletionProtocol, exc: httpx.TransportError) -> StreamError:
-    if isinstance(exc, httpx.TimeoutException):
-        return protocol.fail(
-            StreamTimeoutError,
-            "The stream stalled (no data within the read timeout); the partial answer is kept",
-            clock(),
-        )
-    return protocol.fail(
-        StreamDisconnectedError,
-        f"The connection dropped mid-stream ({type(exc).__name__}); the partial answer is kept",
-        clock(),
-    )
-
-
-def _is_json(response: httpx.Response) -> bool:
-    content_type: str = response.headers.get("content-type", "")
-    return content_type.startswith("application/json")

@@ -32,9 +32,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``body`` to the API with the client's auth; reply: the response, body unread."""
+    """Send ``request`` with ``auth`` (None: no credential); reply: the response, body unread."""
 
-    body: dict[str, Any]
+    request: httpx.Request
+    auth: httpx.Auth | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,8 @@ from typing import Any
 import httpx
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.client._base import (
-    POOL_LIMITS,
-    ClientBase,
-    Messages,
-    OnRetry,
-    OnToken,
-    StreamBase,
-    tell,
-)
+from gloo_stream.client._answer import StreamBase, tell
+from gloo_stream.client._base import POOL_LIMITS, ClientBase, Messages, OnRetry, OnToken
 from gloo_stream.client._steps import (
     Close,
     Drain,
@@ -98,8 +91,8 @@ class GlooClient(ClientBase[httpx.Client]):
                 tell(on_token, chunk)
         return stream._whole()
 
-    def _send(self, body: dict[str, Any]) -> httpx.Response:
-        return self._http.send(self._request(body), stream=True, auth=self.auth)
+    def _send(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        return self._http.send(request, stream=True, auth=auth)
 
 
 class ChatStream(StreamBase[GlooClient]):
@@ -145,6 +138,7 @@ class ChatStream(StreamBase[GlooClient]):
         response, self._response, self._pieces = self._response, None, None
         if response is not None:
             response.close()
+        self._abandon_span()
 
     def _run(self, flow: Flow[Any]) -> Iterator[ChatCompletionChunk]:
         """Run ``flow``: do the I/O each step asks for, hand on the chunks it has ready."""
@@ -164,8 +158,8 @@ class ChatStream(StreamBase[GlooClient]):
                     if self._pieces is None:
                         self._pieces = response.iter_bytes()
                     return next(self._pieces, None)
-                case Send(body):
-                    return self._client._send(body)
+                case Send(request, auth):
+                    return self._client._send(request, auth)
                 case ReadAll(response):
                     return response.read()
                 case Drain(response):

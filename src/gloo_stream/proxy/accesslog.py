@@ -36,6 +36,11 @@ class RequestRecord:
     chunks: int = 0
     bytes: int = 0
     attempts: int = 0
+    upstream: str | None = None
+    """Which upstream served the answer: primary or fallback (None: none was asked)."""
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    """Tokens billed: input, output, and whether estimated (the upstream's count missing)."""
     content: dict[str, Any] | None = field(default=None)
 
     def emit(self) -> None:
@@ -52,6 +57,8 @@ class RequestRecord:
         }
         if self.error_code is not None:
             data["error_code"] = self.error_code
+        if self.upstream is not None:
+            data["upstream"] = self.upstream
         if self.chunks or self.tokens is not None:
             data.update(
                 ttft_ms=None if self.ttft_ms is None else round(self.ttft_ms, 1),
@@ -60,6 +67,9 @@ class RequestRecord:
                 bytes=self.bytes,
                 attempts=self.attempts,
             )
+        if self.usage is not None:
+            data["model"] = self.model
+            data["usage"] = self.usage
         if self.content is not None:
             data["content"] = self.content
         level = logging.WARNING if self.status >= 500 else logging.INFO

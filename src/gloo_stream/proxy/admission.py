@@ -34,6 +34,7 @@ STREAM_FIELDS = frozenset(
         "max_tokens",
         "tools",
         "tool_choice",
+        "stream_options",
     }
 )
 

@@ -31,8 +31,10 @@ from gloo_stream.proxy.failures import NOT_FOUND, RequestRefused
 from gloo_stream.proxy.metrics import CONTENT_TYPE_LATEST
 from gloo_stream.proxy.openai_compat import models_body
 from gloo_stream.proxy.page import STATIC_DIR, page_routes
+from gloo_stream.proxy.resume_endpoint import ResumeEndpoint
 from gloo_stream.proxy.security_headers import SecurityHeadersMiddleware, page_csp
 from gloo_stream.proxy.state import ProxyState
+from gloo_stream.proxy.telemetry import ProxyTracing
 
 __all__ = ["SERVICE_NAME", "ProxyApp", "create_app"]
 
@@ -69,15 +71,19 @@ class ProxyApp(Starlette):
 
 
 def create_app(
-    settings: ProxySettings | None = None, *, client: AsyncGlooClient | None = None
+    settings: ProxySettings | None = None,
+    *,
+    client: AsyncGlooClient | None = None,
+    tracing: ProxyTracing | None = None,
 ) -> ProxyApp:
     """Build a proxy app. ``client`` (not closed by the app) replaces the one it would make.
 
     Its state (settings, upstream client, limits, metrics, open streams) is ``app.proxy``;
-    many apps can live in one process.
+    many apps can live in one process. ``tracing`` replaces what the ``OTEL_*`` environment
+    would set up (traces are off unless it asks).
     """
     settings = settings if settings is not None else ProxySettings()
-    state = ProxyState.build(settings, client)
+    state = ProxyState.build(settings, client, tracing)
     api = CompletionsEndpoint(state, openai=False)
     openai = CompletionsEndpoint(state, openai=True)
 
@@ -94,6 +100,9 @@ def create_app(
         Route("/v1/models", _models(state), methods=["GET"]),
         *page_routes(settings),
     ]
+    if state.resume is not None:  # PROXY_RESUME_WINDOW: come back to an answer, or stop it
+        resume = ResumeEndpoint(state, state.resume)
+        routes.append(Route("/api/stream/{stream_id}", resume, methods=["GET", "DELETE"]))
     app = ProxyApp(
         routes=routes,
         middleware=[

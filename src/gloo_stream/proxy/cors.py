@@ -14,10 +14,11 @@ from gloo_stream.proxy.asgi import ASGIApp, Headers, Message, Receive, Scope, Se
 __all__ = ["CorsMiddleware", "CorsPolicy"]
 
 _VARY = (b"vary", b"Origin")
-_EXPOSE = (b"access-control-expose-headers", b"Retry-After, X-Request-ID")
+# X-Stream-Id: a page on another origin resumes (Last-Event-ID) or stops (DELETE) its answer.
+_EXPOSE = (b"access-control-expose-headers", b"Retry-After, X-Request-ID, X-Stream-Id")
 _PREFLIGHT = (
-    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-    (b"access-control-allow-headers", b"Authorization, Content-Type, X-Request-ID"),
+    (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+    (b"access-control-allow-headers", b"Authorization, Content-Type, X-Request-ID, Last-Event-ID"),
     (b"access-control-max-age", b"600"),
 )
 
@@ -40,7 +41,7 @@ class CorsPolicy:
         headers = self.headers(scope)
         if len(headers) > 1:
             headers.extend(_PREFLIGHT)
-        headers.append((b"allow", b"GET, POST, OPTIONS"))
+        headers.append((b"allow", b"GET, POST, DELETE, OPTIONS"))
         return headers
 
     async def preflight(self, scope: Scope, send: Send) -> None:

@@ -19,6 +19,7 @@ from gloo_stream.client import AsyncChatStream, AsyncGlooClient
 from gloo_stream.errors import ContentFilterError, GlooError, StreamError
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.accesslog import RequestRecord, logger
+from gloo_stream.proxy.accounting import Answer, ask_for_usage
 from gloo_stream.proxy.admission import read_json_body, upstream_body
 from gloo_stream.proxy.asgi import NOSNIFF, Headers, Receive, Scope, Send, header, respond
 from gloo_stream.proxy.failures import (
@@ -30,12 +31,17 @@ from gloo_stream.proxy.failures import (
 )
 from gloo_stream.proxy.openai_compat import completion_body, translate_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
+from gloo_stream.proxy.resume import ResumableAnswer
 from gloo_stream.proxy.state import ProxyState
+from gloo_stream.proxy.telemetry import RequestSpan
+from gloo_stream.usage import BilledUsage
 
 __all__ = ["CompletionsEndpoint"]
 
 _clock = time.perf_counter
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# Why a resumable answer was stopped from outside, and the event its stream ends with.
+_ENDED_BY = {"cancel": failures.STREAM_CANCELLED, "abandoned": failures.STREAM_ABANDONED}
 SSE_HEADERS = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -44,9 +50,20 @@ SSE_HEADERS = (
 
 
 class _Exchange:
-    """One request's mutable bits: its headers-to-add, log record and relay counts."""
+    """One request's mutable bits: its headers-to-add, log record, relay counts, span, usage."""
 
-    __slots__ = ("control", "extra_headers", "record", "started", "stats")
+    __slots__ = (
+        "answer",
+        "control",
+        "extra_headers",
+        "record",
+        "resumable",
+        "span",
+        "started",
+        "stats",
+        "usage",
+        "wants_usage",
+    )
 
     def __init__(self, record: RequestRecord, extra_headers: Headers) -> None:
         self.record = record
@@ -54,6 +71,13 @@ class _Exchange:
         self.stats = RelayStats()
         self.control: StreamControl | None = None
         self.started = _clock()
+        self.span: RequestSpan | None = None
+        self.answer: Answer | None = None
+        """What came back from upstream, once the request was sent there (for the bill)."""
+        self.usage: BilledUsage | None = None
+        self.wants_usage = False
+        self.resumable: ResumableAnswer | None = None
+        """With ``PROXY_RESUME_WINDOW``: the send that numbers and keeps the events."""
 
     def headers(self, *base: tuple[bytes, bytes]) -> Headers:
         return [*base, *self.extra_headers]
@@ -79,6 +103,9 @@ class CompletionsEndpoint:
         record = RequestRecord(request_id=request_id, route=self.route, method=scope["method"])
         extra = [*state.cors.headers(scope), (b"x-request-id", request_id.encode()), NOSNIFF]
         ex = _Exchange(record, extra)
+        if state.tracing is not None:
+            ex.span = state.tracing.request_span(scope, self.route, request_id)
+            ex.span.activate()  # the upstream attempts' spans become its children
         try:
             await self._handle(scope, receive, send, ex)
         except RequestRefused as exc:
@@ -90,7 +117,10 @@ class CompletionsEndpoint:
             if not record.status:  # nothing sent yet: a status can still be given
                 await self._fail(send, ex, failures.internal_error())
         finally:
+            await self._settle(ex)
             self._record(ex)
+            if ex.span is not None:
+                self._end_span(ex, ex.span)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange) -> None:
         state = self.state
@@ -106,6 +136,9 @@ class CompletionsEndpoint:
             body, wants_stream = upstream_body(data, state.settings), True
         if state.settings.proxy_log_content:
             ex.record.content = {"messages": body["messages"]}
+        ex.wants_usage = ask_for_usage(body, always=state.settings.proxy_upstream_usage)
+        if ex.span is not None:
+            ex.span.admitted(body, client_id)
         if state.client is None:
             await self._fail(send, ex, failures.UPSTREAM_NOT_CONFIGURED)
             return
@@ -131,6 +164,12 @@ class CompletionsEndpoint:
             return failures.rate_limited(decision.retry_after)
         if state.streams.draining:
             return SHUTDOWN
+        if state.budgets is not None:
+            refusal, remaining = await state.budgets.check(client_id)
+            ex.extra_headers.append(remaining)
+            if refusal is not None:
+                state.metrics.limited.labels("token_budget").inc()
+                return refusal
         return None
 
     async def _upstream(
@@ -144,9 +183,12 @@ class CompletionsEndpoint:
     ) -> None:
         state = self.state
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
+        sent = _clock()
         stream = client.stream_body(body)
+        resumable = await self._watch(control, receive, send, ex) if wants_stream else None
+        if resumable is None:
+            control.start(receive, send)
         state.streams.add(control)
-        control.start(receive, send)
         state.metrics.active_streams.inc()
         try:
             await self._answer(stream, wants_stream, send, ex)
@@ -163,6 +205,34 @@ class CompletionsEndpoint:
             if stream.attempts > 1:
                 state.metrics.retries.inc(stream.attempts - 1)
             await stream.aclose()
+            if resumable is not None:
+                resumable.close()
+                if not resumable.attended and ex.record.outcome == "ok":
+                    ex.record.outcome = "detached"  # generated on for a caller to come back to
+                    state.metrics.disconnects.inc()
+            failure = ex.stats.failure
+            ex.answer = Answer(
+                ex.record.client,
+                body,
+                stream.partial_result(),  # what arrived, when the caller left early
+                _clock() - sent,
+                failure.code if failure is not None else None,
+            )
+
+    async def _watch(
+        self, control: StreamControl, receive: Receive, send: Send, ex: _Exchange
+    ) -> ResumableAnswer | None:
+        """With ``PROXY_RESUME_WINDOW``: events go through a ``ResumableAnswer``, which
+        numbers and keeps them, and a caller who leaves does not stop the upstream."""
+        resume = self.state.resume
+        if resume is None:
+            return None
+        resumable = ex.resumable = await resume.begin(
+            ex.record.client, self.route, send, control.stop
+        )
+        if resumable is not None:
+            control.start(resumable.watch(receive), resumable)
+        return resumable
 
     async def _answer(
         self, stream: AsyncChatStream, wants_stream: bool, send: Send, ex: _Exchange
@@ -174,15 +244,24 @@ class CompletionsEndpoint:
             await self._fail(send, ex, failure_from_exception(exc, self.state.redactor()))
             return
         self.state.last_upstream_error = None
+        ex.record.upstream = stream.upstream
+        self.state.metrics.upstream_answers.labels(stream.upstream).inc()
         if not wants_stream:
             await self._whole(stream, send, ex)
             return
         control = ex.control
         assert control is not None
-        await control.begin(ex.headers(*SSE_HEADERS))
+        resumable = ex.resumable
+        stream_id = () if resumable is None else ((b"x-stream-id", resumable.stream_id.encode()),)
+        await control.begin(ex.headers(*SSE_HEADERS, *stream_id))
         ex.record.status = 200
         await relay_chunks(
-            stream, control, ex.stats, done_event=self.openai, redactor=self.state.redactor()
+            stream,
+            control,
+            ex.stats,
+            done_event=self.openai,
+            redactor=self.state.redactor(),
+            usage_chunk=ex.wants_usage,
         )
 
     async def _whole(self, stream: AsyncChatStream, send: Send, ex: _Exchange) -> None:
@@ -211,6 +290,9 @@ class CompletionsEndpoint:
             if not record.status:
                 record.status = 499  # nginx's "client closed request", for logs and metrics
             self.state.metrics.disconnects.inc()
+        elif stop.reason in _ENDED_BY and control is not None and control.headers_sent:
+            record.outcome = stop.reason  # DELETE, or nobody came back within the window
+            await end_with(control, _ENDED_BY[stop.reason], ex.stats)
         elif control is not None and control.headers_sent:
             await end_with(control, SHUTDOWN, ex.stats)
         else:
@@ -220,6 +302,31 @@ class CompletionsEndpoint:
         ex.record.status = failure.status
         ex.stats.failure = failure
         await failure.answer(send, *ex.extra_headers)
+
+    async def _settle(self, ex: _Exchange) -> None:
+        """Bill what the upstream answered: token metrics, the log line, the budget."""
+        answer, accountant = ex.answer, self.state.accountant
+        if answer is None or accountant is None:
+            return
+        try:
+            ex.usage = await accountant.settle(answer)
+        except Exception:  # the answer was sent: counting it must not fail the request
+            logger.exception("request %s: its usage could not be counted", ex.record.request_id)
+            return
+        if ex.usage is not None:
+            ex.record.usage = ex.usage.to_dict()
+            ex.record.model = answer.result.model if answer.result is not None else None
+
+    @staticmethod
+    def _end_span(ex: _Exchange, span: RequestSpan) -> None:
+        record = ex.record
+        span.end(
+            status=record.status,
+            outcome=record.outcome,
+            error_code=record.error_code,
+            result=ex.answer.result if ex.answer is not None else None,
+            usage=ex.usage,
+        )
 
     def _record(self, ex: _Exchange) -> None:
         record, stats, metrics = ex.record, ex.stats, self.state.metrics

@@ -15,8 +15,12 @@ from prometheus_client import (
     generate_latest,
 )
 
+from gloo_stream.breaker import CircuitBreaker
+from gloo_stream.proxy.usage_metrics import UsageMetrics
+
 __all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
 
+_BREAKER_STATES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 _DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
@@ -68,6 +72,29 @@ class ProxyMetrics:
             ["reason"],
             registry=r,
         )
+        self.usage = UsageMetrics(r)
+        """Tokens per client and model, budgets, and the GenAI conventions' histograms."""
+        self._upstreams(r)
+
+    def _upstreams(self, r: CollectorRegistry) -> None:
+        """Which upstream served (``GLOO_FALLBACK_*``), and the primary's breaker."""
+        self.upstream_answers = Counter(
+            "gloo_proxy_upstream_answers",
+            "Answers started, by the upstream that served them: primary, or fallback "
+            "(GLOO_FALLBACK_API_URL)",
+            ["upstream"],
+            registry=r,
+        )
+        self.breaker = Gauge(
+            "gloo_proxy_primary_breaker_state",
+            "The primary's circuit breaker: 0 closed, 1 half-open (probing), 2 open (calls go "
+            "to the fallback); always 0 without a fallback",
+            registry=r,
+        )
+
+    def watch_breaker(self, breaker: CircuitBreaker) -> None:
+        """Report ``breaker``'s state whenever the metrics are read."""
+        self.breaker.set_function(lambda: _BREAKER_STATES[breaker.state])
 
     def render(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -249,6 +249,7 @@ async def relay_chunks(
     done_event: bool,
     redactor: Redactor = NO_SECRETS,
     on_chunk: Callable[[ChatCompletionChunk], None] | None = None,
+    usage_chunk: bool = True,
 ) -> None:
     """Relay the opened stream's events to the caller, then one closing event if needed.
 
@@ -258,11 +259,13 @@ async def relay_chunks(
     sentinel OpenAI clients expect after a complete answer. ``redactor`` holds the secrets
     an upstream's error name must not carry. ``on_chunk``, when given, sees every relayed
     chunk before it is sent (a place for per-event accounting; nothing runs without one).
+    ``usage_chunk=False`` keeps back the usage-only chunk (``choices: []``) from a caller
+    that did not ask for it (the proxy asks upstream for it on every request, to bill it).
     """
     chunks = nbytes = 0
     try:
         async for batch in stream.batches():
-            frames = [frame for chunk in batch if (frame := _frame(chunk))]
+            frames = [frame for chunk in batch if (frame := _frame(chunk, usage_chunk))]
             if not frames:
                 continue
             if on_chunk is not None:
@@ -288,15 +291,18 @@ async def relay_chunks(
     await control.send_last(tail)
 
 
-def _frame(chunk: ChatCompletionChunk) -> bytes:
+def _frame(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
     """The chunk as the event to relay: the data the upstream sent, framed again; b"" for none.
 
-    An error report is not relayed (finish() raises it, and it is sent as ours).
+    An error report is not relayed (finish() raises it, and it is sent as ours); nor is the
+    usage-only chunk when the caller did not ask for it.
     """
     raw = chunk.raw
     choices = chunk.choices_
     if not raw or (choices and choices[0].finish_reason == "error"):
         return b""
+    if not choices and not usage_chunk and chunk.usage is not None:
+        return b""  # the usage the proxy asked for, not the caller
     if isinstance(raw, bytes):
         if raw.find(b"\n") < 0 and raw.find(b"\r") < 0:
             return b"data: " + raw + b"\n\n"  # the bytes the upstream sent, as it framed them

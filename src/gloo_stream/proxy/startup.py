@@ -8,10 +8,12 @@ URLs lose their ``user:password@`` and query string, and keys are only counted.
 from __future__ import annotations
 
 import ipaddress
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.page import page_libraries
+from gloo_stream.proxy.telemetry import DEFAULT_SERVICE_NAME, TracingConfig, traces_endpoint
 
 __all__ = ["page_url", "public_url", "startup_lines"]
 
@@ -72,6 +74,26 @@ def _workers(settings: ProxySettings, workers: int) -> str:
     return f"{workers} (limits and metrics per process: set PROXY_REDIS_URL to share limits)"
 
 
+def _traces() -> str:
+    config = TracingConfig.from_environ(os.environ)
+    if config is None:
+        return "off (set OTEL_EXPORTER_OTLP_ENDPOINT to export OpenTelemetry traces)"
+    where = [
+        f"OTLP/HTTP to {public_url(traces_endpoint(os.environ))}" if name == "otlp" else name
+        for name in config.exporters
+    ]
+    service = os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME
+    return f"{' and '.join(where)}, service {service}"
+
+
+def _budget(settings: ProxySettings) -> str:
+    rule = settings.token_budget
+    if rule is None:
+        return "none (PROXY_TOKEN_BUDGET unset)"
+    shared = "shared in Redis" if settings.proxy_redis_url is not None else "per process"
+    return f"{rule} tokens per client, {shared}"
+
+
 def startup_lines(
     settings: ProxySettings, port: int, *, offline: bool, workers: int
 ) -> tuple[list[str], list[str]]:
@@ -89,6 +111,8 @@ def startup_lines(
         f"  auth      {_upstream_auth(settings, offline)}; {_client_auth(settings)}",
         f"  offline   {mode}",
         f"  workers   {_workers(settings, workers)}",
+        f"  traces    {_traces()}",
+        f"  budget    {_budget(settings)}",
         f"  page      {libraries}",
     ]
     warnings = [

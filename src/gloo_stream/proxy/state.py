@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.client.transport import StreamingTransport
 from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.accounting import UsageAccountant
 from gloo_stream.proxy.client_auth import ClientAuth
 from gloo_stream.proxy.cors import CorsPolicy
 from gloo_stream.proxy.limits import (
@@ -19,8 +22,12 @@ from gloo_stream.proxy.limits import (
     StreamSlots,
     rate_limit_store,
 )
+from gloo_stream.proxy.limits.budget import TokenBudgets, token_budgets
 from gloo_stream.proxy.metrics import ProxyMetrics
 from gloo_stream.proxy.relay import ActiveStreams
+from gloo_stream.proxy.resume import ResumableStreams
+from gloo_stream.proxy.resume.build import resumable_streams
+from gloo_stream.proxy.telemetry import ProxyTracing
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
 
 if TYPE_CHECKING:
@@ -48,27 +55,40 @@ class ProxyState:
     """The Redis-backed limits, when ``PROXY_REDIS_URL`` is set."""
     held: Redactor = NO_SECRETS
     """Every secret in the settings (upstream key, client secret, client and metrics keys)."""
+    tracing: ProxyTracing | None = None
+    """This app's traces, when the ``OTEL_*`` environment asks for them."""
+    budgets: TokenBudgets | None = None
+    """``PROXY_TOKEN_BUDGET``, counted here or (with ``PROXY_REDIS_URL``) in Redis."""
+    accountant: UsageAccountant | None = None
+    """Counts each answer's tokens and debits the budget."""
+    resume: ResumableStreams | None = None
+    """The answers callers may come back to, when ``PROXY_RESUME_WINDOW`` is set."""
     _live: tuple[tuple[str, ...], Redactor] = ((), NO_SECRETS)
 
     @classmethod
-    def build(cls, settings: ProxySettings, client: AsyncGlooClient | None) -> ProxyState:
-        """State for a new app; creates the upstream client unless one is given."""
-        owns = client is None
-        http = None
-        if client is None:
-            client, http = make_upstream_client(settings)
-        metrics = ProxyMetrics()
-        shared = None
-        failures: FailureCounter
-        if settings.proxy_redis_url is not None:
-            from gloo_stream.proxy.limits.shared import shared_limits  # redis only when used
+    def build(
+        cls,
+        settings: ProxySettings,
+        client: AsyncGlooClient | None,
+        tracing: ProxyTracing | None = None,
+    ) -> ProxyState:
+        """State for a new app; creates the upstream client unless one is given.
 
-            shared = shared_limits(settings, metrics.registry)
-            rate, failures = shared.rate, shared.auth_failures
-        else:
-            storage = settings.proxy_rate_limit_storage
-            rate = rate_limit_store(settings.proxy_rate_limit, storage)
-            failures = rate_limit_store(settings.proxy_auth_failure_limit, storage)
+        ``tracing``: by default what the ``OTEL_*`` environment asks for (none unless it does).
+        """
+        if tracing is None:
+            tracing = ProxyTracing.from_environ(
+                os.environ, record_content=settings.proxy_log_content
+            )
+        owns, http = client is None, None
+        if client is None:
+            provider = tracing.provider if tracing is not None else None
+            client, http = make_upstream_client(settings, tracer_provider=provider)
+        metrics = ProxyMetrics()
+        if client is not None and client.breaker is not None:
+            metrics.watch_breaker(client.breaker)
+        shared, rate, failures = _limits(settings, metrics)
+        budgets = token_budgets(settings, metrics.usage, shared)
         return cls(
             http=http,
             settings=settings,
@@ -91,6 +111,10 @@ class ProxyState:
             metrics=metrics,
             shared=shared,
             held=Redactor(settings_secrets(settings)),
+            tracing=tracing,
+            budgets=budgets,
+            accountant=UsageAccountant(metrics.usage, budgets),
+            resume=resumable_streams(settings, metrics.registry),
         )
 
     def redactor(self) -> Redactor:
@@ -113,10 +137,29 @@ class ProxyState:
             await self.http.aclose()
         if self.shared is not None:
             await self.shared.aclose()
+        if self.resume is not None:
+            await self.resume.aclose()
+        if self.tracing is not None:
+            # In a thread: exporting what is queued may wait on the collector's timeout.
+            await asyncio.to_thread(self.tracing.shutdown)
+
+
+def _limits(
+    settings: ProxySettings, metrics: ProxyMetrics
+) -> tuple[SharedLimits | None, RateLimitStore, FailureCounter]:
+    """Request rates and wrong-key counts: in Redis when ``PROXY_REDIS_URL`` is set."""
+    if settings.proxy_redis_url is not None:
+        from gloo_stream.proxy.limits.shared import shared_limits  # redis only when used
+
+        shared = shared_limits(settings, metrics.registry)
+        return shared, shared.rate, shared.auth_failures
+    storage = settings.proxy_rate_limit_storage
+    rate = rate_limit_store(settings.proxy_rate_limit, storage)
+    return None, rate, rate_limit_store(settings.proxy_auth_failure_limit, storage)
 
 
 def make_upstream_client(
-    settings: ProxySettings,
+    settings: ProxySettings, *, tracer_provider: Any | None = None
 ) -> tuple[AsyncGlooClient | None, httpx.AsyncClient | None]:
     """One client for every request, and the pool it uses (None without credentials).
 
@@ -127,13 +170,19 @@ def make_upstream_client(
         return None, None
     # A lean HTTP/1.1 transport: reading the upstream is most of a relay's work.
     http = httpx.AsyncClient(transport=StreamingTransport())
-    return AsyncGlooClient(settings=settings, http_client=http), http
+    client = AsyncGlooClient(settings=settings, http_client=http, tracer_provider=tracer_provider)
+    return client, http
 
 
 def settings_secrets(settings: ProxySettings) -> list[str]:
     """The secret values in ``settings``, in every form they are sent in."""
     held = [*settings.api_keys, *settings.metrics_keys]
-    for secret in (settings.gloo_api_key, settings.gloo_client_secret, settings.proxy_redis_url):
+    for secret in (
+        settings.gloo_api_key,
+        settings.gloo_client_secret,
+        settings.gloo_fallback_api_key,
+        settings.proxy_redis_url,
+    ):
         if secret is not None:
             held.append(secret.get_secret_value())
     if settings.gloo_client_id and settings.gloo_client_secret is not None:

@@ -79,6 +79,19 @@ class ChunkEncoder:
         """The closing event: ``finish_reason`` set, empty delta, usage and routing metadata."""
         return self.frame(self._chunk({}, reason, usage, {**self.routing, **extra}, reason))
 
+    def usage_only(self, usage: dict[str, int]) -> bytes:
+        """The usage chunk ``stream_options.include_usage`` asks for: no choices, just usage."""
+        chunk = {
+            "id": self.completion_id,
+            "choices": [],
+            "created": self.created,
+            "model": self.model,
+            "object": "chat.completion.chunk",
+            "provider": "Gloo AI",
+            "usage": usage,
+        }
+        return self.frame(_encode(chunk))
+
     def tool_calls(self, calls: list[dict[str, Any]]) -> bytes:
         """An event carrying tool-call deltas (OpenAI format) instead of content."""
         delta = {"content": None, "role": "assistant", "tool_calls": calls}

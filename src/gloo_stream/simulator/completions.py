@@ -158,7 +158,13 @@ def build_plan(body: dict[str, Any], state: SimulatorState, fault: Fault | None)
         first_token_delay=config.first_token_delay,
         interval=config.token_interval,
         send_done=config.send_done,
+        usage_chunk=_include_usage(body),
     )
+
+
+def _include_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _decode(raw: bytes) -> tuple[Any, str | None]:

@@ -50,6 +50,9 @@ class Plan:
     first_token_delay: float
     interval: float
     send_done: bool
+    usage_chunk: bool = False
+    """``stream_options.include_usage``: usage comes last, alone (``choices: []``), as OpenAI
+    sends it, instead of on the finish chunk as Gloo does."""
     started: float = field(default_factory=time.monotonic)
     ttft_ms: int | None = None
 
@@ -139,7 +142,12 @@ async def send_stream(plan: Plan, receive: Receive, send: Send) -> None:
     finish_reason = "tool_calls" if plan.tool_calls is not None else plan.finish_reason
     if kind == "content_filter":
         finish_reason = "content_filter"
-    tail = encoder.finish(finish_reason, _usage(plan, sent), {"ttft_ms": plan.ttft_ms})
+    usage = _usage(plan, sent)
+    tail = encoder.finish(
+        finish_reason, None if plan.usage_chunk else usage, {"ttft_ms": plan.ttft_ms}
+    )
+    if plan.usage_chunk:
+        tail += encoder.usage_only(usage)
     if plan.send_done or kind == "done":
         tail += encoder.done()
     await send(_body(tail, more=False))

@@ -172,6 +172,13 @@ def _tools(value: Any, loc: Loc) -> list[Detail]:
     ]
 
 
+def _stream_options(value: Any, loc: Loc) -> list[Detail]:
+    if isinstance(value, dict):
+        return []
+    msg = "Input should be a valid dictionary or object to extract fields from"
+    return [error("model_attributes_type", loc, msg, value)]
+
+
 _FIELDS: dict[str, Callable[[Any, Loc], list[Detail]]] = {
     "stream": _boolean,
     "auto_routing": _boolean,
@@ -182,6 +189,7 @@ _FIELDS: dict[str, Callable[[Any, Loc], list[Detail]]] = {
     "max_tokens": _integer(1, None),
     "tools": _tools,
     "tool_choice": _tool_choice,
+    "stream_options": _stream_options,
 }
 _GROUNDED_FIELDS: dict[str, Callable[[Any, Loc], list[Detail]]] = {
     "rag_publisher": _string,

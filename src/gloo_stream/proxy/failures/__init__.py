@@ -2,10 +2,10 @@
 
 Every failure the proxy answers with is a ``ProxyFailure`` built in this package by a named
 constructor, with a curated message: the proxy's own refusals and states (``refusals``: the
-request, its keys, the limits, the front door), and the library's exceptions as the caller
-is told them (``library_errors``, which reads each exception class's catalogue entry).
-``shape`` is how each is sent: a status and OpenAI's error body before the stream, one
-final SSE error event during it.
+request, its keys, the limits, the front door, resumable answers), and the library's
+exceptions as the caller is told them (``library_errors``, which reads each exception class's
+catalogue entry). ``shape`` is how each is sent: a status and OpenAI's error body before the
+stream, one final SSE error event during it.
 """
 
 from gloo_stream.proxy.failures.library_errors import (
@@ -20,11 +20,19 @@ from gloo_stream.proxy.failures.refusals import (
     CAPACITY_EXCEEDED,
     LIMITS_UNAVAILABLE,
     NOT_FOUND,
+    RESUME_ELSEWHERE,
+    RESUME_GAP,
+    RESUME_UNAVAILABLE,
     SHUTDOWN,
     SHUTDOWN_UNREAD,
+    STREAM_ABANDONED,
+    STREAM_CANCELLED,
+    STREAM_LOST,
+    STREAM_NOT_FOUND,
     TOO_MANY_CONNECTIONS,
     USE_POST,
     bad_content_type,
+    bad_last_event_id,
     body_too_large,
     family_not_allowed,
     headers_too_large,
@@ -42,6 +50,7 @@ from gloo_stream.proxy.failures.refusals import (
     rate_limited,
     renamed_param,
     request_timeout,
+    token_budget_exhausted,
     too_many_auth_failures,
     too_many_streams,
     unknown_fields,
@@ -55,14 +64,22 @@ __all__ = [
     "CAPACITY_EXCEEDED",
     "LIMITS_UNAVAILABLE",
     "NOT_FOUND",
+    "RESUME_ELSEWHERE",
+    "RESUME_GAP",
+    "RESUME_UNAVAILABLE",
     "SHUTDOWN",
     "SHUTDOWN_UNREAD",
+    "STREAM_ABANDONED",
+    "STREAM_CANCELLED",
+    "STREAM_LOST",
+    "STREAM_NOT_FOUND",
     "TOO_MANY_CONNECTIONS",
     "UPSTREAM_NOT_CONFIGURED",
     "USE_POST",
     "ProxyFailure",
     "RequestRefused",
     "bad_content_type",
+    "bad_last_event_id",
     "body_too_large",
     "failure_from_exception",
     "family_not_allowed",
@@ -84,6 +101,7 @@ __all__ = [
     "renamed_param",
     "request_timeout",
     "stream_failure",
+    "token_budget_exhausted",
     "too_many_auth_failures",
     "too_many_streams",
     "unknown_fields",

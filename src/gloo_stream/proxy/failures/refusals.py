@@ -1,4 +1,5 @@
-"""The proxy's own refusals and states: the request, its keys, the limits, the front door.
+"""The proxy's own refusals and states: the request, its keys, the limits, the front door,
+resumable answers.
 
 Each is a named constructor (or, for a fixed answer, a named constant): the places that
 refuse say which failure, never how it is worded.
@@ -16,11 +17,19 @@ __all__ = [
     "CAPACITY_EXCEEDED",
     "LIMITS_UNAVAILABLE",
     "NOT_FOUND",
+    "RESUME_ELSEWHERE",
+    "RESUME_GAP",
+    "RESUME_UNAVAILABLE",
     "SHUTDOWN",
     "SHUTDOWN_UNREAD",
+    "STREAM_ABANDONED",
+    "STREAM_CANCELLED",
+    "STREAM_LOST",
+    "STREAM_NOT_FOUND",
     "TOO_MANY_CONNECTIONS",
     "USE_POST",
     "bad_content_type",
+    "bad_last_event_id",
     "body_too_large",
     "family_not_allowed",
     "headers_too_large",
@@ -38,6 +47,7 @@ __all__ = [
     "rate_limited",
     "renamed_param",
     "request_timeout",
+    "token_budget_exhausted",
     "too_many_auth_failures",
     "too_many_streams",
     "unknown_fields",
@@ -197,6 +207,17 @@ def too_many_streams(cap: int) -> ProxyFailure:
     return ProxyFailure(429, message, "rate_limit_error", "too_many_streams", retry_after=1.0)
 
 
+def token_budget_exhausted(budget: str, retry_after: float) -> ProxyFailure:
+    """429: the client's ``PROXY_TOKEN_BUDGET`` (``budget``, e.g. ``200000/day``) is used up."""
+    message = (
+        f"This client's token budget ({budget} tokens) is used up; it renews when the window "
+        "ends (see Retry-After)."
+    )
+    return ProxyFailure(
+        429, message, "rate_limit_error", "token_budget_exhausted", retry_after=retry_after
+    )
+
+
 CAPACITY_EXCEEDED = ProxyFailure(
     503,
     "The proxy is at its capacity for upstream streams; try again shortly.",
@@ -265,3 +286,76 @@ SHUTDOWN = ProxyFailure(
     retry_after=1.0,
 )
 """503, or the final event: the proxy is draining."""
+
+
+# -- Resumable answers (PROXY_RESUME_WINDOW): coming back, stopping, losing -------------------
+# Unknown, expired, stopped and someone else's streams all get the one 404, word for word:
+# an id reveals nothing to anyone but its owner.
+
+STREAM_NOT_FOUND = ProxyFailure(
+    404,
+    "No resumable answer has this id for this client: it never existed, its "
+    "PROXY_RESUME_WINDOW passed, or it was stopped. Ask again.",
+    "invalid_request_error",
+    "stream_not_found",
+)
+"""404: ``GET`` or ``DELETE /api/stream/{id}`` for a stream the caller may not see."""
+
+
+def bad_last_event_id() -> ProxyFailure:
+    """400: ``Last-Event-ID`` is not the number of an event."""
+    message = "Last-Event-ID must be the id of the last event received (a whole number)."
+    return ProxyFailure(400, message, "invalid_request_error", "invalid_last_event_id")
+
+
+RESUME_GAP = ProxyFailure(
+    410,
+    "The events after that Last-Event-ID are no longer kept (the answer outgrew "
+    "PROXY_RESUME_BUFFER_BYTES); ask again.",
+    "invalid_request_error",
+    "resume_gap",
+)
+"""410, or the final event: the buffer dropped events the caller has not had."""
+
+STREAM_LOST = ProxyFailure(
+    502,
+    "The proxy replica generating this answer went away; the answer is incomplete.",
+    "upstream_error",
+    "stream_lost",
+)
+"""The final event of a resumed stream whose producer died or whose buffer failed."""
+
+RESUME_UNAVAILABLE = ProxyFailure(
+    503,
+    "The proxy cannot reach the store of resumable answers right now; try again shortly.",
+    "server_error",
+    "resume_unavailable",
+    retry_after=1.0,
+)
+"""503, or the final event: Redis (``PROXY_REDIS_URL``) did not answer a resume."""
+
+RESUME_ELSEWHERE = ProxyFailure(
+    503,
+    "This proxy replica is shutting down; resume the answer (GET /api/stream/{id} with "
+    "Last-Event-ID) and another replica will carry on.",
+    "server_error",
+    "resume_elsewhere",
+    retry_after=1.0,
+)
+"""The final event of a resumed stream when the replica relaying it (not generating it) drains."""
+
+STREAM_CANCELLED = ProxyFailure(
+    499,
+    "The answer was stopped (DELETE /api/stream/{id}); what arrived is kept.",
+    "invalid_request_error",
+    "stream_cancelled",
+)
+"""The final event of an answer its caller stopped."""
+
+STREAM_ABANDONED = ProxyFailure(
+    499,
+    "Nobody came back for the answer within PROXY_RESUME_WINDOW; it was stopped.",
+    "invalid_request_error",
+    "stream_abandoned",
+)
+"""The final event kept for an answer whose caller never came back (no one reads it)."""

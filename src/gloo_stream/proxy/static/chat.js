@@ -13,6 +13,7 @@ import {
   wasCut,
 } from "./conversation.js";
 import { API_URL } from "./elements.js";
+import { cancelStream } from "./resume.js";
 import { authHeaders, settingsParams } from "./settings.js";
 import { loadHistory, saveHistory } from "./storage.js";
 import { STATE_LABELS, assistantTurnView, showNotice, statsText, userTurnView } from "./turn-view.js";
@@ -48,10 +49,15 @@ function openAnswer() {
   return { turn, view };
 }
 
+/** How often an answer in flight is saved, so a reload can continue it (ms). */
+const SAVE_EVERY_MS = 250;
+
 /** What to do with each piece of text: add it to the turn and show it. */
 function textShower(turn, view) {
   const md = streamingMarkdown(view.answer);
+  if (md && turn.content) md.append(turn.content); // an answer continued after a reload
   let lastMeta = 0;
+  let lastSave = 0;
   const onText = (text, progress) => {
     if (turn.state !== "streaming") {
       turn.state = "streaming";
@@ -62,6 +68,13 @@ function textShower(turn, view) {
     if (md) md.append(text);
     else showPlain(view.answer, turn.content);
     const now = performance.now();
+    if (turn.streamId && now - lastSave > SAVE_EVERY_MS) {
+      // The text and the id of the event that brought it are saved together: a reload
+      // resumes right after what it shows, nothing missed and nothing twice.
+      lastSave = now;
+      turn.lastEventId = progress.lastEventId;
+      saveHistory(chat.turns);
+    }
     if (now - lastMeta > 100) {
       // Live figures, a few times a second: cheap, and readable while they change.
       lastMeta = now;
@@ -73,23 +86,46 @@ function textShower(turn, view) {
 }
 
 async function ask() {
-  const body = { messages: historyMessages(), ...settingsParams() }; // before the new turn joins
+  // History before the new turn joins; usage asked for, so the count shown is the model's own.
+  const body = {
+    messages: historyMessages(),
+    ...settingsParams(),
+    stream_options: { include_usage: true },
+  };
   const { turn, view } = openAnswer();
+  await answer(turn, view, { body });
+}
+
+/** Stream `turn`'s answer into `view`: asked with `body`, or continued with `resume`. */
+async function answer(turn, view, request) {
   const { md, onText } = textShower(turn, view);
   const controller = new AbortController();
   chat.busy = { controller, turn };
   setBusy(true);
-  setStatus("Connecting…");
+  setStatus(request.resume ? "Reconnecting…" : "Connecting…");
   const outcome = await streamAnswer({
     url: API_URL,
-    body,
+    ...request,
     headers: authHeaders(),
     signal: controller.signal,
     onOpen: () => setStatus("Waiting for the first token…"),
     onText,
+    onStreamId: (id) => {
+      turn.streamId = id;
+      saveHistory(chat.turns);
+    },
+    onReconnecting: () => showState(turn, view, "reconnecting", "Reconnecting…"),
+    onResumed: () => showState(turn, view, "streaming", "Streaming…"),
   });
   md?.flush(true, { cut: wasCut(outcome) });
   finishTurn(turn, view, outcome);
+}
+
+function showState(turn, view, state, status) {
+  turn.state = state;
+  view.item.dataset.state = state;
+  view.meta.textContent = statsText(turn);
+  setStatus(status);
 }
 
 function liveStats(progress, now) {
@@ -107,6 +143,8 @@ function finishTurn(turn, view, outcome) {
   turn.state = outcome.state;
   turn.error = outcome.error;
   turn.finishReason = outcome.finishReason;
+  delete turn.streamId; // over: nothing left to resume
+  delete turn.lastEventId;
   turn.stats = {
     ttftMs: outcome.ttftMs,
     tokens,
@@ -146,7 +184,12 @@ export function send() {
 
 /** Stop the answer in flight, keeping what arrived (Stop, or Esc). */
 export function stop() {
-  chat.busy?.controller.abort();
+  const busy = chat.busy;
+  if (!busy) return;
+  busy.controller.abort();
+  // Leaving is not stopping for a resumable answer: the proxy would go on generating it.
+  const streamId = busy.turn.streamId;
+  if (streamId) cancelStream({ apiUrl: API_URL, streamId, headers: authHeaders() });
 }
 
 /** Is an answer streaming? */
@@ -175,8 +218,14 @@ export function newChat() {
   focusPrompt();
 }
 
-/** Show the conversation saved in this browser (at start-up). */
+/** Show the conversation saved in this browser (at start-up), and continue an answer a
+ * reload interrupted, when the proxy still has it. */
 export function restoreChat() {
   chat.turns = loadHistory();
   renderConversation(chat.turns);
+  const last = chat.turns.at(-1);
+  if (last?.role === "assistant" && last.state === "reconnecting" && last.view) {
+    last.view.answer.setAttribute("aria-busy", "true");
+    answer(last, last.view, { resume: { streamId: last.streamId, lastEventId: last.lastEventId ?? "" } });
+  }
 }

@@ -8,7 +8,11 @@
 //   error     HTTP status before the stream, an error event or chunk during it, network loss
 //   cut       the stream ended with neither a finish_reason nor [DONE]
 
+import { RECONNECT_BUDGET_MS, pause, reconnectDelay, reopen, streamIdOf } from "./resume.js";
 import { SSEParser } from "./sse.js";
+
+/** What readAnswer returns when the connection broke under it (a resumable answer goes on). */
+const LOST = Symbol("connection lost");
 
 /**
  * @typedef {{message: string, code: string, status?: number, retryable: boolean}} AnswerError
@@ -32,27 +36,80 @@ const STATUS_SENTENCES = {
 };
 
 /**
- * Stream one answer.
- * @param {{url: string, body: object, headers?: object, signal: AbortSignal,
- *   onOpen?: () => void, onText: (text: string, progress: object) => void, now?: () => number,
- *   fetchImpl?: typeof fetch}} options
+ * Stream one answer. When the proxy makes it resumable (an X-Stream-Id header), a dropped
+ * connection is reopened with Last-Event-ID and backoff until RECONNECT_BUDGET_MS has passed;
+ * with `resume: {streamId, lastEventId}` an answer begun earlier (before a reload) is
+ * continued instead of asked for.
+ * @param {{url: string, body?: object, headers?: object, signal: AbortSignal,
+ *   resume?: {streamId: string, lastEventId: string},
+ *   onOpen?: () => void, onText: (text: string, progress: object) => void,
+ *   onStreamId?: (id: string) => void, onReconnecting?: (attempt: number) => void,
+ *   onResumed?: () => void, now?: () => number, fetchImpl?: typeof fetch}} options
  * @returns {Promise<Outcome>}
  */
 export async function streamAnswer(options) {
   const answer = new AnswerRecord(options.now ?? (() => performance.now()));
+  let streamId = options.resume?.streamId ?? null;
   let response;
-  try {
-    response = await post(options);
-  } catch {
-    if (options.signal.aborted) return answer.finish("stopped");
-    return answer.finish(
-      "error",
-      networkError("Could not reach the server. Check your connection and that the proxy is running."),
-    );
+  if (streamId) {
+    answer.lastEventId = options.resume.lastEventId ?? "";
+    const back = await reconnect(streamId, answer, options);
+    if (back.outcome) return back.outcome;
+    response = back.response;
+  } else {
+    try {
+      response = await post(options);
+    } catch {
+      if (options.signal.aborted) return answer.finish("stopped");
+      return answer.finish(
+        "error",
+        networkError("Could not reach the server. Check your connection and that the proxy is running."),
+      );
+    }
+    if (!response.ok) return answer.finish("error", await httpError(response));
+    streamId = streamIdOf(response);
+    if (streamId) options.onStreamId?.(streamId);
   }
-  if (!response.ok) return answer.finish("error", await httpError(response));
   options.onOpen?.();
-  return readAnswer(response.body.getReader(), answer, options);
+  for (;;) {
+    const outcome = await readAnswer(response.body.getReader(), answer, options);
+    if (outcome !== LOST) return outcome;
+    if (!streamId)
+      return answer.finish("error", networkError("The connection was lost before the answer finished."));
+    const back = await reconnect(streamId, answer, options);
+    if (back.outcome) return back.outcome;
+    response = back.response;
+  }
+}
+
+/**
+ * Reopen a resumable answer after the last event received: at once, then with backoff.
+ * Resolves to `{response}` (the rest of the answer) or `{outcome}` (it cannot be had).
+ */
+async function reconnect(streamId, answer, options) {
+  const started = performance.now();
+  for (let attempt = 0; ; attempt += 1) {
+    options.onReconnecting?.(attempt);
+    if (attempt > 0) await pause(reconnectDelay(attempt - 1), options.signal);
+    if (options.signal.aborted) return { outcome: answer.finish("stopped") };
+    let response = null;
+    try {
+      response = await reopen({ ...options, apiUrl: options.url, streamId, lastEventId: answer.lastEventId });
+    } catch {
+      if (options.signal.aborted) return { outcome: answer.finish("stopped") };
+    }
+    if (response?.ok) {
+      options.onResumed?.();
+      return { response };
+    }
+    if (response && response.status < 500 && response.status !== 429) {
+      const error = await httpError(response);
+      error.message = `The answer could not be resumed: ${error.message}`;
+      return { outcome: answer.finish("error", error) };
+    }
+    if (performance.now() - started > RECONNECT_BUDGET_MS)
+      return { outcome: answer.finish("error", networkError("The connection was lost and did not come back.")) };
+  }
 }
 
 /** The outcome of one answer as it is built: what arrived, and when. */
@@ -63,6 +120,8 @@ class AnswerRecord {
     this._firstAt = null;
     this._lastAt = null;
     this.sawDone = false;
+    /** The id of the last event received: where a resumed answer picks up. */
+    this.lastEventId = "";
     /** @type {Outcome} */
     this.outcome = {
       state: "error",
@@ -85,7 +144,7 @@ class AnswerRecord {
     }
     this._lastAt = t;
     this.outcome.tokens += 1;
-    return { ...this.outcome, firstAt: this._firstAt };
+    return { ...this.outcome, firstAt: this._firstAt, lastEventId: this.lastEventId };
   }
 
   /** The answer ended with `state` (and `error`, for "error"). */
@@ -132,7 +191,7 @@ async function readAnswer(reader, answer, options) {
     }
   } catch {
     if (options.signal.aborted) return answer.finish("stopped");
-    return answer.finish("error", networkError("The connection was lost before the answer finished."));
+    return LOST;
   } finally {
     // Release the connection whichever way we leave (a no-op once the body has ended).
     reader.cancel().catch(() => {});
@@ -141,7 +200,13 @@ async function readAnswer(reader, answer, options) {
 
 /** One event: the outcome when it ends the answer, else null. */
 function onEvent(event, answer, options) {
-  if (event.event === "error") return answer.finish("error", eventError(event.data));
+  // First: the text this event adds and the id it carries are kept (and saved) together.
+  if (event.id) answer.lastEventId = event.id;
+  if (event.event === "error") {
+    const error = eventError(event.data);
+    // The replica relaying the answer is going away: another one carries on.
+    return error.code === "resume_elsewhere" ? LOST : answer.finish("error", error);
+  }
   if (event.event !== "message") return null; // unknown event types are not ours to handle
   if (event.data.trim() === "[DONE]") {
     answer.sawDone = true;
@@ -157,7 +222,10 @@ function onEvent(event, answer, options) {
       retryable: true,
     });
   }
-  if (chunk && chunk.error && !chunk.choices) return answer.finish("error", eventError(event.data));
+  // An error object with no choice is an error event; a chunk with `choices: []` (the usage
+  // chunk, sent last) carries no text and ends nothing.
+  if (chunk && chunk.error && !chunk.choices?.length)
+    return answer.finish("error", eventError(event.data));
   return onChunk(chunk, answer, options);
 }
 

@@ -34,9 +34,10 @@ export function loadHistory() {
     .map((turn) => {
       const copy = { ...turn, content: String(turn.content ?? "") };
       delete copy.view;
-      // A reload mid-answer: that answer will never finish, say so.
-      if (copy.role === "assistant" && ["connecting", "streaming"].includes(copy.state))
-        copy.state = "cut";
+      // A reload mid-answer: a resumable answer (it has a stream id) is picked up again
+      // (chat.js), any other will never finish, so say so.
+      if (copy.role === "assistant" && ["connecting", "streaming", "reconnecting"].includes(copy.state))
+        copy.state = copy.streamId ? "reconnecting" : "cut";
       return copy;
     });
 }

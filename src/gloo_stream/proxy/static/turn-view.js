@@ -5,6 +5,7 @@
 export const STATE_LABELS = {
   connecting: "Connecting…",
   streaming: "Streaming…",
+  reconnecting: "Reconnecting…",
   done: "Done",
   stopped: "Stopped",
   error: "Error",
