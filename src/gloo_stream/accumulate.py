@@ -93,14 +93,23 @@ class StreamAccumulator:
         "attempts",
         "finish_reason",
         "finished",
+        "keep_text",
         "resumes",
         "token_count",
         "upstream",
         "usage",
     )
 
-    def __init__(self, *, started_at: float, attempts: int = 1, upstream: str = "primary") -> None:
+    def __init__(
+        self,
+        *,
+        started_at: float,
+        attempts: int = 1,
+        upstream: str = "primary",
+        keep_text: bool = True,
+    ) -> None:
         self._started_at = started_at
+        self.keep_text = keep_text  # False: tokens are counted, their text not kept (a relay)
         self._first_token_at: float | None = None
         self._parts: list[str] = []
         self._tool_calls: dict[int, ToolCall] = {}
@@ -143,7 +152,8 @@ class StreamAccumulator:
             if text:
                 if self._first_token_at is None:
                     self._first_token_at = now
-                self._parts.append(text)
+                if self.keep_text:
+                    self._parts.append(text)
                 self.token_count += 1
             if delta.tool_calls:
                 self._add_tool_calls(delta.tool_calls, now)

@@ -29,13 +29,20 @@ class CompletionProtocol:
 
     __slots__ = ("_decoder", "_done", "_failure", "_last_id", "accumulator")
 
-    def __init__(self, *, started_at: float, attempts: int = 1, upstream: str = "primary") -> None:
+    def __init__(
+        self,
+        *,
+        started_at: float,
+        attempts: int = 1,
+        upstream: str = "primary",
+        keep_text: bool = True,
+    ) -> None:
         self._decoder = SSEDecoder()
         self._done = False
         self._failure: StreamError | None = None
         self._last_id = ""
         self.accumulator = StreamAccumulator(
-            started_at=started_at, attempts=attempts, upstream=upstream
+            started_at=started_at, attempts=attempts, upstream=upstream, keep_text=keep_text
         )
 
     @property

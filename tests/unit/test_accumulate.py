@@ -119,3 +119,12 @@ def test_partial_result_is_flagged_and_serialisable() -> None:
     assert data["attempts"] == 3
     assert data["error"] == "disconnected"
     assert msgspec.json.decode(msgspec.json.encode(data))["text"] == "par"
+
+
+def test_keep_text_off_counts_tokens_and_keeps_no_text() -> None:
+    acc = StreamAccumulator(started_at=0.0, keep_text=False)
+    assert acc.add(decode_chunk(chunk("Hel")), 0.5) == "Hel"  # still handed back to the caller
+    acc.add(decode_chunk(chunk("lo", "stop")), 0.75)
+    result = acc.result(1.0)
+    assert (result.text, result.token_count, result.finish_reason) == ("", 2, "stop")
+    assert result.ttft_ms == 500.0

@@ -161,3 +161,12 @@ def test_an_answer_of_usage_only_is_still_unfinished() -> None:
     with pytest.raises(TruncatedStreamError) as cut:
         proto.finish(1.0)
     assert cut.value.partial.usage is not None
+
+
+def test_a_relay_that_keeps_no_text_still_gets_every_chunk_and_the_count() -> None:
+    proto = CompletionProtocol(started_at=0.0, keep_text=False)
+    chunks = proto.feed(event("Hel") + event("lo") + event(None, "stop"), 1.0)
+    assert [c.content for c in chunks] == ["Hel", "lo", ""]
+    result = proto.finish(2.0)
+    assert (result.text, result.token_count, result.finish_reason) == ("", 2, "stop")
+    assert result.ttft_ms == 1000.0

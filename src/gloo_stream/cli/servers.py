@@ -46,6 +46,20 @@ def worker_count(text: str) -> int | None:
     return count if count >= 1 else None
 
 
+def _workers_or_fail(workers: str) -> int:
+    """``--workers`` as a count, or a usage error that says what was wrong."""
+    count = worker_count(workers)
+    if count is None:
+        raise fail(
+            ExitStatus.USAGE,
+            [
+                f"--workers must be a whole number from 1 or auto, not {workers!r}",
+                "See gloo-stream proxy --help.",
+            ],
+        )
+    return count
+
+
 def proxy(
     host: Annotated[str | None, typer.Option(help="Interface (default: PROXY_HOST).")] = None,
     port: Annotated[
@@ -65,16 +79,7 @@ def proxy(
     """Serve the proxy."""
     from gloo_stream.config import ProxySettings
 
-    count = worker_count(workers)
-    if count is None:
-        raise fail(
-            ExitStatus.USAGE,
-            [
-                f"--workers must be a whole number from 1 or auto, not {workers!r}",
-                "See gloo-stream proxy --help.",
-            ],
-        )
-
+    count = _workers_or_fail(workers)
     overrides: dict[str, Any] = {
         "proxy_host": host,
         "proxy_port": port,

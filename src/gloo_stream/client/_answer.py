@@ -34,6 +34,8 @@ class StreamBase(Generic[ClientT]):
     ``attempts`` counts the requests sent (on either upstream), ``upstream`` says which one
     is answering, and ``resumes`` how often a dropped answer from a gloo-stream proxy was
     picked up where it broke off (``X-Stream-Id``) instead of being asked for again.
+    ``keep_text = False`` (set before reading) is for a relay that passes the chunks on and
+    needs only the count: the result's ``text`` stays empty, everything else is kept.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class StreamBase(Generic[ClientT]):
         self._span: AttemptSpan | None = None
         self.upstream: Upstream = self._route.upstream
         self.resumes = 0
+        self.keep_text = True  # False: the result counts tokens but keeps no text (a relay)
         self.result: StreamResult | None = None
 
     @property
@@ -139,7 +142,10 @@ class StreamBase(Generic[ClientT]):
     def _read(self, response: httpx.Response) -> Flow[None]:
         """Hand on the chunks as they arrive; a dropped resumable answer is resumed."""
         protocol = CompletionProtocol(
-            started_at=self._started_at, attempts=self._route.attempts, upstream=self.upstream
+            started_at=self._started_at,
+            attempts=self._route.attempts,
+            upstream=self.upstream,
+            keep_text=self.keep_text,
         )
         self._protocol = protocol
         while True:

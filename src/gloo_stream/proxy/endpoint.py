@@ -185,6 +185,7 @@ class CompletionsEndpoint:
         control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
         sent = _clock()
         stream = client.stream_body(body)
+        stream.keep_text = _reads_answer_text(state, wants_stream)
         resumable = await self._watch(control, receive, send, ex) if wants_stream else None
         if resumable is None:
             control.start(receive, send)
@@ -349,3 +350,14 @@ class CompletionsEndpoint:
         if ex.control is not None and ex.control.headers_sent:
             metrics.duration.observe(record.duration_ms / 1000)
         record.emit()
+
+
+def _reads_answer_text(state: ProxyState, wants_stream: bool) -> bool:
+    """Whether anything here reads the answer's text: a relayed one is passed on, not kept,
+    unless content is logged or traced (a whole answer is always sent as one body)."""
+    tracing = state.tracing
+    return (
+        not wants_stream
+        or state.settings.proxy_log_content
+        or (tracing is not None and tracing.record_content)
+    )
