@@ -20,6 +20,7 @@ MODULES = [
     "decode",
     "client_overhead",
     "proxy_load",
+    "relay_profile",
     "tracing_cost",
     "browser_render",
     "resume_memory",

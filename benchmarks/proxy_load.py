@@ -13,7 +13,7 @@ number.
 Two paces: 10 tokens/s per stream (a model's pace: latency against concurrency, repeated at
 1,000 streams for medians) and 1 token/s (how many streams each relay holds: every stream
 completes, p99 added latency under ``HELD_P99_MS``). Bounded: ~30 s per path at most, a relay
-leaves the 1 token/s search at its first level that fails, and every level stays within the
+leaves the 1 token/s search at its first level that fails twice, and every level stays within the
 file-descriptor limit (a relay needs two descriptors per stream).
 
 Run: ``.venv/bin/python -m benchmarks.proxy_load [--relays proxy,nginx,tutorial]
@@ -190,6 +190,11 @@ def level(tps: float, streams: int, kinds: list[str]) -> dict[str, Any]:
     return out
 
 
+def _held(r: dict[str, Any]) -> bool:
+    """Held at a level: every stream completed, added p99 under ``HELD_P99_MS``."""
+    return bool(r["all_completed"] and r["added_p99_ms"] < HELD_P99_MS)
+
+
 def median_of(runs: list[dict[str, Any]], kind: str, key: str) -> float | None:
     values = [r[kind][key] for r in runs if kind in r and r[kind][key] is not None]
     return statistics.median(values) if values else None
@@ -232,9 +237,14 @@ def run(
             break
         result = level(SLOW_TPS, streams, live)
         slow_runs.append(result)
+        failed = [kind for kind in live if not _held(result[kind])]
+        if failed:  # a shared machine's hiccup is not a limit: a failing level runs once more
+            again = level(SLOW_TPS, streams, failed)
+            for kind in failed:
+                if _held(again[kind]):
+                    result[kind] = {**again[kind], "tries": 2}
         for kind in list(live):
-            r = result[kind]
-            if r["all_completed"] and r["added_p99_ms"] < HELD_P99_MS:
+            if _held(result[kind]):
                 held[kind] = streams
             else:
                 live.remove(kind)
@@ -436,7 +446,8 @@ def report(results: dict[str, Any]) -> str:
         "### Every level at 1 token/s",
         "",
         f"Held = every stream completes and p99 added latency stays under {HELD_P99_MS:g} ms. "
-        f"Levels tried: {tried} (a relay leaves the search at its first failing level).",
+        f"Levels tried: {tried} (a relay leaves the search at the first level it fails "
+        "twice; the second try starts from a fresh upstream and relay).",
         "",
         "| streams | relay | p50 / p99 (direct p50 / p99) | added p50 / p99 | p99 ÷ nginx "
         "| CPU/chunk | memory/stream | completed |",
