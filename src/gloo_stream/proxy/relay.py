@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from gloo_stream.client import AsyncChatStream
@@ -248,7 +247,6 @@ async def relay_chunks(
     *,
     done_event: bool,
     redactor: Redactor = NO_SECRETS,
-    on_chunk: Callable[[ChatCompletionChunk], None] | None = None,
     usage_chunk: bool = True,
 ) -> None:
     """Relay the opened stream's events to the caller, then one closing event if needed.
@@ -257,10 +255,9 @@ async def relay_chunks(
     upstream error is not relayed: the caller gets one error event of the proxy's own
     (valid JSON, no upstream internals) instead. ``done_event`` adds the ``data: [DONE]``
     sentinel OpenAI clients expect after a complete answer. ``redactor`` holds the secrets
-    an upstream's error name must not carry. ``on_chunk``, when given, sees every relayed
-    chunk before it is sent (a place for per-event accounting; nothing runs without one).
-    ``usage_chunk=False`` keeps back the usage-only chunk (``choices: []``) from a caller
-    that did not ask for it (the proxy asks upstream for it on every request, to bill it).
+    an upstream's error name must not carry. ``usage_chunk=False`` keeps back the usage-only
+    chunk (``choices: []``) from a caller that did not ask for it (the proxy asks upstream
+    for it on every request, to bill it).
     """
     chunks = nbytes = 0
     try:
@@ -268,9 +265,6 @@ async def relay_chunks(
             frames = [frame for chunk in batch if (frame := _frame(chunk, usage_chunk))]
             if not frames:
                 continue
-            if on_chunk is not None:
-                for chunk in batch:
-                    on_chunk(chunk)
             data = frames[0] if len(frames) == 1 else b"".join(frames)
             await control.send_body(data)
             chunks += len(frames)
