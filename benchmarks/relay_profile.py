@@ -78,6 +78,8 @@ def layer_of(stack: list[str]) -> str:
 def cpu_profile() -> dict[str, Any]:
     """Samples per layer over the window of one 1,000 x 10/s run through the proxy."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.access(spy, os.X_OK):
+        raise SystemExit("relay_profile needs py-spy: run `make bench` (installs the bench extras)")
     with tempfile.TemporaryDirectory(prefix="bench-spy-") as tmp, rl.upstream(CPU_TPS) as up:
         out = Path(tmp) / "raw.txt"
         with rl.relay("proxy", up) as (port, pid):
@@ -144,6 +146,7 @@ def memory_profile() -> dict[str, Any]:
         "owners": {
             owner: {"bytes": size / MEM_STREAMS, "objects": objects[owner] / MEM_STREAMS}
             for owner, size in owners.most_common()
+            if abs(size) >= MEM_STREAMS  # at least a byte per stream
         },
     }
 
