@@ -161,7 +161,10 @@ class StreamBase(Generic[ClientT]):
                 self._end_span(failure)
                 yield CLOSE
                 if failure is not None:
-                    raise failure
+                    try:
+                        raise failure
+                    finally:
+                        failure = None  # this frame is in its traceback: no cycle
                 return
             response = resumed
 

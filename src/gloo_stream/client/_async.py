@@ -135,6 +135,9 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         response, self._response, self._pieces = self._response, None, None
         if response is not None:
             await response.aclose()
+            # httpx's Response and the stream wrapping its body refer to each other: let go
+            # of the body, so the finished response is freed now, not by a full collection.
+            response.stream = _CLOSED_BODY
         self._abandon_span()
 
     async def _run(self, flow: Flow[Any], *, batched: bool = False) -> AsyncIterator[Any]:
@@ -184,6 +187,9 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         except (httpx.TransportError, GlooError) as exc:
             return exc
         return None
+
+
+_CLOSED_BODY = httpx.ByteStream(b"")
 
 
 class _DirectBody:

@@ -221,7 +221,7 @@ class _Connection(asyncio.Protocol):
             if self.body:
                 return self.take()
             if self.error is not None:
-                raise self.error
+                raise _fresh(self.error)
             if self.complete:
                 return None
             await self.wait(limit)
@@ -344,7 +344,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             if head is not None:
                 return head
             if conn.error is not None:
-                raise conn.error
+                raise _fresh(conn.error)
             await conn.wait(timeouts.get("read"))
 
     async def _connect(self, origin: Origin, limit: float | None) -> _Connection:
@@ -387,6 +387,16 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             return
         conn.close()
         self._open.discard(conn)
+
+
+def _fresh(error: httpx.TransportError) -> httpx.TransportError:
+    """A new copy of a connection's stored error, to raise.
+
+    Raising the stored one would put the raising frames, which hold the connection, in
+    its traceback while the connection holds it: a cycle keeping the whole stream (its
+    response, the task reading it) alive until a full collection.
+    """
+    return type(error)(str(error))
 
 
 def _serialize(request: httpx.Request, body: bytes) -> bytes:

@@ -126,14 +126,20 @@ class StreamControl:
         self._task.cancel()
 
     def finish(self) -> None:
-        """The stream is over: stop watching (synchronously, so no late cancel can land)."""
+        """The stream is over: stop watching (synchronously, so no late cancel can land).
+
+        The tasks are let go as they are cancelled: a cancelled task keeps its
+        ``CancelledError``, whose traceback holds the task's frame and so this object; if
+        this object still held the task, every finished stream would be a reference cycle
+        that only a full collection frees (measured: about 50 objects per stream).
+        """
         self.done = True
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in (self._watcher, self._beat):
+            if task is not None:
+                task.cancel()
         if self._timer is not None:
             self._timer.cancel()
-        if self._beat is not None:
-            self._beat.cancel()
+        self._watcher = self._beat = self._timer = None
 
     def stopped(self) -> StreamStopped:
         """Why the stream was cancelled: by us (caller left, drain), else by the server.
