@@ -38,7 +38,7 @@ browser-deps: node_modules/.package-lock.json /usr/bin/chromium
 # After a change to package-lock.json: copy the pinned browser builds and licences into the
 # package (src/gloo_stream/proxy/static/vendor/), then commit them.
 vendor: install node_modules/.package-lock.json
-	$(PY) -c 'import sys; from gloo_stream.proxy.vendor import refresh_main; sys.exit(refresh_main(["node_modules"]))'
+	$(PY) -c 'import sys; from gloo_stream.proxy.routes.vendor import refresh_main; sys.exit(refresh_main(["node_modules"]))'
 
 node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi

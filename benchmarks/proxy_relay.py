@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.app import create_app
-from gloo_stream.proxy.server import DrainingServer, run_proxy, tune_gc, uvicorn_config
+from gloo_stream.proxy.edge.server import DrainingServer, run_proxy, tune_gc, uvicorn_config
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.serving import bind_tcp
 
 

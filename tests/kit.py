@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gloo_stream.config import GlooSettings, ProxySettings
+from gloo_stream.config import GlooSettings
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.simulator import SimulatorServer
 from gloo_stream.sse import ServerSentEvent, SSEDecoder
 from gloo_stream.wire import decode_chunk

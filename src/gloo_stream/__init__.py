@@ -2,7 +2,7 @@
 
 from gloo_stream.accumulate import StreamAccumulator, StreamResult, ToolCall
 from gloo_stream.client import AsyncChatStream, AsyncGlooClient, ChatStream, GlooClient
-from gloo_stream.config import GlooSettings, ProxySettings
+from gloo_stream.config import GlooSettings
 from gloo_stream.errors import (
     APIConnectionError,
     APIError,
@@ -31,6 +31,17 @@ from gloo_stream.sse import ServerSentEvent, SSEDecoder
 from gloo_stream.wire import ChatCompletionChunk, decode_chunk
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # ProxySettings lives with the proxy (gloo_stream.proxy.settings); importing it here at
+    # once would load the proxy for every library user, so it is handed on when asked for.
+    if name == "ProxySettings":
+        from gloo_stream.proxy.settings import ProxySettings
+
+        return ProxySettings
+    raise AttributeError(f"module 'gloo_stream' has no attribute {name!r}")
+
 
 __all__ = [
     "APIConnectionError",

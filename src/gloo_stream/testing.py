@@ -16,10 +16,10 @@ from types import TracebackType
 from typing import Any
 
 from gloo_stream.client import AsyncGlooClient
-from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.app import ProxyApp, create_app
-from gloo_stream.proxy.server import DrainingServer, uvicorn_config
-from gloo_stream.proxy.telemetry import ProxyTracing
+from gloo_stream.proxy.edge.server import DrainingServer, uvicorn_config
+from gloo_stream.proxy.observe.telemetry import ProxyTracing
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.serving import ThreadedServer, bind_tcp
 from gloo_stream.simulator import SimulatorServer
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gloo_stream.proxy.vendor import LIBRARIES, SHIPPED_DIR
+from gloo_stream.proxy.routes.vendor import LIBRARIES, SHIPPED_DIR
 from gloo_stream.simulator import expected_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.installed]

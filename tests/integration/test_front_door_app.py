@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from gloo_stream.proxy.page import STATIC_DIR
+from gloo_stream.proxy.routes.page import STATIC_DIR
 from gloo_stream.redaction import REDACTED, basic_credential
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
 from gloo_stream.testing import ProxyServer, settings_for

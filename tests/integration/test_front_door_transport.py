@@ -25,7 +25,7 @@ import msgspec
 import pytest
 from pydantic import SecretStr
 
-from gloo_stream.proxy.front_door_limits import HEALTH_RESERVE
+from gloo_stream.proxy.edge.front_door_limits import HEALTH_RESERVE
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.sse import SSEDecoder
 from gloo_stream.testing import ProxyServer, settings_for

@@ -233,7 +233,7 @@ def test_missing_node_modules_is_a_clear_404(simulator: SimulatorServer, tmp_pat
 
 
 def test_the_libraries_are_served_from_the_package_by_default(simulator: SimulatorServer) -> None:
-    from gloo_stream.proxy.vendor import LIBRARIES, SHIPPED_DIR
+    from gloo_stream.proxy.routes.vendor import LIBRARIES, SHIPPED_DIR
 
     with ProxyServer(settings_for(simulator)) as server:
         for library in LIBRARIES:
@@ -247,7 +247,7 @@ def test_the_libraries_are_served_from_the_package_by_default(simulator: Simulat
 def test_libraries_missing_from_the_package_get_a_404_for_a_pip_user(
     simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gloo_stream.proxy import page as static
+    from gloo_stream.proxy.routes import page as static
 
     monkeypatch.setattr(static, "SHIPPED_DIR", tmp_path)
     summary, problems = static.page_libraries(settings_for(simulator))

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gloo_stream.proxy.telemetry import ProxyTracing
+from gloo_stream.proxy.observe.telemetry import ProxyTracing
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer, expected_answer
 from gloo_stream.testing import ProxyServer, settings_for
 from kit import environment_without_settings, free_port, wait_streams_closed, wait_until

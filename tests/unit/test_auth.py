@@ -274,14 +274,18 @@ def test_get_token_after_a_failed_send_does_not_deadlock() -> None:
     assert caught.value is not None
 
 
-def test_the_documented_import_paths_still_work() -> None:
-    import gloo_stream.auth
+def test_the_old_import_paths_still_work_and_warn() -> None:
+    import importlib
+    import sys
+
     import gloo_stream.client.auth
     import gloo_stream.client.transport
-    import gloo_stream.transport
 
-    assert gloo_stream.auth.ClientCredentialsAuth is ClientCredentialsAuth
-    assert gloo_stream.auth.redactor_for is gloo_stream.client.auth.redactor_for
-    assert (
-        gloo_stream.transport.StreamingTransport is gloo_stream.client.transport.StreamingTransport
-    )
+    for name in ("gloo_stream.auth", "gloo_stream.transport"):
+        sys.modules.pop(name, None)
+        with pytest.warns(DeprecationWarning, match=r"gloo_stream\.client\."):
+            importlib.import_module(name)
+    old_auth, old_transport = sys.modules["gloo_stream.auth"], sys.modules["gloo_stream.transport"]
+    assert old_auth.ClientCredentialsAuth is ClientCredentialsAuth
+    assert old_auth.redactor_for is gloo_stream.client.auth.redactor_for
+    assert old_transport.StreamingTransport is gloo_stream.client.transport.StreamingTransport

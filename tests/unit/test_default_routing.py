@@ -13,16 +13,16 @@ import pytest
 from pydantic import ValidationError
 
 from gloo_stream.cli.failures import ExitStatus, explain, explain_settings
-from gloo_stream.config import ProxySettings
 from gloo_stream.errors import (
     MISSING_MODEL_HINT,
     BadRequestError,
     error_from_response,
     names_missing_model,
 )
-from gloo_stream.proxy.admission import upstream_body
 from gloo_stream.proxy.failures import RequestRefused
-from gloo_stream.proxy.openai_compat import models_body, translate_request
+from gloo_stream.proxy.routes.body_admission import upstream_body
+from gloo_stream.proxy.routes.openai_dialect import models_body, translate_request
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.request import build_chat_request, with_defaults
 from kit import clean_proxy_settings, clean_settings
 

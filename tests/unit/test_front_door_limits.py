@@ -8,14 +8,14 @@ import pickle
 import pytest
 from pydantic import ValidationError
 
-from gloo_stream.proxy.front_door import FrontDoorProtocol
-from gloo_stream.proxy.front_door_limits import (
+from gloo_stream.proxy.edge.front_door import FrontDoorProtocol
+from gloo_stream.proxy.edge.front_door_limits import (
     FrontDoorConfig,
     FrontDoorLimits,
     affordable_connections,
     raise_open_files_limit,
 )
-from gloo_stream.proxy.server import uvicorn_config
+from gloo_stream.proxy.edge.server import uvicorn_config
 from kit import clean_proxy_settings
 
 
@@ -92,7 +92,7 @@ def test_the_soft_open_files_limit_is_raised_to_the_hard_one() -> None:
 
 def test_the_config_carries_the_limits_to_workers_and_the_protocol() -> None:
     config = uvicorn_config(
-        "gloo_stream.proxy.server:app_from_env",
+        "gloo_stream.proxy.edge.server:app_from_env",
         clean_proxy_settings(proxy_max_headers=42, proxy_keep_alive_timeout=3),
         factory=True,
     )

@@ -18,12 +18,12 @@ from gloo_stream.errors import (
     error_from_response,
 )
 from gloo_stream.proxy import create_app
-from gloo_stream.proxy.client_auth import ClientAuth, caller_address, is_loopback_address
 from gloo_stream.proxy.failures import RequestRefused, failure_from_exception
-from gloo_stream.proxy.limits import rate_limit_store
-from gloo_stream.proxy.metrics import ProxyMetrics
-from gloo_stream.proxy.page import STATIC_DIR
-from gloo_stream.proxy.security_headers import FALLBACK_CSP, page_csp
+from gloo_stream.proxy.observe.metrics import ProxyMetrics
+from gloo_stream.proxy.policy.client_auth import ClientAuth, caller_address, is_loopback_address
+from gloo_stream.proxy.policy.limits import rate_limit_store
+from gloo_stream.proxy.policy.security_headers import FALLBACK_CSP, page_csp
+from gloo_stream.proxy.routes.page import STATIC_DIR
 from gloo_stream.redaction import REDACTED, Redactor
 from kit import clean_proxy_settings
 

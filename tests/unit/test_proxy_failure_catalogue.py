@@ -64,7 +64,9 @@ def _builds_proxy_failure(node: ast.AST) -> bool:
     func: Any = node.func
     if isinstance(func, ast.Name):
         return func.id == "ProxyFailure"
-    owner = getattr(func.value, "id", None) if isinstance(func, ast.Attribute) else None
+    if not isinstance(func, ast.Attribute):  # e.g. a factory's result called: f(x)(y)
+        return False
+    owner = getattr(func.value, "id", None)
     return (owner, func.attr) == ("dataclasses", "replace") or func.attr == "ProxyFailure"
 
 

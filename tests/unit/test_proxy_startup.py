@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from gloo_stream.config import ProxySettings
-from gloo_stream.proxy import page as static
-from gloo_stream.proxy.startup import page_url, public_url, startup_lines
+from gloo_stream.proxy.edge.startup import page_url, public_url, startup_lines
+from gloo_stream.proxy.routes import page as static
+from gloo_stream.proxy.settings import ProxySettings
 
 
 def settings(**values: Any) -> ProxySettings:

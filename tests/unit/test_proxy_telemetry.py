@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.client.spans import AttemptSpan, configured_tracer
 from gloo_stream.errors import RateLimitError, StreamDisconnectedError
-from gloo_stream.proxy.telemetry import ProxyTracing, TracingConfig, TracingConfigError
+from gloo_stream.proxy.observe.telemetry import ProxyTracing, TracingConfig, TracingConfigError
 from gloo_stream.usage import BilledUsage
 from gloo_stream.wire import Usage
 from otlp_receiver import OtlpReceiver

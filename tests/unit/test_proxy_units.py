@@ -21,18 +21,18 @@ from gloo_stream.errors import (
     StreamDisconnectedError,
     UpstreamStreamError,
 )
-from gloo_stream.proxy.admission import read_json_body, upstream_body
-from gloo_stream.proxy.client_auth import ClientAuth
-from gloo_stream.proxy.cors import CorsPolicy
+from gloo_stream.proxy.edge.server import is_loopback, warn_if_exposed
 from gloo_stream.proxy.failures import (
     SHUTDOWN,
     RequestRefused,
     failure_from_exception,
     stream_failure,
 )
-from gloo_stream.proxy.limits import StreamSlots, rate_limit_store
-from gloo_stream.proxy.openai_compat import completion_body, translate_request
-from gloo_stream.proxy.server import is_loopback, warn_if_exposed
+from gloo_stream.proxy.policy.client_auth import ClientAuth
+from gloo_stream.proxy.policy.cors import CorsPolicy
+from gloo_stream.proxy.policy.limits import StreamSlots, rate_limit_store
+from gloo_stream.proxy.routes.body_admission import read_json_body, upstream_body
+from gloo_stream.proxy.routes.openai_dialect import completion_body, translate_request
 from gloo_stream.sse import SSEDecoder
 from kit import clean_proxy_settings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gloo_stream.proxy.failures import ProxyFailure, too_many_streams
-from gloo_stream.proxy.limits import StreamSlots
-from gloo_stream.proxy.limits.redis_link import redact_url
+from gloo_stream.proxy.policy.limits import StreamSlots
+from gloo_stream.proxy.policy.limits.redis_link import redact_url
 from kit import clean_proxy_settings
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gloo_stream.proxy.vendor import (
+from gloo_stream.proxy.routes.vendor import (
     LIBRARIES,
     SHIPPED_DIR,
     BrowserLibrary,

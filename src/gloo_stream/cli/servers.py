@@ -77,7 +77,7 @@ def proxy(
     ] = None,
 ) -> None:
     """Serve the proxy."""
-    from gloo_stream.config import ProxySettings
+    from gloo_stream.proxy.settings import ProxySettings
 
     count = _workers_or_fail(workers)
     overrides: dict[str, Any] = {
@@ -92,7 +92,7 @@ def proxy(
         raise fail(ExitStatus.USAGE, [lines[0], "See gloo-stream proxy --help."]) from None
     # Imported when used: the proxy's stack is heavy, and chat never needs it.
     from gloo_stream.proxy import run_proxy
-    from gloo_stream.proxy.telemetry import TracingConfig, TracingConfigError
+    from gloo_stream.proxy.observe.telemetry import TracingConfig, TracingConfigError
 
     try:  # the OTEL_* environment is checked before anything binds or starts
         TracingConfig.from_environ(os.environ)

@@ -11,35 +11,30 @@ Starlette, with security headers and CORS added by pure ASGI middleware (never
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from gloo_stream.client import AsyncGlooClient
-from gloo_stream.config import ProxySettings
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import NOSNIFF, Receive, Scope, Send
-from gloo_stream.proxy.cors import CorsMiddleware
-from gloo_stream.proxy.endpoint import CompletionsEndpoint
-from gloo_stream.proxy.failures import NOT_FOUND, RequestRefused
-from gloo_stream.proxy.metrics import CONTENT_TYPE_LATEST
-from gloo_stream.proxy.openai_compat import models_body
-from gloo_stream.proxy.page import STATIC_DIR, page_routes
-from gloo_stream.proxy.resume_endpoint import ResumeEndpoint
-from gloo_stream.proxy.security_headers import SecurityHeadersMiddleware, page_csp
+from gloo_stream.proxy.failures import NOT_FOUND
+from gloo_stream.proxy.observe.telemetry import ProxyTracing
+from gloo_stream.proxy.policy.cors import CorsMiddleware
+from gloo_stream.proxy.policy.security_headers import SecurityHeadersMiddleware, page_csp
+from gloo_stream.proxy.routes.completions import CompletionsEndpoint
+from gloo_stream.proxy.routes.operations import operational_routes
+from gloo_stream.proxy.routes.page import STATIC_DIR, page_routes
+from gloo_stream.proxy.routes.reconnect import ResumeEndpoint
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.proxy.state import ProxyState
-from gloo_stream.proxy.telemetry import ProxyTracing
 
-__all__ = ["SERVICE_NAME", "ProxyApp", "create_app"]
-
-SERVICE_NAME = "completions-streaming-proxy"
-_Endpoint = Callable[[Request], Awaitable[Response]]
+__all__ = ["ProxyApp", "create_app"]
 
 
 class ProxyApp(Starlette):
@@ -94,12 +89,7 @@ def create_app(
         finally:
             await state.aclose()
 
-    routes = [
-        Route("/health", _health(state), methods=["GET", "HEAD"]),
-        Route("/metrics", _metrics(state), methods=["GET"]),
-        Route("/v1/models", _models(state), methods=["GET"]),
-        *page_routes(settings),
-    ]
+    routes = [*operational_routes(state), *page_routes(settings)]
     if state.resume is not None:  # PROXY_RESUME_WINDOW: come back to an answer, or stop it
         resume = ResumeEndpoint(state, state.resume)
         routes.append(Route("/api/stream/{stream_id}", resume, methods=["GET", "DELETE"]))
@@ -120,64 +110,6 @@ def create_app(
     return app
 
 
-def _health(state: ProxyState) -> _Endpoint:
-    async def health(request: Request) -> Response:
-        """Readiness for load balancers; the diagnostics only for whom may read /metrics."""
-        client = state.client
-        draining = state.streams.draining
-        shared = state.shared
-        store_up = shared.link.up if shared is not None else None
-        # Fail-closed limits with their store down refuse every answer: not ready, so a
-        # load balancer sends callers to a replica that can serve them.
-        limits_ok = store_up is not False or state.settings.proxy_redis_fail == "open"
-        ready = client is not None and not draining and limits_ok
-        body: dict[str, Any] = {
-            "status": "draining" if draining else "ok",
-            "service": SERVICE_NAME,
-            "ready": ready,
-        }
-        if await _may_read_metrics(state, request):
-            body["upstream"] = {
-                "configured": client is not None,
-                "auth": state.settings.auth_mode,
-                "last_error": state.last_upstream_error,
-            }
-            body["limits"] = {
-                "shared": shared is not None,
-                "store_up": store_up,
-                "fail": state.settings.proxy_redis_fail if shared is not None else None,
-            }
-            body["active_streams"] = len(state.streams)
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    return health
-
-
-async def _may_read_metrics(state: ProxyState, request: Request) -> bool:
-    # A probe without a key is never refused nor counted as a failure: it gets the short form.
-    if state.auth.metrics_open_to(request.scope):
-        return True
-    if "authorization" not in request.headers:
-        return False
-    try:
-        await state.auth.admit_metrics(request.scope)
-    except RequestRefused:
-        return False
-    return True
-
-
-def _metrics(state: ProxyState) -> _Endpoint:
-    async def metrics(request: Request) -> Response:
-        """Prometheus text format; needs a key when client keys or a metrics key are set."""
-        try:
-            await state.auth.admit_metrics(request.scope)
-        except RequestRefused as refused:
-            return refused.failure.response()
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    return metrics
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 and 405 in the proxy's JSON error shape (``Allow`` kept)."""
     assert isinstance(exc, HTTPException)
@@ -185,11 +117,3 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return NOT_FOUND.response()
     allow = (exc.headers or {}).get("Allow")
     return failures.http_error(exc.status_code, exc.detail, allow).response()
-
-
-def _models(state: ProxyState) -> _Endpoint:
-    async def models(request: Request) -> Response:
-        """The models OpenAI clients may name."""
-        return Response(models_body(state.settings), media_type="application/json")
-
-    return models

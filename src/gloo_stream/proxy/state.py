@@ -12,26 +12,26 @@ import httpx
 
 from gloo_stream.client import AsyncGlooClient
 from gloo_stream.client.transport import StreamingTransport
-from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.accounting import UsageAccountant
-from gloo_stream.proxy.client_auth import ClientAuth
-from gloo_stream.proxy.cors import CorsPolicy
-from gloo_stream.proxy.limits import (
+from gloo_stream.proxy.observe.metrics import ProxyMetrics
+from gloo_stream.proxy.observe.telemetry import ProxyTracing
+from gloo_stream.proxy.policy.accounting import UsageAccountant
+from gloo_stream.proxy.policy.client_auth import ClientAuth
+from gloo_stream.proxy.policy.cors import CorsPolicy
+from gloo_stream.proxy.policy.limits import (
     FailureCounter,
     RateLimitStore,
     StreamSlots,
     rate_limit_store,
 )
-from gloo_stream.proxy.limits.budget import TokenBudgets, token_budgets
-from gloo_stream.proxy.metrics import ProxyMetrics
+from gloo_stream.proxy.policy.limits.budget import TokenBudgets, token_budgets
 from gloo_stream.proxy.relay import ActiveStreams
 from gloo_stream.proxy.resume import ResumableStreams
 from gloo_stream.proxy.resume.build import resumable_streams
-from gloo_stream.proxy.telemetry import ProxyTracing
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
 
 if TYPE_CHECKING:
-    from gloo_stream.proxy.limits.shared import SharedLimits
+    from gloo_stream.proxy.policy.limits.shared import SharedLimits
 
 __all__ = ["ProxyState", "make_upstream_client", "settings_secrets"]
 
@@ -149,7 +149,7 @@ def _limits(
 ) -> tuple[SharedLimits | None, RateLimitStore, FailureCounter]:
     """Request rates and wrong-key counts: in Redis when ``PROXY_REDIS_URL`` is set."""
     if settings.proxy_redis_url is not None:
-        from gloo_stream.proxy.limits.shared import shared_limits  # redis only when used
+        from gloo_stream.proxy.policy.limits.shared import shared_limits  # redis only when used
 
         shared = shared_limits(settings, metrics.registry)
         return shared, shared.rate, shared.auth_failures

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.resume.buffer import EventBuffer
 from gloo_stream.proxy.resume.memory import MemoryBuffer
 from gloo_stream.proxy.resume.metrics import ResumeMetrics
 from gloo_stream.proxy.resume.streams import ResumableStreams
+from gloo_stream.proxy.settings import ProxySettings
 
 __all__ = ["resumable_streams"]
 

@@ -1,7 +1,7 @@
 """The chat page and the two browser libraries it loads, served from local files only.
 
 The page lives in ``proxy/static/``. marked and DOMPurify ship inside the package, in
-``proxy/static/vendor/`` (see ``gloo_stream.proxy.vendor``), never from a CDN;
+``proxy/static/vendor/`` (see ``gloo_stream.proxy.routes.vendor``), never from a CDN;
 ``PROXY_NODE_MODULES`` serves them from an npm ``node_modules`` folder instead.
 """
 
@@ -14,13 +14,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.failures import not_found
-from gloo_stream.proxy.vendor import LIBRARIES, SHIPPED_DIR, BrowserLibrary, library_version
+from gloo_stream.proxy.routes.vendor import LIBRARIES, SHIPPED_DIR, BrowserLibrary, library_version
+from gloo_stream.proxy.settings import ProxySettings
 
 __all__ = ["STATIC_DIR", "library_root", "page_libraries", "page_routes"]
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 _NO_CACHE = {"cache-control": "no-cache"}
 
 

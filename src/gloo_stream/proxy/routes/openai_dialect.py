@@ -14,11 +14,11 @@ from typing import Any
 import msgspec
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.config import ProxySettings
 from gloo_stream.errors import InvalidRequestError
 from gloo_stream.proxy import failures
-from gloo_stream.proxy.admission import STREAM_FIELDS, upstream_body
 from gloo_stream.proxy.failures import RequestRefused
+from gloo_stream.proxy.routes.body_admission import STREAM_FIELDS, upstream_body
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.request import check_param
 
 __all__ = [

@@ -39,8 +39,8 @@ from uvicorn.server import ServerState
 
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import NOSNIFF, ASGIApp, Receive, Scope, Send
+from gloo_stream.proxy.edge.front_door_limits import FrontDoorConfig, FrontDoorLimits
 from gloo_stream.proxy.failures import BAD_HTTP, SHUTDOWN_UNREAD, TOO_MANY_CONNECTIONS, ProxyFailure
-from gloo_stream.proxy.front_door_limits import FrontDoorConfig, FrontDoorLimits
 
 __all__ = ["FrontDoorProtocol"]
 

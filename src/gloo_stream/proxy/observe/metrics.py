@@ -16,7 +16,7 @@ from prometheus_client import (
 )
 
 from gloo_stream.breaker import CircuitBreaker
-from gloo_stream.proxy.usage_metrics import UsageMetrics
+from gloo_stream.proxy.observe.usage_metrics import UsageMetrics
 
 __all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
 

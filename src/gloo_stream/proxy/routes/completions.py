@@ -18,9 +18,6 @@ from typing import Any
 from gloo_stream.client import AsyncChatStream, AsyncGlooClient
 from gloo_stream.errors import ContentFilterError, GlooError, StreamError
 from gloo_stream.proxy import failures
-from gloo_stream.proxy.accesslog import RequestRecord, logger
-from gloo_stream.proxy.accounting import Answer, ask_for_usage
-from gloo_stream.proxy.admission import read_json_body, upstream_body
 from gloo_stream.proxy.asgi import NOSNIFF, Headers, Receive, Scope, Send, header, respond
 from gloo_stream.proxy.failures import (
     SHUTDOWN,
@@ -29,11 +26,14 @@ from gloo_stream.proxy.failures import (
     failure_from_exception,
     stream_failure,
 )
-from gloo_stream.proxy.openai_compat import completion_body, translate_request
+from gloo_stream.proxy.observe.accesslog import RequestRecord, logger
+from gloo_stream.proxy.observe.telemetry import RequestSpan
+from gloo_stream.proxy.policy.accounting import Answer, ask_for_usage
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
 from gloo_stream.proxy.resume import ResumableAnswer
+from gloo_stream.proxy.routes.body_admission import read_json_body, upstream_body
+from gloo_stream.proxy.routes.openai_dialect import completion_body, translate_request
 from gloo_stream.proxy.state import ProxyState
-from gloo_stream.proxy.telemetry import RequestSpan
 from gloo_stream.usage import BilledUsage
 
 __all__ = ["CompletionsEndpoint"]

@@ -5,7 +5,7 @@ every worker and replica share through Redis (``PROXY_REDIS_URL``), over ``redis
 ``shared`` is imported only when a Redis URL is set, so redis is loaded only then.
 """
 
-from gloo_stream.proxy.limits.memory import (
+from gloo_stream.proxy.policy.limits.memory import (
     FailureCounter,
     LimitsRateLimitStore,
     RateDecision,

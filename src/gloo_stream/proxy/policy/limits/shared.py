@@ -29,21 +29,21 @@ from limits import parse_many
 from limits.aio.storage import RedisStorage
 from prometheus_client import CollectorRegistry
 
-from gloo_stream.config import ProxySettings
 from gloo_stream.proxy.failures import (
     LIMITS_UNAVAILABLE,
     ProxyFailure,
     RequestRefused,
     too_many_streams,
 )
-from gloo_stream.proxy.limits.memory import (
+from gloo_stream.proxy.policy.limits.memory import (
     FailureCounter,
     LimitsRateLimitStore,
     RateDecision,
     RateLimitStore,
     rate_limit_store,
 )
-from gloo_stream.proxy.limits.redis_link import RedisLink, RedisUnavailable
+from gloo_stream.proxy.policy.limits.redis_link import RedisLink, RedisUnavailable
+from gloo_stream.proxy.settings import ProxySettings
 
 __all__ = ["SharedLimits", "SharedRateLimitStore", "SharedStreamQuota", "shared_limits"]
 

@@ -17,9 +17,9 @@ import time
 from collections.abc import AsyncIterator
 
 from gloo_stream.proxy import failures
-from gloo_stream.proxy.accesslog import RequestRecord, logger
 from gloo_stream.proxy.asgi import NOSNIFF, Receive, Scope, Send, header
 from gloo_stream.proxy.failures import ProxyFailure, RequestRefused
+from gloo_stream.proxy.observe.accesslog import RequestRecord, logger
 from gloo_stream.proxy.relay import RelayStats, StreamControl, end_with
 from gloo_stream.proxy.resume import (
     BufferUnavailable,

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-from gloo_stream.config import ProxySettings
+from gloo_stream.proxy.settings import ProxySettings
 
 __all__ = [
     "HEALTH_RESERVE",

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import Scope, header
 from gloo_stream.proxy.failures import RequestRefused
-from gloo_stream.proxy.limits import FailureCounter, RateDecision
-from gloo_stream.proxy.metrics import ProxyMetrics
+from gloo_stream.proxy.observe.metrics import ProxyMetrics
+from gloo_stream.proxy.policy.limits import FailureCounter, RateDecision
 
 __all__ = ["ClientAuth", "caller_address", "is_loopback_address"]
 

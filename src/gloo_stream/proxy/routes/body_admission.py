@@ -12,11 +12,11 @@ from typing import Any
 
 import msgspec
 
-from gloo_stream.config import ProxySettings
 from gloo_stream.errors import InvalidRequestError
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import Receive, Scope, header
 from gloo_stream.proxy.failures import RequestRefused
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.request import build_chat_request, check_param, with_defaults
 
 __all__ = ["STREAM_FIELDS", "read_json_body", "upstream_body"]

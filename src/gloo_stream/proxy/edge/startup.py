@@ -11,9 +11,9 @@ import ipaddress
 import os
 from urllib.parse import urlsplit, urlunsplit
 
-from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.page import page_libraries
-from gloo_stream.proxy.telemetry import DEFAULT_SERVICE_NAME, TracingConfig, traces_endpoint
+from gloo_stream.proxy.observe.telemetry import DEFAULT_SERVICE_NAME, TracingConfig, traces_endpoint
+from gloo_stream.proxy.routes.page import page_libraries
+from gloo_stream.proxy.settings import ProxySettings
 
 __all__ = ["page_url", "public_url", "startup_lines"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from gloo_stream import genai
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.proxy.limits.budget import TokenBudgets
-from gloo_stream.proxy.usage_metrics import UsageMetrics, client_label
+from gloo_stream.proxy.observe.usage_metrics import UsageMetrics, client_label
+from gloo_stream.proxy.policy.limits.budget import TokenBudgets
 from gloo_stream.usage import BilledUsage, billed_usage
 
 __all__ = ["Answer", "UsageAccountant", "ask_for_usage"]

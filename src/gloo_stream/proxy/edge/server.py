@@ -18,16 +18,16 @@ from typing import Any
 import uvicorn
 from pydantic import SecretStr
 
-from gloo_stream.config import ProxySettings
-from gloo_stream.proxy.accesslog import logger
 from gloo_stream.proxy.app import ProxyApp, create_app
-from gloo_stream.proxy.front_door import FrontDoorProtocol
-from gloo_stream.proxy.front_door_limits import (
+from gloo_stream.proxy.edge.front_door import FrontDoorProtocol
+from gloo_stream.proxy.edge.front_door_limits import (
     FrontDoorConfig,
     FrontDoorLimits,
     raise_open_files_limit,
 )
-from gloo_stream.proxy.startup import startup_lines
+from gloo_stream.proxy.edge.startup import startup_lines
+from gloo_stream.proxy.observe.accesslog import logger
+from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.proxy.state import ProxyState
 from gloo_stream.serving import bind_tcp
 
@@ -202,7 +202,7 @@ def _run_workers(settings: ProxySettings, workers: int, sock: socket.socket) -> 
     # uvicorn's own workers cannot use DrainingServer: there the grace period is uvicorn's
     # graceful-shutdown timeout, after which each stream still ends with an error event.
     config = uvicorn_config(
-        "gloo_stream.proxy.server:app_from_env",
+        "gloo_stream.proxy.edge.server:app_from_env",
         settings,
         factory=True,
         workers=workers,

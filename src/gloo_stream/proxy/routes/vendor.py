@@ -24,7 +24,7 @@ __all__ = [
     "refresh_shipped",
 ]
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "static" / "vendor"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "static" / "vendor"
 
 
 @dataclass(frozen=True)

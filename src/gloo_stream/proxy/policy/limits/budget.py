@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.failures import LIMITS_UNAVAILABLE, ProxyFailure, RequestRefused
-from gloo_stream.proxy.limits.redis_link import RedisLink, RedisUnavailable
-from gloo_stream.proxy.usage_metrics import UsageMetrics
+from gloo_stream.proxy.observe.usage_metrics import UsageMetrics
+from gloo_stream.proxy.policy.limits.redis_link import RedisLink, RedisUnavailable
 from gloo_stream.usage import TokenBudgetRule
 
 if TYPE_CHECKING:
-    from gloo_stream.config import ProxySettings
-    from gloo_stream.proxy.limits.shared import SharedLimits
+    from gloo_stream.proxy.policy.limits.shared import SharedLimits
+    from gloo_stream.proxy.settings import ProxySettings
 
 __all__ = [
     "BudgetDecision",

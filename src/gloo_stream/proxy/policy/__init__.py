@@ -1,0 +1,1 @@
+"""Who may ask and how much: client keys, CORS, security headers, accounting, limits/."""
