@@ -7,7 +7,6 @@ key and seed, so its answer differs from the primary's: the text says who served
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,6 +80,7 @@ def caller(request: pytest.FixtureRequest) -> Iterator[Any]:
             made.append(Caller(runner if request.param == "async" else None, options))
             return made[-1]
 
+        make.is_async = request.param == "async"  # type: ignore[attr-defined]
         yield make
         for built in made:
             built.close()
@@ -184,19 +184,49 @@ def test_when_both_fail_the_fallbacks_error_is_raised(
     assert raised.value.status_code == 502
 
 
+class FakeClock:
+    """The client's clock, moved by hand; its ``sleep`` moves it instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def with_clock(caller: Any, options: dict[str, Any], fake: FakeClock) -> Any:
+    """A ``Caller`` whose client reads ``fake`` and sleeps on it (the twin's kind of sleep)."""
+    sleep = fake.async_sleep if caller.is_async else fake.sleep
+    return caller({**options, "clock": fake, "sleep": sleep})
+
+
 def test_the_breaker_skips_a_failing_primary_then_probes_it_again(
     simulator: SimulatorServer, fallback: SimulatorServer, caller: Any
 ) -> None:
-    options = kwargs(simulator.api_url, fallback, gloo_breaker_failures=2, gloo_breaker_seconds=0.5)
-    client = caller(options)
+    fake = FakeClock()
+    options = kwargs(simulator.api_url, fallback, gloo_breaker_failures=2, gloo_breaker_seconds=30)
+    client = with_clock(caller, options, fake)
     simulator.push_fault({"kind": "status", "status": 502, "times": 2})
     first = client.complete()
     assert (first.upstream, first.attempts) == ("fallback", 3)  # the breaker opened: no 3rd try
     assert client.client.breaker.state == "open"
+    # On the fake: one backoff between the two tries on the primary, then none to move on.
+    assert len(fake.slept) == 2 and 0 < fake.slept[0] <= 0.05 and fake.slept[1] == 0
     second = client.complete()  # straight to the fallback: the primary is not asked
     assert (second.upstream, second.attempts) == ("fallback", 1)
     assert simulator.stats()["requests"] == 2
-    time.sleep(0.6)
+    fake.now += 29.0  # still cooling down
+    assert client.complete().upstream == "fallback"
+    assert simulator.stats()["requests"] == 2
+    fake.now += 1.5  # the cool-down has passed on the client's clock, not the wall's
     probe = client.complete()  # the primary is healthy again
     assert (probe.upstream, probe.text) == ("primary", PRIMARY_TEXT)
     assert client.client.breaker.state == "closed"

@@ -1,31 +1,95 @@
-"""The course of one answer, shared by ``ChatStream`` and ``AsyncChatStream`` (sans-IO flows).
+"""The course of one answer, written once for ``ChatStream`` and ``AsyncChatStream``.
 
 Open (retrying on the primary, then moving to the fallback, as the call's ``UpstreamRoute``
-says), read, resume a dropped answer from a gloo-stream proxy where it broke off, and in
-``complete()``'s mode start a failed answer over. Each step of I/O is yielded to the twin's
-runner (see ``_base`` and ``_steps``).
+says), read, reconnect to a resumable gloo-stream proxy answer where it broke off, and in
+``complete()``'s mode start a failed answer over. All of it is sans-IO flows (``_steps``
+says how a runner drives one); of its client it uses only what ``AnswerClient`` names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import Any, Generic, TypeVar
+import time
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.client._base import ClientBase, OnRetry, OnToken, clock
-from gloo_stream.client._steps import CLOSE, Flow, ReadAll, ReadSome, Sleep
+from gloo_stream.client._base import Clock, OnRetry, OnToken, clock
+from gloo_stream.client._steps import (
+    CLOSE,
+    Flow,
+    ReadAll,
+    ReadAndClose,
+    ReadSome,
+    SendRequest,
+    Sleep,
+)
+from gloo_stream.client.auth import redactor_for
 from gloo_stream.client.spans import AttemptSpan, configured_tracer
-from gloo_stream.errors import GlooError, StreamDisconnectedError, StreamError, StreamTimeoutError
+from gloo_stream.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    GlooError,
+    StreamDisconnectedError,
+    StreamError,
+    StreamTimeoutError,
+    error_from_response,
+)
 from gloo_stream.failover import Upstream, UpstreamRoute
 from gloo_stream.protocol import CompletionProtocol
+from gloo_stream.redaction import NO_SECRETS
 from gloo_stream.resume import STREAM_ID_HEADER, can_resume, resume_url, stream_id_from
+from gloo_stream.retry import RetryPolicy
 from gloo_stream.wire import ChatCompletionChunk
 
-__all__ = ["StreamBase", "retry_wait", "tell"]
+__all__ = [
+    "AnswerClient",
+    "StreamBase",
+    "connection_error",
+    "exchange",
+    "retry_wait",
+    "tell",
+    "whole_result",
+]
 
-ClientT = TypeVar("ClientT", bound=ClientBase[Any])
+
+class AnswerClient(Protocol):
+    """What an answer's course asks of its client; ``ClientBase`` provides it for both twins.
+
+    The settings it reads (``retry_policy``, ``read_timeout``, ``tracer_provider``, ``clock``)
+    and the requests it has built (``request_for``, ``reconnect_request``); the I/O itself
+    goes through the runner (``_steps``).
+    """
+
+    retry_policy: RetryPolicy
+    read_timeout: float
+    tracer_provider: Any
+    clock: Clock
+
+    def route(self, now: float) -> UpstreamRoute:
+        """The course of one call's attempts, starting ``now`` on ``clock``."""
+        ...
+
+    def upstream_url(self, upstream: Upstream) -> str:
+        """Where an attempt on ``upstream`` goes."""
+        ...
+
+    def request_for(
+        self, body: dict[str, Any], upstream: Upstream, headers: dict[str, str] | None
+    ) -> tuple[httpx.Request, httpx.Auth | None]:
+        """The request (and its credential) sending ``body`` to ``upstream``."""
+        ...
+
+    def reconnect_request(
+        self, url: str, last_event_id: str
+    ) -> tuple[httpx.Request, httpx.Auth | None]:
+        """The request (and its credential) for the rest of a resumable proxy answer."""
+        ...
+
+
+ClientT = TypeVar("ClientT", bound=AnswerClient)
 
 
 class StreamBase(Generic[ClientT]):
@@ -48,13 +112,13 @@ class StreamBase(Generic[ClientT]):
     ) -> None:
         self._client = client
         self._body = body
-        self._started_at = clock()
-        self._route = client.route(self._started_at)
+        self._started_at = clock()  # the answer's own timings; the route reads client.clock
+        self._route = client.route(client.clock())
         self._on_retry = on_retry
         self._restart = restart  # complete(): a failure mid-stream starts the answer over
         self._response: httpx.Response | None = None
         self._iterated = False
-        self._resume_at: str | None = None
+        self._rest_at: str | None = None  # where a resumable proxy answer's rest is asked for
         self._protocol: CompletionProtocol | None = None
         self._tracer = configured_tracer(client.tracer_provider)
         self._span: AttemptSpan | None = None
@@ -95,18 +159,19 @@ class StreamBase(Generic[ClientT]):
             span = self._span = self._start_span(upstream)
             try:
                 headers = span.headers if span is not None else None
-                response = yield from self._client._attempt(self._body, upstream, headers)
+                request, auth = self._client.request_for(self._body, upstream, headers)
+                response = yield from exchange(request, auth, self._client.read_timeout)
             except BaseException as exc:
                 if span is not None:
                     span.failed(exc)
                 if not isinstance(exc, GlooError):
                     raise
-                yield Sleep(retry_wait(self._route, exc, self._on_retry))
+                yield Sleep(self._retry_wait(exc))
                 continue
-            self._route.succeeded(clock())
+            self._route.succeeded(self._client.clock())
             self.upstream = upstream
             stream_id = stream_id_from(response.headers.get(STREAM_ID_HEADER))
-            self._resume_at = resume_url(str(response.url), stream_id) if stream_id else None
+            self._rest_at = resume_url(str(response.url), stream_id) if stream_id else None
             self._response = response
         if self._span is not None:
             self._span.opened(self._response.status_code)
@@ -116,8 +181,7 @@ class StreamBase(Generic[ClientT]):
         if self._tracer is None:
             return None
         since = clock() - self._started_at
-        fallback = self._client.fallback
-        url = fallback.url if upstream == "fallback" and fallback else self._client.api_url
+        url = self._client.upstream_url(upstream)
         attempt = self._route.attempts  # counts this try already (1 for the first)
         return AttemptSpan(self._tracer, self._body, url, attempt=attempt, started_after=since)
 
@@ -137,10 +201,14 @@ class StreamBase(Generic[ClientT]):
             except StreamError as exc:
                 if not self._restart:
                     raise
-                yield Sleep(retry_wait(self._route, exc, self._on_retry))
+                yield Sleep(self._retry_wait(exc))
+
+    def _retry_wait(self, error: GlooError) -> float:
+        """How long to wait before the next attempt (raises ``error`` when none is left)."""
+        return retry_wait(self._route, error, self._on_retry, now=self._client.clock())
 
     def _read(self, response: httpx.Response) -> Flow[None]:
-        """Hand on the chunks as they arrive; a dropped resumable answer is resumed."""
+        """Hand on the chunks as they arrive; a dropped resumable answer is reconnected to."""
         protocol = CompletionProtocol(
             started_at=self._started_at,
             attempts=self._route.attempts,
@@ -152,12 +220,12 @@ class StreamBase(Generic[ClientT]):
             failure = yield from self._read_body(response, protocol)
             if failure is None:
                 failure = self._finish(protocol)
-            resumed = None
-            if failure is not None and self._resume_at is not None and can_resume(failure):
+            rest = None
+            if failure is not None and self._rest_at is not None and can_resume(failure):
                 self._end_span(failure)  # the attempt's own connection ended here
                 yield CLOSE
-                resumed = yield from self._resuming(self._resume_at, protocol)
-            if resumed is None:
+                rest = yield from self._reconnecting(self._rest_at, protocol)
+            if rest is None:
                 self._end_span(failure)
                 yield CLOSE
                 if failure is not None:
@@ -166,7 +234,7 @@ class StreamBase(Generic[ClientT]):
                     finally:
                         failure = None  # this frame is in its traceback: no cycle
                 return
-            response = resumed
+            response = rest
 
     def _end_span(self, failure: StreamError | None) -> None:
         if self._span is not None:
@@ -192,24 +260,25 @@ class StreamBase(Generic[ClientT]):
             failure = exc
         return failure
 
-    def _resuming(self, url: str, protocol: CompletionProtocol) -> Flow[httpx.Response | None]:
-        """Ask for the rest after the last event received; None when it cannot be had.
+    def _reconnecting(self, url: str, protocol: CompletionProtocol) -> Flow[httpx.Response | None]:
+        """Ask the proxy for the rest after the last event received; None when it cannot be had.
 
         Unreachable or failing, the proxy is tried again per the retry policy (a replica may
         be restarting); a 404 or 410 means the answer is gone (expired, stopped).
         """
-        retry = self._client.retry_policy.start(clock())
+        now = self._client.clock
+        retry = self._client.retry_policy.start(now())
         while True:
-            request = self._client._resume_request(url, protocol.last_event_id)
+            request, auth = self._client.reconnect_request(url, protocol.last_event_id)
             try:
-                response = yield from self._client._exchange(request, self._client.auth)
+                response = yield from exchange(request, auth, self._client.read_timeout)
             except GlooError as exc:
                 gone = getattr(exc, "status_code", None) in (404, 410)
                 try:
                     wait = (
                         None
                         if gone
-                        else retry.after_failure(exc, now=clock(), jitter=random.random())
+                        else retry.after_failure(exc, now=now(), jitter=random.random())
                     )
                 except GlooError:
                     wait = None
@@ -241,15 +310,62 @@ class StreamBase(Generic[ClientT]):
             return exc
         return None
 
-    def _whole(self) -> StreamResult:
-        """The result of an answer read to its end."""
-        assert self.result is not None
-        return self.result
+
+def whole_result(stream: StreamBase[Any]) -> StreamResult:
+    """The result of an answer ``complete()`` read to its end (its stream set it)."""
+    assert stream.result is not None  # the stream ended without raising: it kept a result
+    return stream.result
 
 
-def retry_wait(route: UpstreamRoute, error: GlooError, on_retry: OnRetry | None) -> float:
+def exchange(
+    request: httpx.Request, auth: httpx.Auth | None, read_timeout: float
+) -> Flow[httpx.Response]:
+    """Send ``request``: the response once accepted; anything else raised as a ``GlooError``.
+
+    An error status is read (and closed) for its words; a transport failure says what could
+    not be reached. The call's route decides whether to try again, and where.
+    """
+    try:
+        response: httpx.Response = yield SendRequest(request, auth)
+    except httpx.TransportError as exc:
+        raise connection_error(exc, str(request.url)) from None
+    if response.status_code >= 300:
+        try:
+            content: bytes = yield ReadAndClose(response)
+        except httpx.TransportError:
+            content = b""
+        raise error_from_response(
+            response.status_code,
+            content,
+            response.headers,
+            now=time.time(),
+            redactor=redactor_for(auth, response.request) if auth else NO_SECRETS,
+        )
+    # httpcore reads the read timeout from this dict when body reading starts, so from
+    # here on a silent stream fails after read_timeout instead of first_byte_timeout.
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        timeouts["read"] = read_timeout
+    return response
+
+
+def connection_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
+    """The error for a request that never got an answer (``url`` unless the token's failed)."""
+    what = type(exc).__name__
+    with contextlib.suppress(RuntimeError):  # httpx raises when the error has no request
+        url = str(exc.request.url)  # the token endpoint, when that is what failed
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"Timed out waiting for {url} ({what}); the server may be busy")
+    return APIConnectionError(
+        f"Could not reach {url} ({what}); check GLOO_API_URL, GLOO_TOKEN_URL and the network"
+    )
+
+
+def retry_wait(
+    route: UpstreamRoute, error: GlooError, on_retry: OnRetry | None, *, now: float
+) -> float:
     """How long to wait before the next attempt (raises ``error`` when none is left)."""
-    delay = route.after_failure(error, now=clock(), jitter=random.random())
+    delay = route.after_failure(error, now=now, jitter=random.random())
     if on_retry is not None:
         on_retry(error, delay)  # told before the wait: a 429's wait can be long
     return delay

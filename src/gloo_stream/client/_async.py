@@ -1,7 +1,9 @@
-"""``AsyncGlooClient`` and ``AsyncChatStream``: the asyncio twin, running ``_base``'s flows.
+"""``AsyncGlooClient`` and ``AsyncChatStream``: the asyncio twin, running ``_answer``'s flows.
 
-Only I/O lives here (sending, reading, closing, sleeping, each awaited); what to send, when
-to retry and what the bytes mean are decided in ``_base`` and the core.
+Only I/O lives here (sending, reading, closing, sleeping, each awaited); what to send is
+decided in ``_base``, when to retry and what the bytes mean in ``_answer`` and the core.
+``AsyncChatStream`` is the asyncio runner of the flow protocol (``_steps``);
+``AsyncGlooClient`` is its ``AsyncTransmitter``.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ from typing import Any
 import httpx
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.client._answer import StreamBase, tell
+from gloo_stream.client._answer import StreamBase, tell, whole_result
 from gloo_stream.client._base import POOL_LIMITS, ClientBase, Messages, OnRetry, OnToken
 from gloo_stream.client._steps import (
     Close,
-    Drain,
     Flow,
     IOStep,
     ReadAll,
+    ReadAndClose,
     ReadSome,
-    Send,
+    SendRequest,
     Sleep,
     next_step,
 )
@@ -82,10 +84,17 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         async with AsyncChatStream(self, body, on_retry=on_retry, restart=True) as stream:
             async for chunk in stream:
                 tell(on_token, chunk)
-        return stream._whole()
+        return whole_result(stream)
 
-    async def _send(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+    # -- the runner's I/O (``_steps.AsyncTransmitter``): for AsyncChatStream, not documented --
+
+    async def transmit(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        """Send ``request`` on this client's pool, streamed: the response, its body unread."""
         return await self._http.send(request, stream=True, auth=auth)
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between attempts, on the ``sleep`` given (else ``asyncio.sleep``)."""
+        await (self._sleep or asyncio.sleep)(seconds)
 
 
 class AsyncChatStream(StreamBase[AsyncGlooClient]):
@@ -171,17 +180,17 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
                     if self._pieces is None:
                         self._pieces = _pieces_of(response)
                     return await anext(self._pieces, None)
-                case Send(request, auth):
-                    return await self._client._send(request, auth)
+                case SendRequest(request, auth):
+                    return await self._client.transmit(request, auth)
                 case ReadAll(response):
                     return await response.aread()
-                case Drain(response):
+                case ReadAndClose(response):
                     try:
                         return await response.aread()
                     finally:
                         await response.aclose()
                 case Sleep(seconds):
-                    await asyncio.sleep(seconds)
+                    await self._client.pause(seconds)
                 case Close():
                     await self.aclose()
         except (httpx.TransportError, GlooError) as exc:

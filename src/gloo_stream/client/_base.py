@@ -1,17 +1,14 @@
-"""Every decision the two clients share, so ``_sync`` and ``_async`` only move bytes and sleep.
+"""The client's settings, shared by ``GlooClient`` and ``AsyncGlooClient``: one copy of each rule.
 
 Here: what each keyword defaults to, which credential is sent (to the primary or the
-fallback), the timeouts, the retry policy and the request; the course of one answer is in
-``_answer``. That course is a sans-IO *flow*: a generator that
-yields the I/O it needs next (a ``Step``: send, read, close, sleep) or the chunks it has ready
-(a list, to hand on), and is sent what the I/O returned, or has its failure thrown in. Each
-twin runs the same flows with its own runner: blocking calls in ``GlooClient``, awaits in
-``AsyncGlooClient``; nothing else about a request or an answer is decided there.
+fallback), the timeouts, the retry policy, the clock the retries and the breaker read, and
+the requests themselves. The course of one answer (send, retry, move to the fallback, read,
+reconnect) is not here but in ``_answer``, as a sans-IO flow (``_steps`` says how one is run);
+it uses only the names ``_answer.AnswerClient`` lists, which ``ClientBase`` provides.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
@@ -19,27 +16,23 @@ from typing import Any, Generic, TypeVar
 import httpx
 import msgspec
 
-from gloo_stream.client._steps import Drain, Flow, Send
-from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth, redactor_for
+from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth
 from gloo_stream.client.fallback import breaker_for, fallback_from
 from gloo_stream.config import GlooSettings
-from gloo_stream.errors import (
-    APIConnectionError,
-    APITimeoutError,
-    MissingCredentialsError,
-    error_from_response,
-)
+from gloo_stream.errors import MissingCredentialsError
 from gloo_stream.failover import Upstream, UpstreamRoute, fallback_body
-from gloo_stream.redaction import NO_SECRETS
 from gloo_stream.request import build_chat_request
 from gloo_stream.retry import RetryPolicy
 
-__all__ = ["POOL_LIMITS", "ClientBase", "Messages", "OnRetry", "OnToken", "clock"]
+__all__ = ["POOL_LIMITS", "ClientBase", "Clock", "Messages", "OnRetry", "OnToken", "clock"]
 
 Messages = str | Sequence[Mapping[str, Any]]
 OnToken = Callable[[str], None]
 OnRetry = Callable[[Exception, float], None]
-clock = time.perf_counter
+Clock = Callable[[], float]
+# An answer's own timings (time to first token, how long it took) are measured on this one
+# always; the client's ``clock=`` is for the retries' deadline and the breaker's cool-down.
+clock: Clock = time.perf_counter
 POOL_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
 
 # -- the client: settings, credentials, timeouts, retries, the request --------------------
@@ -63,6 +56,10 @@ class ClientBase(Generic[HttpT]):
     the primary's circuit breaker is open (``GLOO_BREAKER_*``). ``tracer_provider``: an
     OpenTelemetry tracer provider for the per-attempt client spans (default: the global one,
     when the application configured one; else no spans and nothing imported).
+    ``clock``: monotonic seconds, read for the retries' deadline and the breaker's cool-down
+    (default ``time.perf_counter``); ``sleep``: how to wait between attempts (default
+    ``time.sleep``, or ``asyncio.sleep`` for the async twin). Tests give both, to pass a
+    cool-down without waiting for it.
     """
 
     def __init__(
@@ -86,6 +83,8 @@ class ClientBase(Generic[HttpT]):
         fallback_api_key: str | None = None,
         fallback_model: str | None = None,
         tracer_provider: Any | None = None,
+        clock: Clock | None = None,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
         s = settings if settings is not None else GlooSettings()
         self.api_url = api_url or s.gloo_api_url
@@ -108,6 +107,8 @@ class ClientBase(Generic[HttpT]):
         # One breaker per client: every call through it tells it how the primary is doing.
         self.breaker = breaker_for(s, self.fallback)
         self.tracer_provider = tracer_provider
+        self.clock: Clock = clock if clock is not None else time.perf_counter
+        self._sleep = sleep  # None: the twin's own (time.sleep, asyncio.sleep)
         self._owns_http = http_client is None
         self._http: HttpT = http_client if http_client is not None else self._new_pool()
 
@@ -118,13 +119,20 @@ class ClientBase(Generic[HttpT]):
     def _body(self, prompt_or_messages: Messages, params: Mapping[str, Any]) -> dict[str, Any]:
         return build_chat_request(prompt_or_messages, defaults=self.request_defaults, **params)
 
+    # -- what an answer's course asks of its client (``_answer.AnswerClient``) --------------
+
     def route(self, now: float) -> UpstreamRoute:
         """The course of one call's attempts: the primary and its retries, then the fallback."""
         return UpstreamRoute(
             self.retry_policy, now=now, breaker=self.breaker, fallback=self.fallback is not None
         )
 
-    def _request(
+    def upstream_url(self, upstream: Upstream) -> str:
+        """Where an attempt on ``upstream`` goes."""
+        fallback = self.fallback
+        return fallback.url if upstream == "fallback" and fallback else self.api_url
+
+    def request_for(
         self,
         body: dict[str, Any],
         upstream: Upstream = "primary",
@@ -147,52 +155,15 @@ class ClientBase(Generic[HttpT]):
         )
         return request, auth
 
-    def _resume_request(self, url: str, last_event_id: str) -> httpx.Request:
-        """``GET`` the rest of a resumable answer after event ``last_event_id``."""
+    def reconnect_request(
+        self, url: str, last_event_id: str
+    ) -> tuple[httpx.Request, httpx.Auth | None]:
+        """``GET`` the rest of a resumable proxy answer after event ``last_event_id``."""
         headers = {"Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
-        return self._http.build_request("GET", url, headers=headers, timeout=self.timeout)
-
-    def _attempt(
-        self,
-        body: dict[str, Any],
-        upstream: Upstream = "primary",
-        headers: dict[str, str] | None = None,
-    ) -> Flow[httpx.Response]:
-        """One try at sending ``body`` to ``upstream``: the response, once it was accepted.
-
-        Anything else is raised as the matching ``GlooError``; the call's route decides
-        whether to try again, and where.
-        """
-        request, auth = self._request(body, upstream, headers)
-        response = yield from self._exchange(request, auth)
-        return response
-
-    def _exchange(self, request: httpx.Request, auth: httpx.Auth | None) -> Flow[httpx.Response]:
-        """Send ``request``; an error status or a transport failure is raised as a GlooError."""
-        try:
-            response: httpx.Response = yield Send(request, auth)
-        except httpx.TransportError as exc:
-            raise connection_error(exc, str(request.url)) from None
-        if response.status_code >= 300:
-            try:
-                content: bytes = yield Drain(response)
-            except httpx.TransportError:
-                content = b""
-            raise error_from_response(
-                response.status_code,
-                content,
-                response.headers,
-                now=time.time(),
-                redactor=redactor_for(auth, response.request) if auth else NO_SECRETS,
-            )
-        # httpcore reads the read timeout from this dict when body reading starts, so from
-        # here on a silent stream fails after read_timeout instead of first_byte_timeout.
-        timeouts = response.request.extensions.get("timeout")
-        if isinstance(timeouts, dict):
-            timeouts["read"] = self.read_timeout
-        return response
+        request = self._http.build_request("GET", url, headers=headers, timeout=self.timeout)
+        return request, self.auth
 
 
 def _given(value: T | None, default: T) -> T:
@@ -224,16 +195,4 @@ def _oauth(s: GlooSettings, cid: str, secret: str, token_url: str | None) -> Cli
         token_url or s.gloo_token_url,
         scope=s.gloo_token_scope,
         style=s.gloo_token_auth,
-    )
-
-
-def connection_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
-    """The error for a request that never got an answer (``url`` unless the token's failed)."""
-    what = type(exc).__name__
-    with contextlib.suppress(RuntimeError):  # httpx raises when the error has no request
-        url = str(exc.request.url)  # the token endpoint, when that is what failed
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"Timed out waiting for {url} ({what}); the server may be busy")
-    return APIConnectionError(
-        f"Could not reach {url} ({what}); check GLOO_API_URL, GLOO_TOKEN_URL and the network"
     )

@@ -1,15 +1,56 @@
-"""The steps a client flow yields to its runner, and the one way to advance a flow.
+"""The flow protocol: how an answer's course asks for I/O, and how a runner provides it.
 
-A flow (``_base``) is a generator: it yields a ``Step`` (the I/O it needs next, or a list of
-chunks to hand on) and is sent what the I/O returned, or has the I/O's failure raised at
-the step. The twins' runners (``_sync``, ``_async``) perform each step, blocking or awaited.
+The course of one answer (``_answer``: send, retry, move to the fallback, read, reconnect to
+a resumable proxy answer) is written once, as a *flow*: a plain generator that does no I/O
+and never sleeps. It **yields** what it needs next and is **sent** the outcome:
+
+========================  =====================================  =========================
+the flow yields            the runner does                        and sends back
+========================  =====================================  =========================
+``SendRequest(req, a)``   send ``req`` with auth ``a``, streamed  the response, body unread
+``ReadSome(response)``    read the next piece of the body         the bytes, or None at end
+``ReadAll(response)``     read the whole body                     the bytes
+``ReadAndClose(resp)``    read the whole body, then close it      the bytes
+``Close()``               release the stream's response           None
+``Sleep(seconds)``        wait (the client's ``sleep``)           None
+a ``list`` of chunks      hand them on to the caller              None
+========================  =====================================  =========================
+
+When the I/O fails (``httpx.TransportError``, or a ``GlooError`` from the auth flow), the
+runner does not decide what that means: it passes the exception back and ``next_step``
+raises it inside the flow, at the ``yield`` that asked. The flow then says what the failure
+is (retry, a typed error, nothing at all when the answer had already ended). A flow ends by
+returning (``StopIteration``; ``next_step`` returns None) or by raising its final error.
+
+This is the shape of httpx's ``Auth.auth_flow`` (``httpx/_auth.py``): one generator, driven
+by ``Client`` with blocking calls and by ``AsyncClient`` with ``await``, so a rule is written
+once and both clients keep it. Here the two runners are ``ChatStream._run`` (``_sync``) and
+``AsyncChatStream._run`` (``_async``); each is a loop of a few lines around ``next_step``,
+and each does a step's I/O through what it was given: the client as a ``Transmitter`` or
+``AsyncTransmitter`` (its connection pool and its ``sleep``), the way an httpx client does
+its I/O through a transport's ``handle_request``.
+
+A flow, and the sync runner for it, in small::
+
+    def one_body(request: httpx.Request) -> Flow[bytes]:
+        response = yield SendRequest(request, None)
+        return (yield ReadAndClose(response))
+
+    flow = one_body(request)
+    step, outcome = next_step(flow, None), None
+    while step is not None:
+        try:
+            outcome = do_the_io(step)  # blocking here; ``await`` in the async runner
+        except httpx.TransportError as exc:
+            outcome = exc  # raised inside the flow, where it yielded
+        step = next_step(flow, outcome)
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -17,21 +58,23 @@ from gloo_stream.wire import ChatCompletionChunk
 
 __all__ = [
     "CLOSE",
+    "AsyncTransmitter",
     "Close",
-    "Drain",
     "Flow",
     "IOStep",
     "ReadAll",
+    "ReadAndClose",
     "ReadSome",
-    "Send",
+    "SendRequest",
     "Sleep",
     "Step",
+    "Transmitter",
     "next_step",
 ]
 
 
 @dataclass(frozen=True, slots=True)
-class Send:
+class SendRequest:
     """Send ``request`` with ``auth`` (None: no credential); reply: the response, body unread."""
 
     request: httpx.Request
@@ -39,8 +82,11 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
-class Drain:
-    """Read ``response``'s whole body and close it, on every path; reply: the bytes."""
+class ReadAndClose:
+    """Read ``response``'s whole body and close it, on every path; reply: the bytes.
+
+    For an error's body: the response is done with once its words are read.
+    """
 
     response: httpx.Response
 
@@ -71,11 +117,35 @@ class Sleep:
     seconds: float
 
 
-IOStep = Send | Drain | ReadAll | ReadSome | Close | Sleep
+IOStep = SendRequest | ReadAndClose | ReadAll | ReadSome | Close | Sleep
 Step = IOStep | list[ChatCompletionChunk]  # a list: chunks to hand on to the caller
 T = TypeVar("T")
 Flow = Generator[Step, Any, T]
 CLOSE = Close()
+
+
+class Transmitter(Protocol):
+    """What the blocking runner is given to do a step's I/O with (``GlooClient`` is one)."""
+
+    def transmit(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        """Send ``request`` streamed (``SendRequest``): the response, its body unread."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (``Sleep``), on the client's own ``sleep``."""
+        ...
+
+
+class AsyncTransmitter(Protocol):
+    """What the asyncio runner is given to do a step's I/O with (``AsyncGlooClient`` is one)."""
+
+    async def transmit(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        """Send ``request`` streamed (``SendRequest``): the response, its body unread."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (``Sleep``), on the client's own ``sleep``."""
+        ...
 
 
 def next_step(flow: Flow[Any], outcome: object) -> Step | None:

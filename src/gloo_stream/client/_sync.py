@@ -1,7 +1,9 @@
-"""``GlooClient`` and ``ChatStream``: the blocking twin, running ``_base``'s flows with httpx.
+"""``GlooClient`` and ``ChatStream``: the blocking twin, running ``_answer``'s flows with httpx.
 
-Only I/O lives here (sending, reading, closing, sleeping); what to send, when to retry and
-what the bytes mean are decided in ``_base`` and the core.
+Only I/O lives here (sending, reading, closing, sleeping); what to send is decided in
+``_base``, when to retry and what the bytes mean in ``_answer`` and the core. ``ChatStream``
+is the blocking runner of the flow protocol (``_steps``); ``GlooClient`` is its
+``Transmitter``.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ from typing import Any
 import httpx
 
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.client._answer import StreamBase, tell
+from gloo_stream.client._answer import StreamBase, tell, whole_result
 from gloo_stream.client._base import POOL_LIMITS, ClientBase, Messages, OnRetry, OnToken
 from gloo_stream.client._steps import (
     Close,
-    Drain,
     Flow,
     IOStep,
     ReadAll,
+    ReadAndClose,
     ReadSome,
-    Send,
+    SendRequest,
     Sleep,
     next_step,
 )
@@ -89,10 +91,17 @@ class GlooClient(ClientBase[httpx.Client]):
         with ChatStream(self, body, on_retry=on_retry, restart=True) as stream:
             for chunk in stream:
                 tell(on_token, chunk)
-        return stream._whole()
+        return whole_result(stream)
 
-    def _send(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+    # -- the runner's I/O (``_steps.Transmitter``): for ChatStream, not a documented API -----
+
+    def transmit(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        """Send ``request`` on this client's pool, streamed: the response, its body unread."""
         return self._http.send(request, stream=True, auth=auth)
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between attempts, on the ``sleep`` given (else ``time.sleep``)."""
+        (self._sleep or time.sleep)(seconds)
 
 
 class ChatStream(StreamBase[GlooClient]):
@@ -158,17 +167,17 @@ class ChatStream(StreamBase[GlooClient]):
                     if self._pieces is None:
                         self._pieces = response.iter_bytes()
                     return next(self._pieces, None)
-                case Send(request, auth):
-                    return self._client._send(request, auth)
+                case SendRequest(request, auth):
+                    return self._client.transmit(request, auth)
                 case ReadAll(response):
                     return response.read()
-                case Drain(response):
+                case ReadAndClose(response):
                     try:
                         return response.read()
                     finally:
                         response.close()
                 case Sleep(seconds):
-                    time.sleep(seconds)
+                    self._client.pause(seconds)
                 case Close():
                     self.close()
         except (httpx.TransportError, GlooError) as exc:
