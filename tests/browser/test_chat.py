@@ -295,6 +295,36 @@ def test_history_survives_a_reload_and_new_chat_clears_it(fast_chat: Any) -> Non
     assert page.locator(".turn").count() == 0
 
 
+# Every turn of the page's model, as it is and as JSON would carry it: a DOM node (or any other
+# object that is not plain data) would come out different, or make stringify throw.
+MODEL_TURNS = """async () => {
+    const { model } = await import('/static/app.js');
+    const saved = JSON.parse(localStorage.getItem('gloo-stream.chat.v1')).turns;
+    return { turns: model.turns, plain: JSON.parse(JSON.stringify(model.turns)), saved,
+             nodes: model.turns.some((t) => Object.values(t).some((v) => v instanceof Node)) };
+}"""
+
+
+def test_the_model_holds_plain_data_saved_as_it_is(fast_chat: Any) -> None:
+    # The model holds data, the view holds the DOM (TodoMVC's split): a turn has no `view`
+    # property, survives a JSON round trip unchanged, and is stored exactly as the model has it.
+    fast_chat.ask("Plain data, please")
+    fast_chat.wait_settled()
+    got = fast_chat.page.evaluate(MODEL_TURNS)
+    assert [turn["role"] for turn in got["turns"]] == ["user", "assistant"]
+    assert got["turns"][1]["content"] != ""
+    assert not got["nodes"]
+    assert all("view" not in turn for turn in got["turns"])
+    assert got["plain"] == got["turns"] == got["saved"]
+    # Ids tell the view which drawing is whose; they are unique and fresh after a reload.
+    assert len({turn["id"] for turn in got["turns"]}) == 2
+    fast_chat.reload()
+    again = fast_chat.page.evaluate(MODEL_TURNS)
+    contents = [turn["content"] for turn in got["turns"]]
+    assert [turn["content"] for turn in again["turns"]] == contents
+    assert len({turn["id"] for turn in again["turns"]}) == 2
+
+
 def test_settings_choose_the_routing_and_persist(fast_chat: Any) -> None:
     page = fast_chat.page
     page.locator("#settings-toggle").click()

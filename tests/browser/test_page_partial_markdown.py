@@ -101,7 +101,7 @@ def test_stopping_mid_answer_leaves_no_raw_markers(fast_chat: Any) -> None:
     fast_chat.simulator.push_fault({"kind": "stall", "after": after, "duration": 30})
     fast_chat.ask(prompt)
     cut = "".join(tokens[:after])
-    chat = page.evaluate_handle("async () => (await import('/static/chat.js')).chat")
+    chat = page.evaluate_handle("async () => (await import('/static/app.js')).model")
     page.wait_for_function("([chat, cut]) => chat.turns.at(-1).content === cut", arg=[chat, cut])
     page.locator("#stop").click()
     turn = fast_chat.wait_settled()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 PROMPT = "Tell me about rivers, at length."
 TOKENS = 80
 ANSWER = "".join(expected_answer([{"role": "user", "content": PROMPT}], answer_tokens=TOKENS))
-LAST_TURN = "async () => (await import('/static/chat.js')).chat.turns.at(-1)"
+LAST_TURN = "async () => (await import('/static/app.js')).model.turns.at(-1)"
 TEXT_LENGTH = "() => document.querySelector('.turn.assistant .answer').textContent.length"
 
 

@@ -1,60 +1,41 @@
-// The chat page's wiring: which key and which button does what, and the start-up. The work
-// itself lives in the modules: chat.js (the turns and the actions on them), conversation.js
-// and turn-view.js (what the conversation looks like), composer.js (the message box),
-// settings.js and storage.js (what is kept), completion.js (streaming one answer).
+// The chat page, built the way TodoMVC's examples/javascript-es6 builds its app: this module
+// makes the model, the views and the controller, gives the controller the model and the
+// views, and starts it. Nothing else is created at module level.
+//
+//   model       model.js         the turns, as plain data (no DOM node), and the answer in
+//                                flight; storage.js keeps the turns and settings in this browser
+//   views       conversation.js  the list of turns (one turn's DOM is built by turn-view.js;
+//                                markdown.js renders and sanitises answers with DOMPurify)
+//               composer.js      the message box, Send, Stop and the status line
+//               settings.js      the Settings panel (its fields are its state)
+//   controller  chat.js          send, stop, retry, new chat, resume after a reload: changes
+//                                the model and asks the views to draw
+//   no DOM      completion.js, sse.js, resume.js: streaming one answer over fetch()
+//
+// Only the views touch the DOM, and only through the elements they are given (elements.js,
+// looked up here once); the controller binds itself to the views' events (bindSend, ...).
 
-import { answering, newChat, restoreChat, retryLast, send, stop } from "./chat.js";
-import { focusPrompt, resizePrompt, setStatus } from "./composer.js";
-import { copyCode, formatter, keepScrolled, readerScrolled } from "./conversation.js";
-import { ui } from "./elements.js";
-import { restoreSettings, settingsChanged, toggleSettings } from "./settings.js";
+import { ChatController } from "./chat.js";
+import { Composer } from "./composer.js";
+import { ConversationView } from "./conversation.js";
+import { apiUrlOf, findElements } from "./elements.js";
+import { ChatModel } from "./model.js";
+import { SettingsPanel } from "./settings.js";
 
-ui.form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  send();
+const ui = findElements(document);
+const composer = new Composer(ui);
+const view = new ConversationView(ui, { say: (status) => composer.setStatus(status) });
+
+/** The conversation's data (exported for the browser tests, which read the turns). */
+export const model = new ChatModel();
+
+/** The page's controller (exported for the browser tests). */
+export const chat = new ChatController({
+  model,
+  view,
+  composer,
+  settings: new SettingsPanel(ui),
+  apiUrl: apiUrlOf(document),
 });
 
-ui.prompt.addEventListener("keydown", (event) => {
-  // Enter sends, Shift+Enter is a new line; never while an IME is composing a character.
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    send();
-  }
-});
-ui.prompt.addEventListener("input", resizePrompt);
-
-document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && answering()) {
-    event.preventDefault();
-    stop();
-  }
-});
-
-ui.stop.addEventListener("click", stop);
-ui.newChat.addEventListener("click", newChat);
-
-// The buttons inside answers come and go with the turns: one listener for all of them.
-ui.conversation.addEventListener("click", (event) => {
-  const copy = event.target.closest?.(".copy-code");
-  if (copy) copyCode(copy);
-  else if (event.target.closest?.(".retry")) retryLast();
-});
-ui.main.addEventListener("scroll", readerScrolled);
-
-ui.settingsToggle.addEventListener("click", toggleSettings);
-// Enter in a settings field must not submit (and reload) anything: settings apply on change.
-ui.settings.addEventListener("submit", (event) => event.preventDefault());
-ui.settings.addEventListener("change", settingsChanged);
-
-function start() {
-  restoreSettings();
-  restoreChat();
-  if (!formatter) {
-    ui.markdownOff.hidden = false;
-    setStatus("Markdown is off: answers show as plain text.");
-  }
-  keepScrolled();
-  focusPrompt();
-}
-
-start();
+chat.start();

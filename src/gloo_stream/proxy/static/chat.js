@@ -1,131 +1,200 @@
-// The chat: its turns, and what the user can do with them (send, stop, retry, start over).
-// One exchange asks streamAnswer() (completion.js) for an answer and shows it as it arrives.
+// The chat's controller: what the user can do with the conversation (send, stop, retry, start
+// over) and one exchange, asking streamAnswer() (completion.js) for an answer. As in TodoMVC's
+// Controller, it is given the model and the views and binds itself to the views' events; it
+// changes the model (model.js) and asks the views to draw, and never touches the DOM itself.
 
-import { clearPrompt, focusPrompt, setBusy, setStatus, typedMessage } from "./composer.js";
 import { streamAnswer } from "./completion.js";
-import {
-  appendTurn,
-  followAnswer,
-  keepScrolled,
-  renderConversation,
-  showPlain,
-  streamingMarkdown,
-  wasCut,
-} from "./conversation.js";
-import { API_URL } from "./elements.js";
 import { cancelStream } from "./resume.js";
-import { authHeaders, settingsParams } from "./settings.js";
-import { loadHistory, saveHistory } from "./storage.js";
-import { STATE_LABELS, assistantTurnView, showNotice, statsText, userTurnView } from "./turn-view.js";
-
-/** The conversation's state (exported for the browser tests, which read the turns). */
-export const chat = {
-  /** @type {Array<{role: "user"|"assistant", content: string, state?: string, error?: object|null,
-   *   finishReason?: string|null, stats?: object, view?: object}>} */
-  turns: [],
-  /** the answer in flight: {controller, turn} */
-  busy: null,
-};
-
-/** The whole history, as the API wants it: failed turns with no text are left out. */
-function historyMessages() {
-  return chat.turns
-    .filter((turn) => turn.content !== "")
-    .map((turn) => ({ role: turn.role, content: turn.content }));
-}
-
-/** A new, empty answer turn at the end of the conversation: the turn and its view. */
-function openAnswer() {
-  const turn = { role: "assistant", content: "", state: "connecting", error: null, stats: {} };
-  chat.turns.push(turn);
-  saveHistory(chat.turns);
-  const view = assistantTurnView();
-  turn.view = view;
-  appendTurn(view.item);
-  view.answer.setAttribute("aria-busy", "true");
-  view.meta.textContent = statsText(turn);
-  view.item.dataset.state = turn.state;
-  followAnswer();
-  return { turn, view };
-}
+import { STATE_LABELS } from "./turn-view.js";
 
 /** How often an answer in flight is saved, so a reload can continue it (ms). */
 const SAVE_EVERY_MS = 250;
+/** How often the live figures of an answer in flight are redrawn (ms). */
+const STATS_EVERY_MS = 100;
 
-/** What to do with each piece of text: add it to the turn and show it. */
-function textShower(turn, view) {
-  const md = streamingMarkdown(view.answer);
-  if (md && turn.content) md.append(turn.content); // an answer continued after a reload
-  let lastMeta = 0;
-  let lastSave = 0;
-  const onText = (text, progress) => {
-    if (turn.state !== "streaming") {
-      turn.state = "streaming";
-      view.item.dataset.state = "streaming";
-      setStatus("Streaming…");
+export class ChatController {
+  /**
+   * @param {{model: import("./model.js").ChatModel,
+   *   view: import("./conversation.js").ConversationView,
+   *   composer: import("./composer.js").Composer,
+   *   settings: import("./settings.js").SettingsPanel, apiUrl: string}} parts
+   */
+  constructor({ model, view, composer, settings, apiUrl }) {
+    this.model = model;
+    this.view = view;
+    this.composer = composer;
+    this.settings = settings;
+    this.apiUrl = apiUrl;
+    composer.bindSend(() => this.send());
+    composer.bindStop(() => this.stop());
+    composer.bindNewChat(() => this.newChat());
+    view.bindRetry(() => this.retryLast());
+  }
+
+  /** Start-up: the saved settings and conversation come back; markdown-off is said. */
+  start() {
+    this.settings.restore();
+    this.restoreChat();
+    if (!this.view.markdown) {
+      this.view.showMarkdownOff();
+      this.composer.setStatus("Markdown is off: answers show as plain text.");
     }
-    turn.content += text;
-    if (md) md.append(text);
-    else showPlain(view.answer, turn.content);
-    const now = performance.now();
-    if (turn.streamId && now - lastSave > SAVE_EVERY_MS) {
-      // The text and the id of the event that brought it are saved together: a reload
-      // resumes right after what it shows, nothing missed and nothing twice.
-      lastSave = now;
-      turn.lastEventId = progress.lastEventId;
-      saveHistory(chat.turns);
+    this.view.keepScrolled();
+    this.composer.focusPrompt();
+  }
+
+  /** Send the typed message (Enter or the Send button). */
+  send() {
+    const text = this.composer.typedMessage();
+    if (!text) return;
+    if (this.model.busy) {
+      this.composer.setStatus("Still answering: wait, or press Stop (Esc).");
+      return;
     }
-    if (now - lastMeta > 100) {
-      // Live figures, a few times a second: cheap, and readable while they change.
-      lastMeta = now;
-      turn.stats = liveStats(progress, now);
-      view.meta.textContent = statsText(turn);
+    // An earlier failed turn loses its Retry button once the conversation moves on.
+    const last = this.model.last();
+    if (last?.role === "assistant") this.view.showNotice(last, false);
+    const turn = this.model.add({ role: "user", content: text });
+    this.view.addUserTurn(turn);
+    this.composer.clearPrompt();
+    this._ask();
+  }
+
+  /** Stop the answer in flight, keeping what arrived (Stop, or Esc). */
+  stop() {
+    const busy = this.model.busy;
+    if (!busy) return;
+    busy.controller.abort();
+    // Leaving is not stopping for a resumable answer: the proxy would go on generating it.
+    const streamId = busy.turn.streamId;
+    if (streamId) cancelStream({ apiUrl: this.apiUrl, streamId, headers: this.settings.authHeaders() });
+  }
+
+  /** Ask again for the last answer (its Retry button). */
+  retryLast() {
+    if (this.model.busy) return;
+    const last = this.model.last();
+    if (last?.role !== "assistant") return;
+    this.model.dropLast();
+    this.view.removeTurn(last.id);
+    this.composer.focusPrompt();
+    this._ask();
+  }
+
+  /** Forget the conversation, stopping an answer in flight. */
+  newChat() {
+    this.stop();
+    this.model.busy = null;
+    this.composer.setBusy(false);
+    this.model.clear();
+    this.view.render(this.model.turns);
+    this.composer.setStatus("New chat");
+    this.composer.focusPrompt();
+  }
+
+  /** Show the conversation saved in this browser (at start-up), and continue an answer a
+   * reload interrupted, when the proxy still has it. */
+  restoreChat() {
+    this.model.load();
+    this.view.render(this.model.turns);
+    const last = this.model.last();
+    if (last?.role === "assistant" && last.state === "reconnecting") {
+      this._answer(last, { resume: { streamId: last.streamId, lastEventId: last.lastEventId ?? "" } });
     }
-  };
-  return { md, onText };
-}
+  }
 
-async function ask() {
-  // History before the new turn joins; usage asked for, so the count shown is the model's own.
-  const body = {
-    messages: historyMessages(),
-    ...settingsParams(),
-    stream_options: { include_usage: true },
-  };
-  const { turn, view } = openAnswer();
-  await answer(turn, view, { body });
-}
+  async _ask() {
+    // History before the new turn joins; usage asked for, so the count shown is the model's own.
+    const body = {
+      messages: this.model.messages(),
+      ...this.settings.params(),
+      stream_options: { include_usage: true },
+    };
+    const turn = this.model.add({ role: "assistant", content: "", state: "connecting", error: null, stats: {} });
+    this.view.addAnswer(turn);
+    await this._answer(turn, { body });
+  }
 
-/** Stream `turn`'s answer into `view`: asked with `body`, or continued with `resume`. */
-async function answer(turn, view, request) {
-  const { md, onText } = textShower(turn, view);
-  const controller = new AbortController();
-  chat.busy = { controller, turn };
-  setBusy(true);
-  setStatus(request.resume ? "Reconnecting…" : "Connecting…");
-  const outcome = await streamAnswer({
-    url: API_URL,
-    ...request,
-    headers: authHeaders(),
-    signal: controller.signal,
-    onOpen: () => setStatus("Waiting for the first token…"),
-    onText,
-    onStreamId: (id) => {
-      turn.streamId = id;
-      saveHistory(chat.turns);
-    },
-    onReconnecting: () => showState(turn, view, "reconnecting", "Reconnecting…"),
-    onResumed: () => showState(turn, view, "streaming", "Streaming…"),
-  });
-  md?.flush(true, { cut: wasCut(outcome) });
-  finishTurn(turn, view, outcome);
-}
+  /** Stream `turn`'s answer: asked with `body`, or continued with `resume`. */
+  async _answer(turn, request) {
+    const { model, view, composer } = this;
+    view.startStreaming(turn);
+    const controller = new AbortController();
+    model.busy = { controller, turn };
+    composer.setBusy(true);
+    composer.setStatus(request.resume ? "Reconnecting…" : "Connecting…");
+    const outcome = await streamAnswer({
+      url: this.apiUrl,
+      ...request,
+      headers: this.settings.authHeaders(),
+      signal: controller.signal,
+      onOpen: () => composer.setStatus("Waiting for the first token…"),
+      onText: this._textTaker(turn),
+      onStreamId: (id) => {
+        turn.streamId = id;
+        model.save();
+      },
+      onReconnecting: () => this._showState(turn, "reconnecting", "Reconnecting…"),
+      onResumed: () => this._showState(turn, "streaming", "Streaming…"),
+    });
+    this._finish(turn, outcome);
+  }
 
-function showState(turn, view, state, status) {
-  turn.state = state;
-  view.item.dataset.state = state;
-  view.meta.textContent = statsText(turn);
-  setStatus(status);
+  /** What to do with each piece of text: add it to the turn and have it drawn. */
+  _textTaker(turn) {
+    let lastStats = 0;
+    let lastSave = 0;
+    return (text, progress) => {
+      if (turn.state !== "streaming") this._showState(turn, "streaming", "Streaming…");
+      turn.content += text;
+      this.view.appendText(turn.id, text, turn.content);
+      const now = performance.now();
+      if (turn.streamId && now - lastSave > SAVE_EVERY_MS) {
+        // The text and the id of the event that brought it are saved together: a reload
+        // resumes right after what it shows, nothing missed and nothing twice.
+        lastSave = now;
+        turn.lastEventId = progress.lastEventId;
+        this.model.save();
+      }
+      if (now - lastStats > STATS_EVERY_MS) {
+        // Live figures, a few times a second: cheap, and readable while they change.
+        lastStats = now;
+        turn.stats = liveStats(progress, now);
+        this.view.showStats(turn);
+      }
+    };
+  }
+
+  _showState(turn, state, status) {
+    turn.state = state;
+    this.view.showState(turn);
+    this.composer.setStatus(status);
+  }
+
+  _finish(turn, outcome) {
+    const tokens = outcome.usageTokens ?? outcome.tokens;
+    turn.state = outcome.state;
+    turn.error = outcome.error;
+    turn.finishReason = outcome.finishReason;
+    delete turn.streamId; // over: nothing left to resume
+    delete turn.lastEventId;
+    turn.stats = {
+      ttftMs: outcome.ttftMs,
+      tokens,
+      tokensPerSecond: outcome.streamMs > 0 ? tokens / (outcome.streamMs / 1000) : null,
+      model: outcome.model,
+    };
+    this.view.finishAnswer(turn, true);
+    // New chat aborts the answer and drops its turn: that late ending must not touch the page.
+    if (this.model.busy?.turn !== turn) return;
+    this.model.busy = null;
+    this.composer.setBusy(false);
+    this.composer.setStatus(
+      turn.state === "error" ? `Error: ${turn.error.message}` : STATE_LABELS[turn.state] ?? turn.state,
+    );
+    this.model.save();
+    this.view.keepScrolled();
+  }
 }
 
 function liveStats(progress, now) {
@@ -136,96 +205,4 @@ function liveStats(progress, now) {
     tokensPerSecond: streamMs > 0 ? progress.tokens / (streamMs / 1000) : null,
     model: progress.model,
   };
-}
-
-function finishTurn(turn, view, outcome) {
-  const tokens = outcome.usageTokens ?? outcome.tokens;
-  turn.state = outcome.state;
-  turn.error = outcome.error;
-  turn.finishReason = outcome.finishReason;
-  delete turn.streamId; // over: nothing left to resume
-  delete turn.lastEventId;
-  turn.stats = {
-    ttftMs: outcome.ttftMs,
-    tokens,
-    tokensPerSecond: outcome.streamMs > 0 ? tokens / (outcome.streamMs / 1000) : null,
-    model: outcome.model,
-  };
-  view.answer.setAttribute("aria-busy", "false");
-  view.meta.textContent = statsText(turn);
-  showNotice(view, turn, true);
-  // New chat aborts the answer and drops its turn: that late ending must not touch the page.
-  if (chat.busy?.turn !== turn) return;
-  chat.busy = null;
-  setBusy(false);
-  setStatus(
-    turn.state === "error" ? `Error: ${turn.error.message}` : STATE_LABELS[turn.state] ?? turn.state,
-  );
-  saveHistory(chat.turns);
-  keepScrolled();
-}
-
-/** Send the typed message (Enter or the Send button). */
-export function send() {
-  const text = typedMessage();
-  if (!text) return;
-  if (chat.busy) {
-    setStatus("Still answering: wait, or press Stop (Esc).");
-    return;
-  }
-  // An earlier failed turn loses its Retry button once the conversation moves on.
-  const last = chat.turns.at(-1);
-  if (last?.view) showNotice(last.view, last, false);
-  chat.turns.push({ role: "user", content: text });
-  appendTurn(userTurnView({ content: text }));
-  clearPrompt();
-  ask();
-}
-
-/** Stop the answer in flight, keeping what arrived (Stop, or Esc). */
-export function stop() {
-  const busy = chat.busy;
-  if (!busy) return;
-  busy.controller.abort();
-  // Leaving is not stopping for a resumable answer: the proxy would go on generating it.
-  const streamId = busy.turn.streamId;
-  if (streamId) cancelStream({ apiUrl: API_URL, streamId, headers: authHeaders() });
-}
-
-/** Is an answer streaming? */
-export const answering = () => chat.busy !== null;
-
-/** Ask again for the last answer (its Retry button). */
-export function retryLast() {
-  if (chat.busy) return;
-  const last = chat.turns.at(-1);
-  if (last?.role !== "assistant") return;
-  chat.turns.pop();
-  last.view?.item.remove();
-  focusPrompt();
-  ask();
-}
-
-/** Forget the conversation, stopping an answer in flight. */
-export function newChat() {
-  stop();
-  chat.busy = null;
-  setBusy(false);
-  chat.turns = [];
-  saveHistory(chat.turns);
-  renderConversation(chat.turns);
-  setStatus("New chat");
-  focusPrompt();
-}
-
-/** Show the conversation saved in this browser (at start-up), and continue an answer a
- * reload interrupted, when the proxy still has it. */
-export function restoreChat() {
-  chat.turns = loadHistory();
-  renderConversation(chat.turns);
-  const last = chat.turns.at(-1);
-  if (last?.role === "assistant" && last.state === "reconnecting" && last.view) {
-    last.view.answer.setAttribute("aria-busy", "true");
-    answer(last, last.view, { resume: { streamId: last.streamId, lastEventId: last.lastEventId ?? "" } });
-  }
 }

@@ -1,26 +1,31 @@
-// The page's elements, looked up once. Module scripts run after the document is parsed, so
-// every element in index.html is there by the time this module is evaluated.
+// The page's elements, looked up once by app.js and handed to the views that draw into them
+// (as TodoMVC's app.js builds its View over the document): no module keeps its own copy, so a
+// view can be given another document, or a fragment, as easily as the page.
 
-const $ = (id) => document.getElementById(id);
-
-export const ui = {
-  main: $("main"),
-  conversation: $("conversation"),
-  empty: $("empty"),
-  form: $("composer"),
-  prompt: $("prompt"),
-  send: $("send"),
-  stop: $("stop"),
-  status: $("status"),
-  newChat: $("new-chat"),
-  settingsToggle: $("settings-toggle"),
-  settings: $("settings"),
-  family: $("model-family"),
-  model: $("model"),
-  tradition: $("tradition"),
-  apiKey: $("api-key"),
-  markdownOff: $("markdown-off"),
-};
+/** The elements of index.html the views draw into, by role. */
+export function findElements(doc = document) {
+  const $ = (id) => doc.getElementById(id);
+  return {
+    main: $("main"),
+    conversation: $("conversation"),
+    empty: $("empty"),
+    form: $("composer"),
+    prompt: $("prompt"),
+    send: $("send"),
+    stop: $("stop"),
+    status: $("status"),
+    newChat: $("new-chat"),
+    settingsToggle: $("settings-toggle"),
+    settings: $("settings"),
+    family: $("model-family"),
+    model: $("model"),
+    tradition: $("tradition"),
+    apiKey: $("api-key"),
+    markdownOff: $("markdown-off"),
+  };
+}
 
 /** The streaming endpoint: index.html's data-api, so the page can be served from elsewhere. */
-export const API_URL = document.body.dataset.api || "/api/stream";
+export function apiUrlOf(doc = document) {
+  return doc.body.dataset.api || "/api/stream";
+}

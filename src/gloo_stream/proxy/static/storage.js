@@ -21,9 +21,9 @@ function store(key, value) {
   }
 }
 
-/** Save the turns; a turn's `view` (its DOM nodes) is never stored. */
+/** Save the turns: plain data (model.js), stored as they are. */
 export function saveHistory(turns) {
-  store(HISTORY_KEY, { turns: turns.map(({ view, ...turn }) => turn) });
+  store(HISTORY_KEY, { turns });
 }
 
 /** The saved turns, cleaned up: unknown roles dropped, an answer a reload interrupted cut. */
@@ -33,7 +33,6 @@ export function loadHistory() {
     .filter((turn) => turn && (turn.role === "user" || turn.role === "assistant"))
     .map((turn) => {
       const copy = { ...turn, content: String(turn.content ?? "") };
-      delete copy.view;
       // A reload mid-answer: a resumable answer (it has a stream id) is picked up again
       // (chat.js), any other will never finish, so say so.
       if (copy.role === "assistant" && ["connecting", "streaming", "reconnecting"].includes(copy.state))
