@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint typecheck unit bench clean browser-deps server-deps vendor
+.PHONY: install run test check fix lint typecheck unit bench clean browser-deps server-deps vendor
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,20 @@ typecheck: install
 
 test: install lint typecheck browser-deps server-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The quick loop before a commit: lint, types and the unit tests (no servers, no browser).
+# The pre-commit hooks (.pre-commit-config.yaml) run the same checks.
+check: lint typecheck unit
+
+# The unit tests alone; the vendored-library test compares the package's copies with
+# node_modules, so npm ci runs first when it has not.
+unit: install node_modules/.package-lock.json
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+
+# Let ruff fix what it can, then format; what is left, `make lint` names.
+fix: install
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks
 
 # The chat page's libraries (marked, DOMPurify: pinned by package-lock.json; the test that the
 # package's copies match them needs node_modules) and Debian's Chromium for the browser tests

@@ -122,14 +122,24 @@ def test_a_caller_leaving_while_retries_wait_stops_them(paced: SimulatorServer) 
     paced.push_fault({"kind": "status", "status": 503, "retry_after": "2", "times": 5})
     settings = settings_for(paced, gloo_max_retries=5, gloo_max_retry_wait=5)
     with ProxyServer(settings) as server:
+        assert server.app is not None
+        state = server.app.proxy
 
         async def run() -> None:
             ((_, writer),) = await open_streams(server.port, 1)
-            await asyncio.sleep(0.3)
+            reached = await asyncio.to_thread(paced.wait_until, lambda s: s["requests"] >= 1, 10)
+            assert reached, "the request never reached the upstream"
+            await asyncio.sleep(0.2)  # the 503 reaches the proxy, which begins its 2 s wait
             writer.transport.abort()
-            await asyncio.sleep(2.5)
 
         asyncio.run(run())
+        # Once the request's handler is gone, nothing is left to send a retry; it must go
+        # well before the first retry is due (2 s), or the retries were not stopped.
+        wait_until(
+            lambda: not state.slots.open and not len(state.streams),
+            "the proxy to end the request whose caller left",
+            timeout=1.5,
+        )
         assert paced.stats()["requests"] == 1  # no retry was sent for a caller who left
     paced.reset()
 

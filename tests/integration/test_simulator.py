@@ -205,6 +205,9 @@ def test_tokens_expire() -> None:
         token = HTTP.post(sim.token_url, data=grant, auth=("sim-client", "sim-secret")).json()
         bearer = {"Authorization": f"Bearer {token['access_token']}"}
         assert post(sim, {"messages": MESSAGES}, bearer).status_code == 200
+        # A fixed wait, kept on purpose: the simulator reads time.monotonic() itself (no
+        # clock can be handed to it), so only real time can expire the token. A shorter
+        # lifetime would race the first request, which must land before it expires.
         time.sleep(0.6)
         reply = post(sim, {"messages": MESSAGES}, bearer)
         assert reply.status_code == 401

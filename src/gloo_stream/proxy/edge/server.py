@@ -122,19 +122,15 @@ def uvicorn_config(app: Any, settings: ProxySettings, **overrides: Any) -> uvico
 
 
 def tune_gc() -> None:
-    """Make the garbage collector's pauses short and rare in a process relaying streams.
+    """Keep the garbage collector's pauses short and rare in a process relaying streams.
 
-    Every open stream keeps a few hundred objects alive, and each relayed chunk allocates
-    more, so CPython's default thresholds run full collections that walk every stream's
-    objects: measured at 1,000 streams x 10 tokens/s, that put the median chunk 110 ms
-    late. What was loaded at startup is frozen out of every collection. The young
-    generation stays small because a collection's pause grows with it: at the same load,
-    50,000 gave 3 pauses of up to 23 ms and a median p99 of 4.8 ms over 11 runs; 2,000
-    gives 74 pauses of at most 4 ms, 6 of the middle generation of at most 15 ms, and a
-    median p99 of 2.2 ms. Full collections walk every open stream (about 75 ms at 9,000
-    streams), so they wait for 20 million more live objects, not 2 million: that is safe
-    because a finished stream leaves no reference cycle (tests/integration/
-    test_proxy_frees_streams.py), so garbage does not pile up waiting for one.
+    What: collect once and freeze what start-up loaded (no collection walks it again), keep
+    the young generation small, and let full collections wait for far more live objects.
+    Why: every open stream holds a few hundred objects and every relayed chunk allocates
+    more, so CPython's default thresholds run full collections that walk every stream and
+    delay every chunk behind them. Waiting longer for a full collection is safe because a
+    finished stream leaves no reference cycle (tests/integration/test_proxy_frees_streams.py).
+    The figures that chose these thresholds are in docs/PERFORMANCE.md.
     """
     gc.collect()
     gc.freeze()
