@@ -29,6 +29,7 @@ from gloo_stream.proxy.failures import (
 from gloo_stream.proxy.observe.accesslog import RequestRecord, logger
 from gloo_stream.proxy.observe.telemetry import RequestSpan
 from gloo_stream.proxy.policy.accounting import Answer, ask_for_usage
+from gloo_stream.proxy.policy.limits import admit_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
 from gloo_stream.proxy.resume import ResumableAnswer
 from gloo_stream.proxy.routes.body_admission import read_json_body, upstream_body
@@ -109,6 +110,9 @@ class CompletionsEndpoint:
         try:
             await self._handle(scope, receive, send, ex)
         except RequestRefused as exc:
+            if exc.limit is not None:
+                state.metrics.limited.labels(exc.limit).inc()
+            ex.extra_headers.extend(exc.headers)
             await self._fail(send, ex, exc.failure)
         except ConnectionAbortedError:
             record.outcome, record.status = "disconnect", 499
@@ -124,10 +128,7 @@ class CompletionsEndpoint:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange) -> None:
         state = self.state
-        refusal = await self._admit(scope, ex)
-        if refusal is not None:
-            await self._fail(send, ex, refusal)
-            return
+        await self._admit(scope, ex)
         client_id = ex.record.client
         data = await read_json_body(scope, receive, state.settings.proxy_max_body_bytes)
         if self.openai:
@@ -142,35 +143,24 @@ class CompletionsEndpoint:
         if state.client is None:
             await self._fail(send, ex, failures.UPSTREAM_NOT_CONFIGURED)
             return
-        refusal = await state.slots.admit(client_id)
-        if refusal is not None:
-            state.metrics.limited.labels(refusal.code).inc()
-            await self._fail(send, ex, refusal)
-            return
+        await state.slots.admit(client_id)
         try:
             await self._upstream(state.client, body, wants_stream, receive, send, ex)
         finally:
             state.slots.release(client_id)
 
-    async def _admit(self, scope: Scope, ex: _Exchange) -> ProxyFailure | None:
-        """The checks before the body is read: method, client key, request rate, draining."""
+    async def _admit(self, scope: Scope, ex: _Exchange) -> None:
+        """The checks before the body is read: method, client key, request rate, draining,
+        token budget. Each raises ``RequestRefused``; the caller answers it."""
         if scope["method"] != "POST":
-            return failures.USE_POST
+            raise RequestRefused(failures.USE_POST)
         state = self.state
         client_id = ex.record.client = await state.auth.admit(scope)
-        decision = await state.rate.hit(client_id)
-        if not decision.allowed:
-            state.metrics.limited.labels("rate").inc()
-            return failures.rate_limited(decision.retry_after)
+        await admit_request(state.rate, client_id)
         if state.streams.draining:
-            return SHUTDOWN
+            raise RequestRefused(SHUTDOWN)
         if state.budgets is not None:
-            refusal, remaining = await state.budgets.check(client_id)
-            ex.extra_headers.append(remaining)
-            if refusal is not None:
-                state.metrics.limited.labels("token_budget").inc()
-                return refusal
-        return None
+            ex.extra_headers.append(await state.budgets.check(client_id))
 
     async def _upstream(
         self,

@@ -20,6 +20,7 @@ from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import NOSNIFF, Receive, Scope, Send, header
 from gloo_stream.proxy.failures import ProxyFailure, RequestRefused
 from gloo_stream.proxy.observe.accesslog import RequestRecord, logger
+from gloo_stream.proxy.policy.limits import admit_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, end_with
 from gloo_stream.proxy.resume import (
     BufferUnavailable,
@@ -60,14 +61,14 @@ class ResumeEndpoint:
         stats = RelayStats()
         started = _clock()
         try:
-            refusal = await self._admit(scope, record)
-            if refusal is not None:
-                await self._fail(send, record, refusal)
-            elif method == "DELETE":
+            await self._admit(scope, record)
+            if method == "DELETE":
                 await self._delete(scope, send, record)
             else:
                 await self._get(scope, receive, send, record, stats)
         except RequestRefused as exc:
+            if exc.limit is not None:
+                self.state.metrics.limited.labels(exc.limit).inc()
             await self._fail(send, record, exc.failure)
         except BufferUnavailable:
             if not record.status:
@@ -84,16 +85,13 @@ class ResumeEndpoint:
             self.state.metrics.requests.labels(record.route, str(record.status)).inc()
             record.emit()
 
-    async def _admit(self, scope: Scope, record: RequestRecord) -> ProxyFailure | None:
+    async def _admit(self, scope: Scope, record: RequestRecord) -> None:
+        """Client key, request rate, draining: each raises ``RequestRefused``."""
         state = self.state
         client_id = record.client = await state.auth.admit(scope)
-        decision = await state.rate.hit(client_id)
-        if not decision.allowed:
-            state.metrics.limited.labels("rate").inc()
-            return failures.rate_limited(decision.retry_after)
+        await admit_request(state.rate, client_id)
         if state.streams.draining and scope["method"] == "GET":
-            return failures.SHUTDOWN  # a replica not draining can carry the reader
-        return None
+            raise RequestRefused(failures.SHUTDOWN)  # a replica not draining can carry it
 
     async def _delete(self, scope: Scope, send: Send, record: RequestRecord) -> None:
         stream_id = scope["path_params"]["stream_id"]

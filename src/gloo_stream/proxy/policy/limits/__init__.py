@@ -15,6 +15,7 @@ from gloo_stream.proxy.policy.limits.interfaces import (
     RateDecision,
     RateLimitStore,
     SharedQuota,
+    admit_request,
 )
 from gloo_stream.proxy.policy.limits.memory import (
     LimitsRateLimitStore,
@@ -35,6 +36,7 @@ __all__ = [
     "SharedQuota",
     "StreamSlots",
     "Unlimited",
+    "admit_request",
     "build_limits",
     "rate_limit_store",
 ]

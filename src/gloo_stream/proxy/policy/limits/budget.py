@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gloo_stream.proxy import failures
-from gloo_stream.proxy.failures import ProxyFailure
+from gloo_stream.proxy.failures import ProxyFailure, RequestRefused
 from gloo_stream.proxy.policy.limits.interfaces import BudgetDecision, BudgetStore
 from gloo_stream.usage import TokenBudgetRule
 
@@ -48,11 +48,14 @@ class TokenBudgets:
         used, left = await self._store.count(client, self.rule, max(0, tokens))
         return self._decision(client, used, left)
 
-    async def check(self, client: str) -> tuple[ProxyFailure | None, tuple[bytes, bytes]]:
-        """Admission: the refusal (None: admitted) and the ``X-Token-Budget-Remaining`` header."""
+    async def check(self, client: str) -> tuple[bytes, bytes]:
+        """Admission: the ``X-Token-Budget-Remaining`` header for an admitted ``client``;
+        raises ``RequestRefused`` (429, with that header) when its budget is spent."""
         decision = await self.admit(client)
         remaining = (b"x-token-budget-remaining", str(decision.remaining).encode())
-        return (None if decision.allowed else self.refusal(decision)), remaining
+        if not decision.allowed:
+            raise RequestRefused(self.refusal(decision), headers=(remaining,), limit="token_budget")
+        return remaining
 
     def refusal(self, decision: BudgetDecision) -> ProxyFailure:
         """The 429 to answer a refused ``decision`` with."""

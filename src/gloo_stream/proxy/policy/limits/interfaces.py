@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from gloo_stream.proxy.failures import ProxyFailure
+from gloo_stream.proxy import failures
+from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.usage import TokenBudgetRule
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "RateDecision",
     "RateLimitStore",
     "SharedQuota",
+    "admit_request",
 ]
 
 
@@ -40,6 +42,13 @@ class RateLimitStore(Protocol):
         ...
 
 
+async def admit_request(rate: RateLimitStore, client: str) -> None:
+    """Count one request by ``client``; raises ``RequestRefused`` (429) past the rate."""
+    decision = await rate.hit(client)
+    if not decision.allowed:
+        raise RequestRefused(failures.rate_limited(decision.retry_after), limit="rate")
+
+
 class FailureCounter(Protocol):
     """Counts failures per caller; ``peek`` says whether the caller may try at all."""
 
@@ -55,8 +64,8 @@ class FailureCounter(Protocol):
 class SharedQuota(Protocol):
     """A per-client stream cap kept outside this process (across workers and replicas)."""
 
-    async def acquire(self, client: str) -> ProxyFailure | None:
-        """Take one of ``client``'s slots, or say why not."""
+    async def acquire(self, client: str) -> None:
+        """Take one of ``client``'s slots; raises ``RequestRefused`` when it cannot."""
         ...
 
     def release(self, client: str) -> None:

@@ -17,7 +17,7 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from gloo_stream.proxy.failures import CAPACITY_EXCEEDED, ProxyFailure, too_many_streams
+from gloo_stream.proxy.failures import CAPACITY_EXCEEDED, RequestRefused, too_many_streams
 from gloo_stream.proxy.policy.limits.interfaces import RateDecision, SharedQuota
 from gloo_stream.usage import TokenBudgetRule
 
@@ -65,9 +65,9 @@ class Unlimited:
 class StreamSlots:
     """Concurrent answers in flight: per client, and upstream requests in all.
 
-    ``acquire`` either takes a slot for the caller or raises nothing and returns the
-    failure to answer with (429 for the caller's own cap, 503 for the global one).
-    With a ``shared`` quota, ``admit`` also takes a slot there and ``release`` gives it back.
+    ``acquire`` either takes a slot for the caller or raises ``RequestRefused`` (429 for
+    the caller's own cap, 503 for the global one; ``limit`` is the failure's code). With a
+    ``shared`` quota, ``admit`` also takes a slot there and ``release`` gives it back.
     """
 
     def __init__(self, per_client: int, total: int, shared: SharedQuota | None = None) -> None:
@@ -77,26 +77,28 @@ class StreamSlots:
         self.shared = shared
         self.open = 0
 
-    async def admit(self, client: str) -> ProxyFailure | None:
+    async def admit(self, client: str) -> None:
         """``acquire`` here, then in the shared quota if there is one."""
-        refusal = self.acquire(client)
-        if refusal is not None or self.shared is None:
-            return refusal
-        refusal = await self.shared.acquire(client)
-        if refusal is not None:
+        self.acquire(client)
+        if self.shared is None:
+            return
+        try:
+            await self.shared.acquire(client)
+        except RequestRefused as exc:
             self._give_back(client)
-        return refusal
+            code = exc.failure.code
+            raise RequestRefused(exc.failure, limit=code) from None
 
-    def acquire(self, client: str) -> ProxyFailure | None:
-        """Take a slot for ``client`` in this process, or say why not."""
+    def acquire(self, client: str) -> None:
+        """Take a slot for ``client`` in this process; raises ``RequestRefused`` if full."""
         held = self._by_client.get(client, 0)
         if self._per_client and held >= self._per_client:
-            return too_many_streams(self._per_client)
+            refusal = too_many_streams(self._per_client)
+            raise RequestRefused(refusal, limit=refusal.code)
         if self._total and self.open >= self._total:
-            return CAPACITY_EXCEEDED
+            raise RequestRefused(CAPACITY_EXCEEDED, limit=CAPACITY_EXCEEDED.code)
         self._by_client[client] = held + 1
         self.open += 1
-        return None
 
     def release(self, client: str) -> None:
         """Give back the slot taken by ``client`` (and its shared one)."""

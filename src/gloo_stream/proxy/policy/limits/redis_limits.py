@@ -33,7 +33,6 @@ from limits.aio.storage import RedisStorage
 
 from gloo_stream.proxy.failures import (
     LIMITS_UNAVAILABLE,
-    ProxyFailure,
     RequestRefused,
     too_many_streams,
 )
@@ -163,8 +162,8 @@ class SharedStreamQuota:
         """The Redis key of ``client``'s lease set."""
         return f"{self._link.prefix}streams:{client}"
 
-    async def acquire(self, client: str) -> ProxyFailure | None:
-        """Take a lease for one stream of ``client``, or say why not."""
+    async def acquire(self, client: str) -> None:
+        """Take a lease for one stream of ``client``; raises ``RequestRefused`` if it cannot."""
         lease = f"{self._replica}:{next(self._ids)}"
         args = [self._cap, self._lease_ms, lease]
         try:
@@ -174,15 +173,14 @@ class SharedStreamQuota:
         except RedisUnavailable:
             # A call that timed out may still have added the lease: it lapses unrenewed.
             if not self._link.fail_open:
-                return LIMITS_UNAVAILABLE
+                raise RequestRefused(LIMITS_UNAVAILABLE) from None
             self._unleased[client] = self._unleased.get(client, 0) + 1
-            return None
+            return
         if not taken:
-            return too_many_streams(self._cap)
+            raise RequestRefused(too_many_streams(self._cap))
         self._held.setdefault(client, []).append(lease)
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.get_running_loop().create_task(self._renew_while_held())
-        return None
 
     def release(self, client: str) -> None:
         """Give back one of ``client``'s streams (its lease is removed in the background)."""
