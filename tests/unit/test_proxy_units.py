@@ -311,7 +311,7 @@ def test_watcher_sends_heartbeats_only_when_idle_and_never_spins() -> None:
             sent.append(message["body"])
 
         control = StreamControl(heartbeat=0.05)
-        control.start(receive, send)
+        control.watch_caller(receive, send)
         control.headers_sent = True
         control.last_send = asyncio.get_running_loop().time()
         control.sending = True  # a blocked send: no heartbeat, and no busy loop either
@@ -342,7 +342,7 @@ def test_watcher_turns_a_disconnect_into_a_stop() -> None:
             raise AssertionError("nothing is sent before the headers")
 
         control = StreamControl(heartbeat=10)
-        control.start(receive, send)
+        control.watch_caller(receive, send)
         asyncio.get_running_loop().call_later(0.05, gone.set)
         try:
             await asyncio.sleep(5)  # the upstream "thinking"

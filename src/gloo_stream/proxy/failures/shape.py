@@ -66,7 +66,7 @@ class ProxyFailure:
         """The one final SSE event sent when the stream has already begun."""
         return encode_event(self.body().decode(), event="error")
 
-    async def answer(self, send: Send, *extra: tuple[bytes, bytes]) -> None:
+    async def send_response(self, send: Send, *extra: tuple[bytes, bytes]) -> None:
         """Send this failure as the whole response, ``extra`` headers after its own."""
         await respond(send, self.status, self.body(), [*self.headers(), *extra])
 

@@ -204,7 +204,7 @@ class CompletionExchange:
         stream.keep_text = _reads_answer_text(state, wants_stream)
         resumable = await self._watch(control) if wants_stream else None
         if resumable is None:
-            control.start(self.receive, self.send)
+            control.watch_caller(self.receive, self.send)
         state.streams.add(control)
         state.metrics.active_streams.inc()
         try:
@@ -242,11 +242,11 @@ class CompletionExchange:
         resume = self.state.resume
         if resume is None:
             return None
-        resumable = self.resumable = await resume.begin(
+        resumable = self.resumable = await resume.keep(
             self.record.client, self.route, self.send, control.stop
         )
         if resumable is not None:
-            control.start(resumable.watch(self.receive), resumable)
+            control.watch_caller(resumable.watch(self.receive), resumable)
         return resumable
 
     async def _answer(self, stream: AsyncChatStream, wants_stream: bool) -> None:
@@ -267,7 +267,7 @@ class CompletionExchange:
         assert control is not None
         resumable = self.resumable
         stream_id = () if resumable is None else ((b"x-stream-id", resumable.stream_id.encode()),)
-        await control.begin(self.headers(*SSE_HEADERS, *stream_id))
+        await control.start_response(self.headers(*SSE_HEADERS, *stream_id))
         self.record.status = 200
         await relay_chunks(
             stream,
@@ -315,7 +315,7 @@ class CompletionExchange:
     async def _fail(self, failure: ProxyFailure) -> None:
         self.record.status = failure.status
         self.stats.failure = failure
-        await failure.answer(self.send, *self.extra_headers)
+        await failure.send_response(self.send, *self.extra_headers)
 
     async def _settle(self) -> None:
         """Bill what the upstream answered: token metrics, the log line, the budget."""

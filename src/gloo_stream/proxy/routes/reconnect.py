@@ -32,7 +32,7 @@ from gloo_stream.proxy.resume import (
 )
 from gloo_stream.proxy.state import ProxyState
 
-__all__ = ["ResumeEndpoint"]
+__all__ = ["ReconnectEndpoint"]
 
 _clock = time.perf_counter
 _EVENT_ID = re.compile(rb"\s*(\d{1,18})\s*")
@@ -43,7 +43,7 @@ _SSE_HEADERS = (
 )
 
 
-class ResumeEndpoint:
+class ReconnectEndpoint:
     """The ASGI app behind ``/api/stream/{stream_id}`` (``PROXY_RESUME_WINDOW`` > 0)."""
 
     def __init__(self, state: ProxyState, streams: ResumableStreams) -> None:
@@ -121,7 +121,7 @@ class ResumeEndpoint:
             return
         control = StreamControl(self.state.settings.proxy_heartbeat_interval)
         self.state.streams.add(control)
-        control.start(receive, send)
+        control.watch_caller(receive, send)
         try:
             await self._relay(stream_id, after, info, control, send, record, stats)
         except asyncio.CancelledError:
@@ -155,10 +155,10 @@ class ResumeEndpoint:
         except StopAsyncIteration:  # (not anext()'s default: CPython 3.11 fails it here)
             first = None
         except Exception as exc:  # a gap, a lost stream, or the store failing
-            await self._resume_failed(send, record, stats, exc)
+            await self._reconnect_failed(send, record, stats, exc)
             return
         self._count("resumed")
-        await control.begin([*_SSE_HEADERS, (b"x-stream-id", stream_id.encode()), NOSNIFF])
+        await control.start_response([*_SSE_HEADERS, (b"x-stream-id", stream_id.encode()), NOSNIFF])
         record.status = 200
         failure = None
         try:
@@ -208,7 +208,7 @@ class ResumeEndpoint:
         finally:
             self._count_events(after, last, buffered, stats)
 
-    async def _resume_failed(
+    async def _reconnect_failed(
         self, send: Send, record: RequestRecord, stats: RelayStats, exc: Exception
     ) -> None:
         """Nothing was sent yet: the failure as a status (410 gap, 502 lost, 503 store)."""
@@ -239,4 +239,4 @@ class ResumeEndpoint:
 
     async def _fail(self, send: Send, record: RequestRecord, failure: ProxyFailure) -> None:
         record.status = failure.status
-        await failure.answer(send, NOSNIFF)
+        await failure.send_response(send, NOSNIFF)
