@@ -8,7 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gloo_stream.proxy.failures import RequestRefused
-from gloo_stream.proxy.policy.limits.budget import RedisBudgetStore, TokenBudgets
+from gloo_stream.proxy.policy.limits.budget import TokenBudgets
+from gloo_stream.proxy.policy.limits.redis_limits import RedisBudgetStore
 from gloo_stream.proxy.policy.limits.redis_link import RedisLink
 from gloo_stream.usage import TokenBudgetRule
 from kit import free_port, needs_redis, running_redis

@@ -245,20 +245,23 @@ def test_cors_policy_exact_match_only() -> None:
 
 def test_stream_slots_per_client_and_total() -> None:
     slots = StreamSlots(per_client=2, total=3)
-    assert slots.acquire("a") is None
-    assert slots.acquire("a") is None
-    refused = slots.acquire("a")
-    assert refused is not None
-    assert refused.status == 429
-    assert slots.acquire("b") is None
-    full = slots.acquire("c")
-    assert full is not None
-    assert full.status == 503
+    slots.acquire("a")
+    slots.acquire("a")
+    with pytest.raises(RequestRefused) as refused:
+        slots.acquire("a")
+    assert refused.value.failure.status == 429
+    assert refused.value.limit == "too_many_streams"
+    slots.acquire("b")
+    with pytest.raises(RequestRefused) as full:
+        slots.acquire("c")
+    assert full.value.failure.status == 503
     slots.release("a")
-    assert slots.acquire("c") is None
+    slots.acquire("c")
     assert slots.open == 3
     unlimited = StreamSlots(per_client=0, total=0)
-    assert all(unlimited.acquire("x") is None for _ in range(100))
+    for _ in range(100):
+        unlimited.acquire("x")
+    assert unlimited.open == 100
 
 
 def test_rate_limit_store() -> None:
@@ -308,7 +311,7 @@ def test_watcher_sends_heartbeats_only_when_idle_and_never_spins() -> None:
             sent.append(message["body"])
 
         control = StreamControl(heartbeat=0.05)
-        control.start(receive, send)
+        control.watch_caller(receive, send)
         control.headers_sent = True
         control.last_send = asyncio.get_running_loop().time()
         control.sending = True  # a blocked send: no heartbeat, and no busy loop either
@@ -339,7 +342,7 @@ def test_watcher_turns_a_disconnect_into_a_stop() -> None:
             raise AssertionError("nothing is sent before the headers")
 
         control = StreamControl(heartbeat=10)
-        control.start(receive, send)
+        control.watch_caller(receive, send)
         asyncio.get_running_loop().call_later(0.05, gone.set)
         try:
             await asyncio.sleep(5)  # the upstream "thinking"

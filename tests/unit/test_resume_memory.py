@@ -147,7 +147,7 @@ async def resumable(window: float = 10, clock: Clock | None = None) -> Any:
 async def test_each_event_gets_its_id_and_the_caller_and_buffer_get_the_same_bytes() -> None:
     streams, buffer, _ = await resumable()
     upstream = Upstream()
-    answer = await streams.begin("me", "/v1/chat/completions", upstream.send, upstream.cancel)
+    answer = await streams.keep("me", "/v1/chat/completions", upstream.send, upstream.cancel)
     assert answer is not None
     await answer({"type": "http.response.start", "status": 200, "headers": []})
     await answer(body(b"data: {}\n\n"))
@@ -166,7 +166,7 @@ async def test_each_event_gets_its_id_and_the_caller_and_buffer_get_the_same_byt
 async def test_a_stream_with_no_closing_event_still_ends() -> None:
     streams, buffer, _ = await resumable()
     upstream = Upstream()
-    answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
+    answer = await streams.keep("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
     await answer(body(b"data: {}\n\n"))
     await answer(body(b"", more=False))
@@ -177,7 +177,7 @@ async def test_a_stream_with_no_closing_event_still_ends() -> None:
 async def test_after_the_caller_leaves_events_go_to_the_buffer_only() -> None:
     streams, buffer, _ = await resumable()
     upstream = Upstream()
-    answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
+    answer = await streams.keep("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
     await answer({"type": "http.response.start", "status": 200, "headers": []})
     await answer(body(b"data: 1\n\n"))
@@ -200,7 +200,7 @@ async def test_nobody_back_within_the_window_cancels_the_upstream() -> None:
     clock = Clock()
     streams, _, metrics = await resumable(window=5, clock=clock)
     upstream = Upstream()
-    answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
+    answer = await streams.keep("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
     await answer({"type": "http.response.start", "status": 200, "headers": []})
     await streams.run_tick()
@@ -221,7 +221,7 @@ async def test_a_reader_holding_the_stream_keeps_it_going() -> None:
     clock = Clock()
     streams, buffer, _ = await resumable(window=5, clock=clock)
     upstream = Upstream()
-    answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
+    answer = await streams.keep("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
     await answer({"type": "http.response.start", "status": 200, "headers": []})
     answer.caller_left()
@@ -235,7 +235,7 @@ async def test_a_reader_holding_the_stream_keeps_it_going() -> None:
 async def test_delete_cancels_at_once_for_the_owner_only() -> None:
     streams, _, metrics = await resumable()
     upstream = Upstream()
-    answer = await streams.begin("key:me", "/api/stream", upstream.send, upstream.cancel)
+    answer = await streams.keep("key:me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
     assert not await streams.stop(answer.stream_id, "key:other")
     assert not await streams.stop(new_stream_id(), "key:me")
@@ -254,13 +254,13 @@ async def test_a_buffer_that_cannot_take_the_stream_means_no_resuming() -> None:
 
     streams = ResumableStreams(Refusing(window=5, max_bytes=100), window=5)
     upstream = Upstream()
-    assert await streams.begin("me", "/api/stream", upstream.send, upstream.cancel) is None
+    assert await streams.keep("me", "/api/stream", upstream.send, upstream.cancel) is None
 
 
 async def test_a_caller_gone_before_the_answer_began_stops_it_as_without_resuming() -> None:
     streams, _, _ = await resumable()
     upstream = Upstream()
-    answer = await streams.begin("me", "/api/stream", upstream.send, upstream.cancel)
+    answer = await streams.keep("me", "/api/stream", upstream.send, upstream.cancel)
     assert answer is not None
     answer.caller_left()  # it never got the X-Stream-Id: nobody can come back
     assert upstream.cancels == ["disconnect"]

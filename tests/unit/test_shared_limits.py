@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gloo_stream.proxy.failures import ProxyFailure, too_many_streams
+from gloo_stream.proxy.failures import ProxyFailure, RequestRefused, too_many_streams
 from gloo_stream.proxy.policy.limits import StreamSlots
 from gloo_stream.proxy.policy.limits.redis_link import redact_url
 from kit import clean_proxy_settings
@@ -28,8 +28,9 @@ class FakeQuota:
         self.answer = answer
         self.released: list[str] = []
 
-    async def acquire(self, client: str) -> ProxyFailure | None:
-        return self.answer
+    async def acquire(self, client: str) -> None:
+        if self.answer is not None:
+            raise RequestRefused(self.answer)
 
     def release(self, client: str) -> None:
         self.released.append(client)
@@ -38,9 +39,10 @@ class FakeQuota:
 async def test_a_shared_refusal_gives_the_local_slot_back() -> None:
     quota = FakeQuota(too_many_streams(2))
     slots = StreamSlots(per_client=2, total=10, shared=quota)
-    refusal = await slots.admit("a")
-    assert refusal is not None
-    assert refusal.code == "too_many_streams"
+    with pytest.raises(RequestRefused) as refused:
+        await slots.admit("a")
+    assert refused.value.failure.code == "too_many_streams"
+    assert refused.value.limit == "too_many_streams"
     assert slots.open == 0
     assert quota.released == []
 
@@ -48,7 +50,7 @@ async def test_a_shared_refusal_gives_the_local_slot_back() -> None:
 async def test_admitted_streams_release_both_counts() -> None:
     quota = FakeQuota(None)
     slots = StreamSlots(per_client=2, total=10, shared=quota)
-    assert await slots.admit("a") is None
+    await slots.admit("a")
     assert slots.open == 1
     slots.release("a")
     assert slots.open == 0
@@ -58,10 +60,10 @@ async def test_admitted_streams_release_both_counts() -> None:
 async def test_the_local_caps_answer_before_the_shared_quota_is_asked() -> None:
     quota = FakeQuota(None)
     slots = StreamSlots(per_client=0, total=1, shared=quota)
-    assert await slots.admit("a") is None
-    full = await slots.admit("b")
-    assert full is not None
-    assert full.status == 503
+    await slots.admit("a")
+    with pytest.raises(RequestRefused) as full:
+        await slots.admit("b")
+    assert full.value.failure.status == 503
 
 
 def test_redis_settings_validate_without_echoing_the_url() -> None:

@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.proxy.observe.usage_metrics import UsageMetrics
 from gloo_stream.proxy.policy.accounting import Answer, UsageAccountant
-from gloo_stream.proxy.policy.limits.budget import MemoryBudgetStore, TokenBudgets
+from gloo_stream.proxy.policy.limits.budget import TokenBudgets
+from gloo_stream.proxy.policy.limits.memory import MemoryBudgetStore
 from gloo_stream.usage import TokenBudgetRule
 from gloo_stream.wire import Usage
 

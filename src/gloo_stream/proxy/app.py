@@ -30,7 +30,7 @@ from gloo_stream.proxy.policy.security_headers import SecurityHeadersMiddleware,
 from gloo_stream.proxy.routes.completions import CompletionsEndpoint
 from gloo_stream.proxy.routes.operations import operational_routes
 from gloo_stream.proxy.routes.page import STATIC_DIR, page_routes
-from gloo_stream.proxy.routes.reconnect import ResumeEndpoint
+from gloo_stream.proxy.routes.reconnect import ReconnectEndpoint
 from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.proxy.state import ProxyState
 
@@ -50,7 +50,7 @@ class ProxyApp(Starlette):
                 if self._exists(scope):
                     await self.proxy.cors.preflight(scope, send)
                 else:
-                    await NOT_FOUND.answer(send, NOSNIFF)
+                    await NOT_FOUND.send_response(send, NOSNIFF)
                 return
             endpoint = self._fast.get(scope["path"])
             if endpoint is not None:
@@ -91,7 +91,7 @@ def create_app(
 
     routes = [*operational_routes(state), *page_routes(settings)]
     if state.resume is not None:  # PROXY_RESUME_WINDOW: come back to an answer, or stop it
-        resume = ResumeEndpoint(state, state.resume)
+        resume = ReconnectEndpoint(state, state.resume)
         routes.append(Route("/api/stream/{stream_id}", resume, methods=["GET", "DELETE"]))
     app = ProxyApp(
         routes=routes,

@@ -56,7 +56,7 @@ class StreamControl:
     One task per stream waits on ``receive`` (nothing else can tell that the caller left)
     and a loop timer checks for idleness once per heartbeat interval, so an open stream
     costs one task and one timer, not a task per wait. Everything sent on the stream goes
-    through ``begin``, ``send_body`` and ``send_last``, so this class alone keeps the flags
+    through ``start_response``, ``send_body`` and ``send_last``, so this class alone keeps the flags
     the heartbeat reads (``headers_sent``, ``sending``, ``last_send``).
     """
 
@@ -89,7 +89,7 @@ class StreamControl:
         self._send: Send | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, receive: Receive, send: Send) -> None:
+    def watch_caller(self, receive: Receive, send: Send) -> None:
         """Begin watching for the caller's disconnect (call after the body was read)."""
         loop = self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
@@ -97,7 +97,7 @@ class StreamControl:
         self._watcher = loop.create_task(self._watch(receive))
         self._timer = loop.call_later(self.heartbeat, self._tick)
 
-    async def begin(self, headers: Headers) -> None:
+    async def start_response(self, headers: Headers) -> None:
         """Send the stream's 200 and ``headers``; from now on silence is filled by heartbeats."""
         assert self._send is not None and self._loop is not None
         await self._send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -212,7 +212,7 @@ class ActiveStreams:
         if not self._streams:
             self._empty.set()
 
-    def begin_drain(self, grace: float) -> None:
+    def start_shutdown(self, grace: float) -> None:
         """Refuse new streams; after ``grace`` seconds end those still open."""
         if self.draining:
             return

@@ -18,12 +18,11 @@ from gloo_stream.proxy.policy.accounting import UsageAccountant
 from gloo_stream.proxy.policy.client_auth import ClientAuth
 from gloo_stream.proxy.policy.cors import CorsPolicy
 from gloo_stream.proxy.policy.limits import (
-    FailureCounter,
     RateLimitStore,
     StreamSlots,
-    rate_limit_store,
+    build_limits,
 )
-from gloo_stream.proxy.policy.limits.budget import TokenBudgets, token_budgets
+from gloo_stream.proxy.policy.limits.budget import TokenBudgets
 from gloo_stream.proxy.relay import ActiveStreams
 from gloo_stream.proxy.resume import ResumableStreams
 from gloo_stream.proxy.resume.build import resumable_streams
@@ -31,7 +30,7 @@ from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.redaction import NO_SECRETS, Redactor, basic_credential
 
 if TYPE_CHECKING:
-    from gloo_stream.proxy.policy.limits.shared import SharedLimits
+    from gloo_stream.proxy.policy.limits.redis_limits import SharedLimits
 
 __all__ = ["ProxyState", "make_upstream_client", "settings_secrets"]
 
@@ -87,8 +86,7 @@ class ProxyState:
         metrics = ProxyMetrics()
         if client is not None and client.breaker is not None:
             metrics.watch_breaker(client.breaker)
-        shared, rate, failures = _limits(settings, metrics)
-        budgets = token_budgets(settings, metrics.usage, shared)
+        limits = build_limits(settings, metrics)
         return cls(
             http=http,
             settings=settings,
@@ -98,22 +96,18 @@ class ProxyState:
                 settings.api_keys,
                 metrics_keys=settings.metrics_keys,
                 metrics_from_loopback=settings.proxy_metrics_allow_loopback,
-                failures=failures,
+                failures=limits.auth_failures,
                 metrics=metrics,
             ),
-            rate=rate,
-            slots=StreamSlots(
-                settings.proxy_max_streams_per_client,
-                settings.proxy_max_upstream_streams,
-                shared=shared.quota if shared is not None else None,
-            ),
+            rate=limits.rate,
+            slots=limits.slots,
             cors=CorsPolicy(settings.cors_origins),
             metrics=metrics,
-            shared=shared,
+            shared=limits.shared,
             held=Redactor(settings_secrets(settings)),
             tracing=tracing,
-            budgets=budgets,
-            accountant=UsageAccountant(metrics.usage, budgets),
+            budgets=limits.budgets,
+            accountant=UsageAccountant(metrics.usage, limits.budgets),
             resume=resumable_streams(settings, metrics.registry),
         )
 
@@ -142,20 +136,6 @@ class ProxyState:
         if self.tracing is not None:
             # In a thread: exporting what is queued may wait on the collector's timeout.
             await asyncio.to_thread(self.tracing.shutdown)
-
-
-def _limits(
-    settings: ProxySettings, metrics: ProxyMetrics
-) -> tuple[SharedLimits | None, RateLimitStore, FailureCounter]:
-    """Request rates and wrong-key counts: in Redis when ``PROXY_REDIS_URL`` is set."""
-    if settings.proxy_redis_url is not None:
-        from gloo_stream.proxy.policy.limits.shared import shared_limits  # redis only when used
-
-        shared = shared_limits(settings, metrics.registry)
-        return shared, shared.rate, shared.auth_failures
-    storage = settings.proxy_rate_limit_storage
-    rate = rate_limit_store(settings.proxy_rate_limit, storage)
-    return None, rate, rate_limit_store(settings.proxy_auth_failure_limit, storage)
 
 
 def make_upstream_client(

@@ -281,7 +281,7 @@ class _HealthOnly:
         if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        await TOO_MANY_CONNECTIONS.answer(send, *_CLOSE)
+        await TOO_MANY_CONNECTIONS.send_response(send, *_CLOSE)
 
 
 _last_note: dict[str, float] = {}

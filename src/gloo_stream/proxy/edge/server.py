@@ -67,7 +67,7 @@ class DrainingServer(uvicorn.Server):
         state = _find_state(getattr(self.config, "loaded_app", None))
         if state is not None and not self.force_exit:
             grace = state.settings.proxy_shutdown_grace
-            state.streams.begin_drain(grace)
+            state.streams.start_shutdown(grace)
             await state.streams.wait_empty(grace + 2.0)
         await super().shutdown(sockets=sockets)
 

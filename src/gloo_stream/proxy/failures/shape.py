@@ -66,7 +66,7 @@ class ProxyFailure:
         """The one final SSE event sent when the stream has already begun."""
         return encode_event(self.body().decode(), event="error")
 
-    async def answer(self, send: Send, *extra: tuple[bytes, bytes]) -> None:
+    async def send_response(self, send: Send, *extra: tuple[bytes, bytes]) -> None:
         """Send this failure as the whole response, ``extra`` headers after its own."""
         await respond(send, self.status, self.body(), [*self.headers(), *extra])
 
@@ -77,8 +77,22 @@ class ProxyFailure:
 
 
 class RequestRefused(Exception):  # noqa: N818 - names the outcome, as httpx does
-    """The request is refused before anything is sent upstream."""
+    """The request is refused before anything is sent upstream.
 
-    def __init__(self, failure: ProxyFailure) -> None:
+    The one way every admission check says no (client key, wrong-key limit, request rate,
+    token budget, body, stream slots): a check returns what it admits (an identity, a
+    header) or raises this. ``headers`` go out with the refusal (the budget left);
+    ``limit`` names the limit that refused, for ``gloo_proxy_limited_total``.
+    """
+
+    def __init__(
+        self,
+        failure: ProxyFailure,
+        *,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+        limit: str | None = None,
+    ) -> None:
         super().__init__(failure.message)
         self.failure = failure
+        self.headers = headers
+        self.limit = limit

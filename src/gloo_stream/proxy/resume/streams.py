@@ -162,11 +162,11 @@ class ResumableStreams:
     def __len__(self) -> int:
         return len(self._local)
 
-    async def begin(
+    async def keep(
         self, owner: str, route: str, send: Send, cancel: Cancel
     ) -> ResumableAnswer | None:
-        """A new resumable answer, or None when the buffer cannot take it (then the answer
-        is relayed as without resuming)."""
+        """Keep a new answer for reconnecting: a ``ResumableAnswer``, or None when the
+        buffer cannot take it (then the answer is relayed as without resuming)."""
         stream_id = new_stream_id()
         if not await self.buffer.create(stream_id, owner, route):
             return None

@@ -1,5 +1,8 @@
 """``POST /api/stream`` and ``POST /v1/chat/completions``: pure ASGI, no response buffering.
 
+``CompletionsEndpoint`` is the route; each request is a ``CompletionExchange`` whose methods
+are its steps.
+
 The order of checks is cheapest-first and nothing reaches upstream before all pass: too
 many wrong keys from the caller's address (429), client key (401), request rate (429),
 draining (503), body and fields (4xx), concurrent streams (429) and the global upstream cap
@@ -29,6 +32,7 @@ from gloo_stream.proxy.failures import (
 from gloo_stream.proxy.observe.accesslog import RequestRecord, logger
 from gloo_stream.proxy.observe.telemetry import RequestSpan
 from gloo_stream.proxy.policy.accounting import Answer, ask_for_usage
+from gloo_stream.proxy.policy.limits import admit_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
 from gloo_stream.proxy.resume import ResumableAnswer
 from gloo_stream.proxy.routes.body_admission import read_json_body, upstream_body
@@ -36,7 +40,7 @@ from gloo_stream.proxy.routes.openai_dialect import completion_body, translate_r
 from gloo_stream.proxy.state import ProxyState
 from gloo_stream.usage import BilledUsage
 
-__all__ = ["CompletionsEndpoint"]
+__all__ = ["CompletionExchange", "CompletionsEndpoint"]
 
 _clock = time.perf_counter
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
@@ -49,28 +53,74 @@ SSE_HEADERS = (
 )
 
 
-class _Exchange:
-    """One request's mutable bits: its headers-to-add, log record, relay counts, span, usage."""
+class CompletionsEndpoint:
+    """The streaming completions route; ``openai=True`` speaks OpenAI's dialect (``/v1``).
+
+    The route is shared by every request; each request gets its own ``CompletionExchange``.
+    """
+
+    def __init__(self, state: ProxyState, *, openai: bool) -> None:
+        self.state = state
+        self.openai = openai
+        self.route = "/v1/chat/completions" if openai else "/api/stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one request end to end; never raises into the server."""
+        await CompletionExchange(self, scope, receive, send).run()
+
+
+class CompletionExchange:
+    """One request to a completions route: its channel (scope, receive, send) and its state.
+
+    Like sse-starlette's ``EventSourceResponse``, which holds its own ``send``/``receive``
+    and state while its methods are the steps of one response, each step here is a method
+    reading ``self``: admission, the upstream request, the relay, the bill, the log line.
+    Built once per request; the per-chunk path (``relay_chunks``) sends through the
+    ``StreamControl`` directly, so the object adds nothing per event.
+    """
 
     __slots__ = (
         "answer",
         "control",
         "extra_headers",
+        "openai",
+        "receive",
         "record",
         "resumable",
+        "route",
+        "scope",
+        "send",
         "span",
         "started",
+        "state",
         "stats",
         "usage",
         "wants_usage",
     )
 
-    def __init__(self, record: RequestRecord, extra_headers: Headers) -> None:
-        self.record = record
-        self.extra_headers = extra_headers
+    def __init__(
+        self, endpoint: CompletionsEndpoint, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        state = self.state = endpoint.state
+        self.openai = endpoint.openai
+        self.route = endpoint.route
+        self.scope, self.receive, self.send = scope, receive, send
+        self.started = _clock()
+        incoming = header(scope, b"x-request-id")
+        request_id = (
+            incoming.decode()
+            if incoming is not None and _REQUEST_ID.fullmatch(incoming)
+            else secrets.token_hex(8)
+        )
+        self.record = RequestRecord(request_id=request_id, route=self.route, method=scope["method"])
+        self.extra_headers: Headers = [
+            *state.cors.headers(scope),
+            (b"x-request-id", request_id.encode()),
+            NOSNIFF,
+        ]
+        """Headers every response to this request carries (CORS, request id, budget left)."""
         self.stats = RelayStats()
         self.control: StreamControl | None = None
-        self.started = _clock()
         self.span: RequestSpan | None = None
         self.answer: Answer | None = None
         """What came back from upstream, once the request was sent there (for the bill)."""
@@ -80,192 +130,155 @@ class _Exchange:
         """With ``PROXY_RESUME_WINDOW``: the send that numbers and keeps the events."""
 
     def headers(self, *base: tuple[bytes, bytes]) -> Headers:
+        """``base`` followed by the headers every response to this request carries."""
         return [*base, *self.extra_headers]
 
-
-class CompletionsEndpoint:
-    """The streaming completions route; ``openai=True`` speaks OpenAI's dialect (``/v1``)."""
-
-    def __init__(self, state: ProxyState, *, openai: bool) -> None:
-        self.state = state
-        self.openai = openai
-        self.route = "/v1/chat/completions" if openai else "/api/stream"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one request end to end; never raises into the server."""
-        state = self.state
-        incoming = header(scope, b"x-request-id")
-        request_id = (
-            incoming.decode()
-            if incoming is not None and _REQUEST_ID.fullmatch(incoming)
-            else secrets.token_hex(8)
-        )
-        record = RequestRecord(request_id=request_id, route=self.route, method=scope["method"])
-        extra = [*state.cors.headers(scope), (b"x-request-id", request_id.encode()), NOSNIFF]
-        ex = _Exchange(record, extra)
+    async def run(self) -> None:
+        """Handle the request end to end; never raises into the server."""
+        state, record = self.state, self.record
         if state.tracing is not None:
-            ex.span = state.tracing.request_span(scope, self.route, request_id)
-            ex.span.activate()  # the upstream attempts' spans become its children
+            self.span = state.tracing.request_span(self.scope, self.route, record.request_id)
+            self.span.activate()  # the upstream attempts' spans become its children
         try:
-            await self._handle(scope, receive, send, ex)
+            await self._handle()
         except RequestRefused as exc:
-            await self._fail(send, ex, exc.failure)
+            if exc.limit is not None:
+                state.metrics.limited.labels(exc.limit).inc()
+            self.extra_headers.extend(exc.headers)
+            await self._fail(exc.failure)
         except ConnectionAbortedError:
             record.outcome, record.status = "disconnect", 499
         except Exception:
-            logger.exception("request %s failed unexpectedly", request_id)
+            logger.exception("request %s failed unexpectedly", record.request_id)
             if not record.status:  # nothing sent yet: a status can still be given
-                await self._fail(send, ex, failures.internal_error())
+                await self._fail(failures.internal_error())
         finally:
-            await self._settle(ex)
-            self._record(ex)
-            if ex.span is not None:
-                self._end_span(ex, ex.span)
+            await self._settle()
+            self._record()
+            if self.span is not None:
+                self._end_span(self.span)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange) -> None:
+    async def _handle(self) -> None:
         state = self.state
-        refusal = await self._admit(scope, ex)
-        if refusal is not None:
-            await self._fail(send, ex, refusal)
-            return
-        client_id = ex.record.client
-        data = await read_json_body(scope, receive, state.settings.proxy_max_body_bytes)
+        await self._admit()
+        client_id = self.record.client
+        data = await read_json_body(self.scope, self.receive, state.settings.proxy_max_body_bytes)
         if self.openai:
             body, wants_stream = translate_request(data, state.settings)
         else:
             body, wants_stream = upstream_body(data, state.settings), True
         if state.settings.proxy_log_content:
-            ex.record.content = {"messages": body["messages"]}
-        ex.wants_usage = ask_for_usage(body, always=state.settings.proxy_upstream_usage)
-        if ex.span is not None:
-            ex.span.admitted(body, client_id)
+            self.record.content = {"messages": body["messages"]}
+        self.wants_usage = ask_for_usage(body, always=state.settings.proxy_upstream_usage)
+        if self.span is not None:
+            self.span.admitted(body, client_id)
         if state.client is None:
-            await self._fail(send, ex, failures.UPSTREAM_NOT_CONFIGURED)
+            await self._fail(failures.UPSTREAM_NOT_CONFIGURED)
             return
-        refusal = await state.slots.admit(client_id)
-        if refusal is not None:
-            state.metrics.limited.labels(refusal.code).inc()
-            await self._fail(send, ex, refusal)
-            return
+        await state.slots.admit(client_id)
         try:
-            await self._upstream(state.client, body, wants_stream, receive, send, ex)
+            await self._upstream(state.client, body, wants_stream)
         finally:
             state.slots.release(client_id)
 
-    async def _admit(self, scope: Scope, ex: _Exchange) -> ProxyFailure | None:
-        """The checks before the body is read: method, client key, request rate, draining."""
-        if scope["method"] != "POST":
-            return failures.USE_POST
+    async def _admit(self) -> None:
+        """The checks before the body is read: method, client key, request rate, draining,
+        token budget. Each raises ``RequestRefused``; ``run`` answers it."""
+        if self.scope["method"] != "POST":
+            raise RequestRefused(failures.USE_POST)
         state = self.state
-        client_id = ex.record.client = await state.auth.admit(scope)
-        decision = await state.rate.hit(client_id)
-        if not decision.allowed:
-            state.metrics.limited.labels("rate").inc()
-            return failures.rate_limited(decision.retry_after)
+        client_id = self.record.client = await state.auth.admit(self.scope)
+        await admit_request(state.rate, client_id)
         if state.streams.draining:
-            return SHUTDOWN
+            raise RequestRefused(SHUTDOWN)
         if state.budgets is not None:
-            refusal, remaining = await state.budgets.check(client_id)
-            ex.extra_headers.append(remaining)
-            if refusal is not None:
-                state.metrics.limited.labels("token_budget").inc()
-                return refusal
-        return None
+            self.extra_headers.append(await state.budgets.check(client_id))
 
     async def _upstream(
-        self,
-        client: AsyncGlooClient,
-        body: dict[str, Any],
-        wants_stream: bool,
-        receive: Receive,
-        send: Send,
-        ex: _Exchange,
+        self, client: AsyncGlooClient, body: dict[str, Any], wants_stream: bool
     ) -> None:
-        state = self.state
-        control = ex.control = StreamControl(state.settings.proxy_heartbeat_interval)
+        state, record = self.state, self.record
+        control = self.control = StreamControl(state.settings.proxy_heartbeat_interval)
         sent = _clock()
         stream = client.stream_body(body)
         stream.keep_text = _reads_answer_text(state, wants_stream)
-        resumable = await self._watch(control, receive, send, ex) if wants_stream else None
+        resumable = await self._watch(control) if wants_stream else None
         if resumable is None:
-            control.start(receive, send)
+            control.watch_caller(self.receive, self.send)
         state.streams.add(control)
         state.metrics.active_streams.inc()
         try:
-            await self._answer(stream, wants_stream, send, ex)
+            await self._answer(stream, wants_stream)
         except asyncio.CancelledError:
             stop = control.stopped()
-            await self._stopped(stop, send, ex)
+            await self._stopped(stop)
             if stop.foreign:
                 raise
         finally:
             control.finish()
             state.streams.discard(control)
             state.metrics.active_streams.dec()
-            ex.record.attempts = stream.attempts
+            record.attempts = stream.attempts
             if stream.attempts > 1:
                 state.metrics.retries.inc(stream.attempts - 1)
             await stream.aclose()
             if resumable is not None:
                 resumable.close()
-                if not resumable.attended and ex.record.outcome == "ok":
-                    ex.record.outcome = "detached"  # generated on for a caller to come back to
+                if not resumable.attended and record.outcome == "ok":
+                    record.outcome = "detached"  # generated on for a caller to come back to
                     state.metrics.disconnects.inc()
-            failure = ex.stats.failure
-            ex.answer = Answer(
-                ex.record.client,
+            failure = self.stats.failure
+            self.answer = Answer(
+                record.client,
                 body,
                 stream.partial_result(),  # what arrived, when the caller left early
                 _clock() - sent,
                 failure.code if failure is not None else None,
             )
 
-    async def _watch(
-        self, control: StreamControl, receive: Receive, send: Send, ex: _Exchange
-    ) -> ResumableAnswer | None:
+    async def _watch(self, control: StreamControl) -> ResumableAnswer | None:
         """With ``PROXY_RESUME_WINDOW``: events go through a ``ResumableAnswer``, which
         numbers and keeps them, and a caller who leaves does not stop the upstream."""
         resume = self.state.resume
         if resume is None:
             return None
-        resumable = ex.resumable = await resume.begin(
-            ex.record.client, self.route, send, control.stop
+        resumable = self.resumable = await resume.keep(
+            self.record.client, self.route, self.send, control.stop
         )
         if resumable is not None:
-            control.start(resumable.watch(receive), resumable)
+            control.watch_caller(resumable.watch(self.receive), resumable)
         return resumable
 
-    async def _answer(
-        self, stream: AsyncChatStream, wants_stream: bool, send: Send, ex: _Exchange
-    ) -> None:
+    async def _answer(self, stream: AsyncChatStream, wants_stream: bool) -> None:
+        state = self.state
         try:
             await stream.open()
         except GlooError as exc:
-            self.state.last_upstream_error = type(exc).__name__
-            await self._fail(send, ex, failure_from_exception(exc, self.state.redactor()))
+            state.last_upstream_error = type(exc).__name__
+            await self._fail(failure_from_exception(exc, state.redactor()))
             return
-        self.state.last_upstream_error = None
-        ex.record.upstream = stream.upstream
-        self.state.metrics.upstream_answers.labels(stream.upstream).inc()
+        state.last_upstream_error = None
+        self.record.upstream = stream.upstream
+        state.metrics.upstream_answers.labels(stream.upstream).inc()
         if not wants_stream:
-            await self._whole(stream, send, ex)
+            await self._whole(stream)
             return
-        control = ex.control
+        control = self.control
         assert control is not None
-        resumable = ex.resumable
+        resumable = self.resumable
         stream_id = () if resumable is None else ((b"x-stream-id", resumable.stream_id.encode()),)
-        await control.begin(ex.headers(*SSE_HEADERS, *stream_id))
-        ex.record.status = 200
+        await control.start_response(self.headers(*SSE_HEADERS, *stream_id))
+        self.record.status = 200
         await relay_chunks(
             stream,
             control,
-            ex.stats,
+            self.stats,
             done_event=self.openai,
-            redactor=self.state.redactor(),
-            usage_chunk=ex.wants_usage,
+            redactor=state.redactor(),
+            usage_chunk=self.wants_usage,
         )
 
-    async def _whole(self, stream: AsyncChatStream, send: Send, ex: _Exchange) -> None:
+    async def _whole(self, stream: AsyncChatStream) -> None:
         """A non-streamed OpenAI request: the whole answer as one ``chat.completion``."""
         try:
             async for _ in stream:
@@ -274,18 +287,18 @@ class CompletionsEndpoint:
         except ContentFilterError as exc:
             result = exc.partial
         except StreamError as exc:
-            await self._fail(send, ex, stream_failure(exc, self.state.redactor()))
+            await self._fail(stream_failure(exc, self.state.redactor()))
             return
         assert result is not None
-        ex.stats.result_tokens, ex.stats.ttft_ms = result.token_count, result.ttft_ms
+        stats = self.stats
+        stats.result_tokens, stats.ttft_ms = result.token_count, result.ttft_ms
         body = completion_body(result)
-        ex.record.status = 200
-        ex.stats.bytes = len(body)
-        await respond(send, 200, body, ex.headers((b"content-type", b"application/json")))
+        self.record.status = 200
+        stats.bytes = len(body)
+        await respond(self.send, 200, body, self.headers((b"content-type", b"application/json")))
 
-    async def _stopped(self, stop: StreamStopped, send: Send, ex: _Exchange) -> None:
-        record = ex.record
-        control = ex.control
+    async def _stopped(self, stop: StreamStopped) -> None:
+        record, control = self.record, self.control
         if stop.reason == "disconnect":
             record.outcome = "disconnect"
             if not record.status:
@@ -293,45 +306,44 @@ class CompletionsEndpoint:
             self.state.metrics.disconnects.inc()
         elif stop.reason in _ENDED_BY and control is not None and control.headers_sent:
             record.outcome = stop.reason  # DELETE, or nobody came back within the window
-            await end_with(control, _ENDED_BY[stop.reason], ex.stats)
+            await end_with(control, _ENDED_BY[stop.reason], self.stats)
         elif control is not None and control.headers_sent:
-            await end_with(control, SHUTDOWN, ex.stats)
+            await end_with(control, SHUTDOWN, self.stats)
         else:
-            await self._fail(send, ex, SHUTDOWN)
+            await self._fail(SHUTDOWN)
 
-    async def _fail(self, send: Send, ex: _Exchange, failure: ProxyFailure) -> None:
-        ex.record.status = failure.status
-        ex.stats.failure = failure
-        await failure.answer(send, *ex.extra_headers)
+    async def _fail(self, failure: ProxyFailure) -> None:
+        self.record.status = failure.status
+        self.stats.failure = failure
+        await failure.send_response(self.send, *self.extra_headers)
 
-    async def _settle(self, ex: _Exchange) -> None:
+    async def _settle(self) -> None:
         """Bill what the upstream answered: token metrics, the log line, the budget."""
-        answer, accountant = ex.answer, self.state.accountant
+        answer, accountant = self.answer, self.state.accountant
         if answer is None or accountant is None:
             return
         try:
-            ex.usage = await accountant.settle(answer)
+            self.usage = await accountant.settle(answer)
         except Exception:  # the answer was sent: counting it must not fail the request
-            logger.exception("request %s: its usage could not be counted", ex.record.request_id)
+            logger.exception("request %s: its usage could not be counted", self.record.request_id)
             return
-        if ex.usage is not None:
-            ex.record.usage = ex.usage.to_dict()
-            ex.record.model = answer.result.model if answer.result is not None else None
+        if self.usage is not None:
+            self.record.usage = self.usage.to_dict()
+            self.record.model = answer.result.model if answer.result is not None else None
 
-    @staticmethod
-    def _end_span(ex: _Exchange, span: RequestSpan) -> None:
-        record = ex.record
+    def _end_span(self, span: RequestSpan) -> None:
+        record = self.record
         span.end(
             status=record.status,
             outcome=record.outcome,
             error_code=record.error_code,
-            result=ex.answer.result if ex.answer is not None else None,
-            usage=ex.usage,
+            result=self.answer.result if self.answer is not None else None,
+            usage=self.usage,
         )
 
-    def _record(self, ex: _Exchange) -> None:
-        record, stats, metrics = ex.record, ex.stats, self.state.metrics
-        record.duration_ms = (_clock() - ex.started) * 1000
+    def _record(self) -> None:
+        record, stats, metrics = self.record, self.stats, self.state.metrics
+        record.duration_ms = (_clock() - self.started) * 1000
         record.chunks, record.bytes = stats.chunks, stats.bytes
         record.tokens, record.ttft_ms = stats.result_tokens, stats.ttft_ms
         if stats.failure is not None:
@@ -347,7 +359,7 @@ class CompletionsEndpoint:
             metrics.bytes.inc(stats.bytes)
         if stats.ttft_ms is not None:
             metrics.ttft.observe(stats.ttft_ms / 1000)
-        if ex.control is not None and ex.control.headers_sent:
+        if self.control is not None and self.control.headers_sent:
             metrics.duration.observe(record.duration_ms / 1000)
         record.emit()
 

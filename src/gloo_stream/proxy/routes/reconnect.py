@@ -20,6 +20,7 @@ from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import NOSNIFF, Receive, Scope, Send, header
 from gloo_stream.proxy.failures import ProxyFailure, RequestRefused
 from gloo_stream.proxy.observe.accesslog import RequestRecord, logger
+from gloo_stream.proxy.policy.limits import admit_request
 from gloo_stream.proxy.relay import RelayStats, StreamControl, end_with
 from gloo_stream.proxy.resume import (
     BufferUnavailable,
@@ -31,7 +32,7 @@ from gloo_stream.proxy.resume import (
 )
 from gloo_stream.proxy.state import ProxyState
 
-__all__ = ["ResumeEndpoint"]
+__all__ = ["ReconnectEndpoint"]
 
 _clock = time.perf_counter
 _EVENT_ID = re.compile(rb"\s*(\d{1,18})\s*")
@@ -42,7 +43,7 @@ _SSE_HEADERS = (
 )
 
 
-class ResumeEndpoint:
+class ReconnectEndpoint:
     """The ASGI app behind ``/api/stream/{stream_id}`` (``PROXY_RESUME_WINDOW`` > 0)."""
 
     def __init__(self, state: ProxyState, streams: ResumableStreams) -> None:
@@ -60,14 +61,14 @@ class ResumeEndpoint:
         stats = RelayStats()
         started = _clock()
         try:
-            refusal = await self._admit(scope, record)
-            if refusal is not None:
-                await self._fail(send, record, refusal)
-            elif method == "DELETE":
+            await self._admit(scope, record)
+            if method == "DELETE":
                 await self._delete(scope, send, record)
             else:
                 await self._get(scope, receive, send, record, stats)
         except RequestRefused as exc:
+            if exc.limit is not None:
+                self.state.metrics.limited.labels(exc.limit).inc()
             await self._fail(send, record, exc.failure)
         except BufferUnavailable:
             if not record.status:
@@ -84,16 +85,13 @@ class ResumeEndpoint:
             self.state.metrics.requests.labels(record.route, str(record.status)).inc()
             record.emit()
 
-    async def _admit(self, scope: Scope, record: RequestRecord) -> ProxyFailure | None:
+    async def _admit(self, scope: Scope, record: RequestRecord) -> None:
+        """Client key, request rate, draining: each raises ``RequestRefused``."""
         state = self.state
         client_id = record.client = await state.auth.admit(scope)
-        decision = await state.rate.hit(client_id)
-        if not decision.allowed:
-            state.metrics.limited.labels("rate").inc()
-            return failures.rate_limited(decision.retry_after)
+        await admit_request(state.rate, client_id)
         if state.streams.draining and scope["method"] == "GET":
-            return failures.SHUTDOWN  # a replica not draining can carry the reader
-        return None
+            raise RequestRefused(failures.SHUTDOWN)  # a replica not draining can carry it
 
     async def _delete(self, scope: Scope, send: Send, record: RequestRecord) -> None:
         stream_id = scope["path_params"]["stream_id"]
@@ -123,7 +121,7 @@ class ResumeEndpoint:
             return
         control = StreamControl(self.state.settings.proxy_heartbeat_interval)
         self.state.streams.add(control)
-        control.start(receive, send)
+        control.watch_caller(receive, send)
         try:
             await self._relay(stream_id, after, info, control, send, record, stats)
         except asyncio.CancelledError:
@@ -157,10 +155,10 @@ class ResumeEndpoint:
         except StopAsyncIteration:  # (not anext()'s default: CPython 3.11 fails it here)
             first = None
         except Exception as exc:  # a gap, a lost stream, or the store failing
-            await self._resume_failed(send, record, stats, exc)
+            await self._reconnect_failed(send, record, stats, exc)
             return
         self._count("resumed")
-        await control.begin([*_SSE_HEADERS, (b"x-stream-id", stream_id.encode()), NOSNIFF])
+        await control.start_response([*_SSE_HEADERS, (b"x-stream-id", stream_id.encode()), NOSNIFF])
         record.status = 200
         failure = None
         try:
@@ -210,7 +208,7 @@ class ResumeEndpoint:
         finally:
             self._count_events(after, last, buffered, stats)
 
-    async def _resume_failed(
+    async def _reconnect_failed(
         self, send: Send, record: RequestRecord, stats: RelayStats, exc: Exception
     ) -> None:
         """Nothing was sent yet: the failure as a status (410 gap, 502 lost, 503 store)."""
@@ -241,4 +239,4 @@ class ResumeEndpoint:
 
     async def _fail(self, send: Send, record: RequestRecord, failure: ProxyFailure) -> None:
         record.status = failure.status
-        await failure.answer(send, NOSNIFF)
+        await failure.send_response(send, NOSNIFF)

@@ -1,62 +1,27 @@
-"""This process's limits: requests per client per window, concurrent streams, a global cap.
+"""This process's limits: requests per client per window, concurrent streams, a global cap,
+token budgets.
 
-The request-rate counters sit behind ``RateLimitStore`` so another backend (Redis, for
-several workers or hosts: ``limits.shared``) can replace the in-memory one without touching
-the app. ``StreamSlots`` counts streams in this process; a ``SharedQuota`` (Redis leases)
-can be added for the per-client cap across replicas, while the global upstream cap stays
-per process (it protects this process's own resources).
+The request-rate counters sit behind ``RateLimitStore`` (``interfaces``) so another backend
+(Redis, for several workers or hosts: ``redis_limits``) can replace the in-memory one
+without touching the app. ``StreamSlots`` counts streams in this process; a
+``SharedQuota`` (Redis leases) can be added for the per-client cap across replicas, while
+the global upstream cap stays per process (it protects this process's own resources).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
 
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
-from gloo_stream.proxy.failures import CAPACITY_EXCEEDED, ProxyFailure, too_many_streams
+from gloo_stream.proxy.failures import CAPACITY_EXCEEDED, RequestRefused, too_many_streams
+from gloo_stream.proxy.policy.limits.interfaces import RateDecision, SharedQuota
+from gloo_stream.usage import TokenBudgetRule
 
-__all__ = [
-    "FailureCounter",
-    "LimitsRateLimitStore",
-    "RateDecision",
-    "RateLimitStore",
-    "SharedQuota",
-    "StreamSlots",
-    "rate_limit_store",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class RateDecision:
-    """Whether one more request is allowed now, and if not, how long until it would be."""
-
-    allowed: bool
-    retry_after: float = 0.0
-
-
-class RateLimitStore(Protocol):
-    """Counts requests per client; ``hit`` records one and says whether it is allowed."""
-
-    async def hit(self, client: str) -> RateDecision:
-        """Record one request by ``client``."""
-        ...
-
-
-class FailureCounter(Protocol):
-    """Counts failures per caller; ``peek`` says whether the caller may try at all."""
-
-    async def peek(self, client: str) -> RateDecision:
-        """Whether ``client`` is under its limit now, without counting anything."""
-        ...
-
-    async def hit(self, client: str) -> RateDecision:
-        """Count one failure by ``client``; refused when it was one too many."""
-        ...
+__all__ = ["LimitsRateLimitStore", "MemoryBudgetStore", "StreamSlots", "Unlimited"]
 
 
 class LimitsRateLimitStore:
@@ -85,48 +50,24 @@ class LimitsRateLimitStore:
         return RateDecision(False, max(1.0, stats.reset_time - time.time()))
 
 
-class _Unlimited:
+class Unlimited:
+    """No limit at all (an empty rule): every request and every failure is allowed."""
+
     async def hit(self, client: str) -> RateDecision:
+        """Allowed, always."""
         return RateDecision(True)
 
     async def peek(self, client: str) -> RateDecision:
+        """Allowed, always."""
         return RateDecision(True)
-
-
-def rate_limit_store(
-    rule: str, storage_uri: str = "memory://"
-) -> LimitsRateLimitStore | _Unlimited:
-    """The store for a ``limits`` rule such as ``"60/minute"`` ("" means no limit).
-
-    It is both a ``RateLimitStore`` and a ``FailureCounter``.
-    """
-    if not rule:
-        return _Unlimited()
-    uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
-    storage = storage_from_string(uri)
-    if not isinstance(storage, Storage):
-        raise ValueError(f"PROXY_RATE_LIMIT_STORAGE {storage_uri!r} has no asyncio backend")
-    return LimitsRateLimitStore(parse_many(rule), storage)
-
-
-class SharedQuota(Protocol):
-    """A per-client stream cap kept outside this process (across workers and replicas)."""
-
-    async def acquire(self, client: str) -> ProxyFailure | None:
-        """Take one of ``client``'s slots, or say why not."""
-        ...
-
-    def release(self, client: str) -> None:
-        """Give back one of ``client``'s slots."""
-        ...
 
 
 class StreamSlots:
     """Concurrent answers in flight: per client, and upstream requests in all.
 
-    ``acquire`` either takes a slot for the caller or raises nothing and returns the
-    failure to answer with (429 for the caller's own cap, 503 for the global one).
-    With a ``shared`` quota, ``admit`` also takes a slot there and ``release`` gives it back.
+    ``acquire`` either takes a slot for the caller or raises ``RequestRefused`` (429 for
+    the caller's own cap, 503 for the global one; ``limit`` is the failure's code). With a
+    ``shared`` quota, ``admit`` also takes a slot there and ``release`` gives it back.
     """
 
     def __init__(self, per_client: int, total: int, shared: SharedQuota | None = None) -> None:
@@ -136,26 +77,28 @@ class StreamSlots:
         self.shared = shared
         self.open = 0
 
-    async def admit(self, client: str) -> ProxyFailure | None:
+    async def admit(self, client: str) -> None:
         """``acquire`` here, then in the shared quota if there is one."""
-        refusal = self.acquire(client)
-        if refusal is not None or self.shared is None:
-            return refusal
-        refusal = await self.shared.acquire(client)
-        if refusal is not None:
+        self.acquire(client)
+        if self.shared is None:
+            return
+        try:
+            await self.shared.acquire(client)
+        except RequestRefused as exc:
             self._give_back(client)
-        return refusal
+            code = exc.failure.code
+            raise RequestRefused(exc.failure, limit=code) from None
 
-    def acquire(self, client: str) -> ProxyFailure | None:
-        """Take a slot for ``client`` in this process, or say why not."""
+    def acquire(self, client: str) -> None:
+        """Take a slot for ``client`` in this process; raises ``RequestRefused`` if full."""
         held = self._by_client.get(client, 0)
         if self._per_client and held >= self._per_client:
-            return too_many_streams(self._per_client)
+            refusal = too_many_streams(self._per_client)
+            raise RequestRefused(refusal, limit=refusal.code)
         if self._total and self.open >= self._total:
-            return CAPACITY_EXCEEDED
+            raise RequestRefused(CAPACITY_EXCEEDED, limit=CAPACITY_EXCEEDED.code)
         self._by_client[client] = held + 1
         self.open += 1
-        return None
 
     def release(self, client: str) -> None:
         """Give back the slot taken by ``client`` (and its shared one)."""
@@ -170,3 +113,28 @@ class StreamSlots:
         else:
             self._by_client.pop(client, None)
         self.open -= 1
+
+
+class MemoryBudgetStore:
+    """Counts in this process (one worker); ``clock`` is Unix seconds, for tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._used: dict[str, tuple[int, int]] = {}  # client -> (window, tokens)
+
+    async def count(self, client: str, rule: TokenBudgetRule, add: int) -> tuple[int, float]:
+        """Add ``add`` tokens to ``client``'s current window; its total and seconds left."""
+        window, left = rule.window(self._clock())
+        seen, used = self._used.get(client, (window, 0))
+        if seen != window:
+            used = 0
+            self._prune(window)
+        used += add
+        if add or client in self._used:
+            self._used[client] = (window, used)
+        return used, left
+
+    def _prune(self, window: int) -> None:
+        # A new window began for someone: forget every client's finished windows.
+        for client in [c for c, (w, _) in self._used.items() if w != window]:
+            del self._used[client]

@@ -1,5 +1,8 @@
 """Limits shared by every worker and replica through Redis (``PROXY_REDIS_URL``).
 
+The Redis implementations of ``interfaces``; ``build`` imports this module only when a
+Redis URL is set. Token budgets: see ``budget`` for the rule, ``RedisBudgetStore`` here.
+
 - Request rates, and failed client keys per address: the ``limits`` library's moving window
   in its async Redis storage (on redis-py, through the same connection pool as the quota).
 - Concurrent streams per client: a sorted set per client whose members are stream leases
@@ -27,25 +30,28 @@ from typing import Any
 
 from limits import parse_many
 from limits.aio.storage import RedisStorage
-from prometheus_client import CollectorRegistry
 
 from gloo_stream.proxy.failures import (
     LIMITS_UNAVAILABLE,
-    ProxyFailure,
     RequestRefused,
     too_many_streams,
 )
-from gloo_stream.proxy.policy.limits.memory import (
+from gloo_stream.proxy.policy.limits.interfaces import (
     FailureCounter,
-    LimitsRateLimitStore,
     RateDecision,
     RateLimitStore,
-    rate_limit_store,
 )
+from gloo_stream.proxy.policy.limits.memory import LimitsRateLimitStore, MemoryBudgetStore
 from gloo_stream.proxy.policy.limits.redis_link import RedisLink, RedisUnavailable
-from gloo_stream.proxy.settings import ProxySettings
+from gloo_stream.usage import TokenBudgetRule
 
-__all__ = ["SharedLimits", "SharedRateLimitStore", "SharedStreamQuota", "shared_limits"]
+__all__ = [
+    "RedisBudgetStore",
+    "SharedLimits",
+    "SharedRateLimitStore",
+    "SharedStreamQuota",
+    "limits_uri",
+]
 
 # KEYS[1] the client's set; ARGV: cap, lease ms, lease id. 1 taken, 0 refused.
 _ACQUIRE = """
@@ -74,6 +80,24 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
+# KEYS[1] the client's key prefix; ARGV: period seconds, tokens to add (0: only read).
+# Returns {tokens used in the window, milliseconds until the window ends}.
+_COUNT = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local period_ms = tonumber(ARGV[1]) * 1000
+local window = math.floor(now_ms / period_ms)
+local key = KEYS[1] .. ':' .. window
+local used
+if tonumber(ARGV[2]) > 0 then
+  used = redis.call('INCRBY', key, ARGV[2])
+  redis.call('PEXPIRE', key, period_ms + 60000)
+else
+  used = tonumber(redis.call('GET', key) or '0')
+end
+return {used, (window + 1) * period_ms - now_ms}
+"""
+
 
 class SharedRateLimitStore:
     """Request rates counted in Redis; by the fail policy while Redis is unavailable.
@@ -84,7 +108,7 @@ class SharedRateLimitStore:
     def __init__(self, rule: str, link: RedisLink, name: str = "rate") -> None:
         rules = parse_many(rule)
         storage = RedisStorage(
-            _limits_uri(link.url),
+            limits_uri(link.url),
             implementation="redispy",
             connection_pool=link.client.connection_pool,
             key_prefix=f"{link.prefix}{name}",
@@ -138,8 +162,8 @@ class SharedStreamQuota:
         """The Redis key of ``client``'s lease set."""
         return f"{self._link.prefix}streams:{client}"
 
-    async def acquire(self, client: str) -> ProxyFailure | None:
-        """Take a lease for one stream of ``client``, or say why not."""
+    async def acquire(self, client: str) -> None:
+        """Take a lease for one stream of ``client``; raises ``RequestRefused`` if it cannot."""
         lease = f"{self._replica}:{next(self._ids)}"
         args = [self._cap, self._lease_ms, lease]
         try:
@@ -149,15 +173,14 @@ class SharedStreamQuota:
         except RedisUnavailable:
             # A call that timed out may still have added the lease: it lapses unrenewed.
             if not self._link.fail_open:
-                return LIMITS_UNAVAILABLE
+                raise RequestRefused(LIMITS_UNAVAILABLE) from None
             self._unleased[client] = self._unleased.get(client, 0) + 1
-            return None
+            return
         if not taken:
-            return too_many_streams(self._cap)
+            raise RequestRefused(too_many_streams(self._cap))
         self._held.setdefault(client, []).append(lease)
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.get_running_loop().create_task(self._renew_while_held())
-        return None
 
     def release(self, client: str) -> None:
         """Give back one of ``client``'s streams (its lease is removed in the background)."""
@@ -221,6 +244,32 @@ class SharedStreamQuota:
             await asyncio.wait(self._pending, timeout=self._link.timeout * 2)
 
 
+class RedisBudgetStore:
+    """Counts in Redis for every worker and replica; by the fail policy when it is down."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+        self._script = link.client.register_script(_COUNT)
+        self._local = MemoryBudgetStore()
+
+    def key(self, client: str) -> str:
+        """The Redis key prefix of ``client``'s windows."""
+        return f"{self._link.prefix}tokens:{client}"
+
+    async def count(self, client: str, rule: TokenBudgetRule, add: int) -> tuple[int, float]:
+        """Add ``add`` tokens in Redis; while it is down, here (open) or refuse (closed)."""
+        args = [rule.period_seconds, add]
+        try:
+            used, left_ms = await self._link.call(
+                "tokens", lambda: self._script(keys=[self.key(client)], args=args)
+            )
+        except RedisUnavailable:
+            if self._link.fail_open or add:  # a debit is never refused: the answer is sent
+                return await self._local.count(client, rule, add)
+            raise RequestRefused(LIMITS_UNAVAILABLE) from None
+        return int(used), int(left_ms) / 1000
+
+
 @dataclass(eq=False)
 class SharedLimits:
     """What ``PROXY_REDIS_URL`` brings: a shared rate store, a shared stream quota, the link."""
@@ -237,32 +286,8 @@ class SharedLimits:
         await self.link.aclose()
 
 
-def shared_limits(settings: ProxySettings, registry: CollectorRegistry) -> SharedLimits:
-    """The Redis-backed limits for ``settings`` (which must have ``proxy_redis_url``)."""
-    assert settings.proxy_redis_url is not None
-    link = RedisLink(
-        settings.proxy_redis_url.get_secret_value(),
-        timeout=settings.proxy_redis_timeout,
-        fail_open=settings.proxy_redis_fail == "open",
-        registry=registry,
-        prefix=settings.proxy_redis_prefix,
-    )
-    rule = settings.proxy_rate_limit
-    rate = SharedRateLimitStore(rule, link) if rule else rate_limit_store("")
-    per_client = settings.proxy_max_streams_per_client
-    quota = (
-        SharedStreamQuota(link, per_client, settings.proxy_redis_lease_seconds)
-        if per_client
-        else None
-    )
-    failure_rule = settings.proxy_auth_failure_limit
-    failures = (
-        SharedRateLimitStore(failure_rule, link, "auth") if failure_rule else rate_limit_store("")
-    )
-    return SharedLimits(link, rate, quota, failures)
-
-
-def _limits_uri(url: str) -> str:
+def limits_uri(url: str) -> str:
+    """The ``limits`` library's storage URI for a Redis ``url``."""
     # ``limits`` picks its async storage by scheme; unix sockets are spelled redis+unix.
     if url.startswith("unix://"):
         url = "redis+unix://" + url.removeprefix("unix://")
