@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.text import Text
 
+from gloo_stream.config import GlooSettings, settings_error
 from gloo_stream.errors import MISSING_MODEL_HINT, BadRequestError, ExitStatus, GlooError
 
 __all__ = [
@@ -55,15 +57,12 @@ def explain(error: GlooError, *, auth_mode: str = "none") -> Explanation:
     return Explanation(ExitStatus(error.exit_status), [message, advice] if advice else [message])
 
 
-def explain_settings(error: ValidationError) -> Explanation:
-    """A setting from the environment or ``.env`` (or an option) has a bad value."""
-    lines = []
-    for problem in error.errors():
-        name = ".".join(str(part) for part in problem["loc"]).upper()
-        # The message only: the input could be a secret.
-        msg = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}: {msg}" if name else msg)
-    return Explanation(ExitStatus.USAGE, ["Invalid setting: " + "; ".join(lines)])
+def explain_settings(
+    error: ValidationError, settings_cls: type[BaseSettings] = GlooSettings
+) -> Explanation:
+    """A setting from the environment or ``.env`` (or an option) has a bad value: the
+    library's ``ConfigurationError`` wording (the variable, and the value unless secret)."""
+    return Explanation(ExitStatus.USAGE, [settings_error(error, settings_cls).message])
 
 
 def message_console(*, stderr: bool = True) -> Console:

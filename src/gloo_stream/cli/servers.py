@@ -88,7 +88,7 @@ def proxy(
     try:
         settings = ProxySettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
-        lines = explain_settings(error).lines
+        lines = explain_settings(error, ProxySettings).lines
         raise fail(ExitStatus.USAGE, [lines[0], "See gloo-stream proxy --help."]) from None
     # Imported when used: the proxy's stack is heavy, and chat never needs it.
     from gloo_stream.proxy import run_proxy
