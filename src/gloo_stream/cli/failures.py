@@ -33,8 +33,8 @@ __all__ = [
 
 
 EXIT_STATUS_HELP = (
-    "Exit status: 0 ok · 1 unexpected failure · 2 usage (bad option, value or setting; "
-    "nothing was sent) · 3 authentication or permission · 4 rate limited · "
+    "Exit status: 0 ok · 1 unexpected failure · 2 usage (bad option, value or setting, or a "
+    "port in use; nothing was sent) · 3 authentication or permission · 4 rate limited · "
     "5 upstream or stream failure (a partial answer is kept) · 130 interrupted (Ctrl-C)"
 )
 

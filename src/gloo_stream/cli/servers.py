@@ -7,6 +7,8 @@ them.
 from __future__ import annotations
 
 import contextlib
+import errno
+import importlib
 import os
 from typing import Annotated, Any
 
@@ -94,8 +96,8 @@ def proxy(
     from gloo_stream.proxy import run_proxy
     from gloo_stream.proxy.observe.telemetry import TracingConfig, TracingConfigError
 
-    try:  # the OTEL_* environment is checked before anything binds or starts
-        TracingConfig.from_environ(os.environ)
+    try:  # the OTEL_* environment is checked before anything binds, starts or is announced
+        _check_tracing(TracingConfig.from_environ(os.environ))
     except TracingConfigError as error:
         raise fail(ExitStatus.USAGE, [str(error), "See the README's Observability."]) from None
 
@@ -108,10 +110,51 @@ def proxy(
                 settings = settings.model_copy(update=sim.upstream_settings())
             run_proxy(settings, offline=offline, workers=count)
     except OSError as error:
-        where = f"{settings.proxy_host}:{settings.proxy_port}"
-        raise fail(
-            ExitStatus.FAILURE, [f"Cannot serve on {where}: {error.strerror}", "Try --port."]
+        raise _cannot_listen(
+            error, settings.proxy_host, settings.proxy_port, "PROXY_PORT"
         ) from None
+
+
+def _check_tracing(config: Any) -> None:
+    """Traces asked for need OpenTelemetry importable: say so now, not after the banner."""
+    from gloo_stream.proxy.observe.telemetry import TracingConfigError
+
+    if config is None:
+        return
+    modules = ["opentelemetry.sdk.trace"]
+    if "otlp" in config.exporters:
+        modules.append("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise TracingConfigError(
+                f"OTEL_* asks for traces but OpenTelemetry is not installed ({module} cannot "
+                "be imported): pip install 'gloo-stream[otel]', or unset "
+                "OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER"
+            ) from None
+
+
+# Binding failures that the chosen address explains: a usage problem, fixed by another port.
+_ADDRESS_PROBLEMS = {
+    errno.EADDRINUSE: "is already in use (another server on it?)",
+    errno.EACCES: "needs privileges (ports below 1024 usually do)",
+    errno.EADDRNOTAVAIL: "is not an address of this machine",
+}
+
+
+def _cannot_listen(error: OSError, host: str, port: int, variable: str = "") -> typer.Exit:
+    """Exit 2 when the address is the problem (in use, privileged, not ours); else exit 1."""
+    problem = _ADDRESS_PROBLEMS.get(error.errno or 0)
+    if problem is None:
+        return fail(ExitStatus.FAILURE, [f"Cannot listen on {host}:{port}: {error.strerror}"])
+    return fail(
+        ExitStatus.USAGE,
+        [
+            f"Cannot listen on {host}:{port}: the port {problem}",
+            f"Pick another with --port{' or ' + variable if variable else ''}.",
+        ],
+    )
 
 
 SIMULATE_HELP = """Serve the offline Gloo API simulator: completions, OAuth2 token, scripted faults.
@@ -169,6 +212,4 @@ def simulate(
     try:
         run(host=host, port=port, config=config)
     except OSError as error:
-        raise fail(
-            ExitStatus.FAILURE, [f"Cannot listen on {host}:{port}: {error.strerror}", "Try --port."]
-        ) from None
+        raise _cannot_listen(error, host, port) from None

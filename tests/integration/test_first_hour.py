@@ -1,0 +1,99 @@
+"""What a newcomer hits in the first hour (issue 22), through the real ``gloo-stream`` command.
+
+Each run gets a clean environment and a temporary working directory, as in ``test_cli``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("gloo-stream")
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "gloo_stream.cli"]
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """Only what a test chooses: the developer's own settings cannot change the result."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **extra}
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args],
+        env=env,
+        cwd=cwd,
+        input="",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port some other program is listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
+def without_opentelemetry(tmp_path: Path) -> str:
+    """A PYTHONPATH on which ``import opentelemetry`` fails, as if it were not installed."""
+    shadow = tmp_path / "shadow" / "opentelemetry"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('opentelemetry is not installed')\n")
+    return str(shadow.parent)
+
+
+def test_traces_without_opentelemetry_are_refused_before_any_announcement(
+    tmp_path: Path, without_opentelemetry: str
+) -> None:
+    env = clean_env(
+        tmp_path,
+        PYTHONPATH=without_opentelemetry,
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+    )
+    proc = run(["proxy", "--offline", "--port", "0"], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""  # no "open http://..." nor "traces OTLP/HTTP to ..."
+    assert "OpenTelemetry is not installed" in proc.stderr
+    assert "pip install 'gloo-stream[otel]'" in proc.stderr
+    assert "Unexpected error" not in proc.stderr
+    assert "bug" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["proxy", "--offline"], ["simulate"]])
+def test_a_port_in_use_is_a_usage_error(
+    tmp_path: Path, busy_port: int, command: list[str]
+) -> None:
+    proc = run([*command, "--port", str(busy_port)], clean_env(tmp_path), tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert f"127.0.0.1:{busy_port}" in proc.stderr
+    assert "already in use" in proc.stderr
+    assert "--port" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_bad_timeout_is_refused_echoing_the_value(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, GLOO_API_KEY="k", GLOO_READ_TIMEOUT="abc")
+    proc = run(["chat", "hi"], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "GLOO_READ_TIMEOUT" in proc.stderr
+    assert "'abc'" in proc.stderr
+
+
+def test_a_bad_secret_is_named_but_not_echoed(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, PROXY_REDIS_URL="http://me:hunter2@cache")
+    proc = run(["proxy", "--port", "0"], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "PROXY_REDIS_URL" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout
