@@ -72,9 +72,7 @@ def test_traces_without_opentelemetry_are_refused_before_any_announcement(
 
 
 @pytest.mark.parametrize("command", [["proxy", "--offline"], ["simulate"]])
-def test_a_port_in_use_is_a_usage_error(
-    tmp_path: Path, busy_port: int, command: list[str]
-) -> None:
+def test_a_port_in_use_is_a_usage_error(tmp_path: Path, busy_port: int, command: list[str]) -> None:
     proc = run([*command, "--port", str(busy_port)], clean_env(tmp_path), tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert f"127.0.0.1:{busy_port}" in proc.stderr
