@@ -95,3 +95,20 @@ def test_a_bad_secret_is_named_but_not_echoed(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "PROXY_REDIS_URL" in proc.stderr
     assert "hunter2" not in proc.stderr + proc.stdout
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_upstream_in_api_key_mode_names_only_gloo_api_url(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/ai/v2/chat/completions"
+    env = clean_env(tmp_path, GLOO_API_URL=url, GLOO_API_KEY="k", GLOO_MAX_RETRIES="0")
+    proc = run(["chat", "hi"], env, tmp_path)
+    assert proc.returncode == 5, proc.stderr
+    assert f"Could not reach {url}" in proc.stderr
+    assert "check GLOO_API_URL and the network" in proc.stderr
+    assert "GLOO_TOKEN_URL" not in proc.stderr  # no token endpoint is used with an API key
