@@ -120,3 +120,38 @@ def test_ctrl_c_before_the_first_token_does_not_claim_a_partial(
     assert "Stopped (Ctrl-C) before the first token: nothing arrived." in said
     assert "partial answer is kept" not in said
     assert child.exitstatus == 130
+
+
+@pytest.fixture(scope="module")
+def brisk() -> Iterator[SimulatorServer]:
+    with SimulatorServer(SimulatorConfig(tokens_per_second=400, first_token_delay=0.01)) as server:
+        yield server
+
+
+def screen_lines(text: str) -> list[str]:
+    return [line.rstrip() for line in ANSI.sub("", text).replace("\r", "").split("\n")]
+
+
+def test_the_banner_and_summary_wrap_between_words_at_100_columns(
+    brisk: SimulatorServer, tmp_path: Path
+) -> None:
+    model = "gloo-anthropic-claude-sonnet-with-a-name-long-enough-to-need-a-second-line"
+    child = spawn(brisk, ["chat", "--model", model], tmp_path)
+    child.expect(PROMPT)
+    banner = screen_lines(str(child.before))
+    child.sendline("hello")
+    child.expect(PROMPT)
+    summary = [line for line in screen_lines(str(child.before)) if line]
+    leave(child)
+    # Each line fits the 100 columns: the terminal never has to cut a word in two.
+    assert banner and all(len(line) <= 100 for line in banner), banner
+    assert (
+        " ".join(banner).split()
+        == (
+            f"gloo-stream chat · routing: model {model} · /help for commands · "
+            "Ctrl-C stops an answer · Ctrl-D leaves"
+        ).split()
+    )
+    tail = summary[-3:]
+    assert all(len(line) <= 100 for line in tail), tail
+    assert model in " ".join(tail).split()  # the model name whole, not cut

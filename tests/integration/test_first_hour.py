@@ -5,6 +5,7 @@ Each run gets a clean environment and a temporary working directory, as in ``tes
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -112,3 +113,19 @@ def test_an_unreachable_upstream_in_api_key_mode_names_only_gloo_api_url(tmp_pat
     assert f"Could not reach {url}" in proc.stderr
     assert "check GLOO_API_URL and the network" in proc.stderr
     assert "GLOO_TOKEN_URL" not in proc.stderr  # no token endpoint is used with an API key
+
+
+@pytest.mark.parametrize("command", [[], ["chat"], ["demo"], ["auth"], ["proxy"], ["simulate"]])
+def test_help_at_80_columns_wraps_paragraphs_evenly(tmp_path: Path, command: list[str]) -> None:
+    proc = run([*command, "--help"], clean_env(tmp_path, COLUMNS="80"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.rstrip() for line in proc.stdout.splitlines()]
+    assert all(len(line) <= 80 for line in lines)
+    prose = [
+        line if line.strip() and not line.startswith("   ") and line[:1] not in "│╭╰" else ""
+        for line in lines
+    ]
+    for line, following in itertools.pairwise(prose):
+        # A line continued by more of its paragraph is full: no hard break mid-paragraph.
+        if line and following:
+            assert len(line) >= 60, f"ragged: {line!r} then {following!r}"

@@ -27,6 +27,7 @@ __all__ = [
     "explain",
     "explain_settings",
     "fail",
+    "help_paragraphs",
     "message_console",
     "print_failure",
 ]
@@ -37,6 +38,18 @@ EXIT_STATUS_HELP = (
     "port in use; nothing was sent) · 3 authentication or permission · 4 rate limited · "
     "5 upstream or stream failure (a partial answer is kept) · 130 interrupted (Ctrl-C)"
 )
+
+
+def help_paragraphs(text: str) -> str:
+    """A command's help with each prose paragraph on one line, so the terminal's width wraps it.
+
+    Typer's rich help keeps every newline as a hard break: a paragraph wrapped at 100 columns
+    in the source came out ragged at 80. Indented lines (examples) keep their breaks.
+    """
+    blocks = text.strip("\n").split("\n\n")
+    return "\n\n".join(
+        block if block.startswith(" ") else " ".join(block.split("\n")) for block in blocks
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +79,14 @@ def explain_settings(
 
 
 def message_console(*, stderr: bool = True) -> Console:
-    """A console for notices and summaries: lines are never hard-wrapped, so a log or a
-    grep sees each message whole (a terminal still wraps them visually)."""
-    return Console(stderr=stderr, soft_wrap=True)
+    """A console for notices and summaries.
+
+    On a terminal, lines wrap between words (the terminal itself would cut one in two);
+    elsewhere they are never hard-wrapped, so a log or a grep sees each message whole.
+    """
+    console = Console(stderr=stderr)
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 def print_failure(console: Console, lines: Sequence[str], *, hint_prefix: str = "") -> None:

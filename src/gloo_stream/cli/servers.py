@@ -24,11 +24,13 @@ PROXY_HELP = """Serve the streaming proxy and browser chat page; credentials sta
 
 [bold]Examples[/]
 
-  gloo-stream proxy                                  (http://127.0.0.1:3001)
+  gloo-stream proxy              (http://127.0.0.1:3001)
 
-  gloo-stream proxy --offline                        (upstream: the built-in simulator)
+  gloo-stream proxy --offline    (upstream: the built-in simulator)
 
-  gloo-stream proxy --port 8080 --cors-origin https://app.example.org --workers auto
+  gloo-stream proxy --port 8080 --workers auto --cors-origin https://a.example
+
+Settings come from PROXY_* and GLOO_* variables (environment or .env): see .env.example.
 """
 
 
@@ -166,11 +168,12 @@ GLOO_CLIENT_SECRET=sim-secret.
 
   gloo-stream simulate
 
-  gloo-stream simulate --port 9000 --tokens-per-second 20 --first-token-delay 0.5
+  gloo-stream simulate --port 9000 --tokens-per-second 20
 
-  gloo-stream simulate --require-model    (like vLLM or Ollama: try GLOO_MODEL against it)
+  gloo-stream simulate --require-model    (refuses calls without a model)
 
-  GLOO_API_URL=http://127.0.0.1:8765/ai/v2/chat/completions GLOO_API_KEY=sim-key gloo-stream chat hi
+  export GLOO_API_URL=http://127.0.0.1:8765/ai/v2/chat/completions
+  GLOO_API_KEY=sim-key gloo-stream chat hi
 """
 
 
