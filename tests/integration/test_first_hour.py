@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -129,3 +130,28 @@ def test_help_at_80_columns_wraps_paragraphs_evenly(tmp_path: Path, command: lis
         # A line continued by more of its paragraph is full: no hard break mid-paragraph.
         if line and following:
             assert len(line) >= 60, f"ragged: {line!r} then {following!r}"
+
+
+def test_ctrl_c_on_an_offline_proxy_says_its_shutdown_lines_once(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*COMMAND, "proxy", "--offline", "--port", "0"],
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:  # serving once uvicorn says so
+            if "Application startup complete" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rest.count("Shutting down") == 1, rest
+    assert rest.count("Finished server process") == 1, rest

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
+import logging
 import os
 from typing import Annotated, Any
 
@@ -109,6 +110,9 @@ def proxy(
                 from gloo_stream.simulator import SimulatorServer
 
                 sim = stack.enter_context(SimulatorServer())
+                # Its uvicorn logs through the same "uvicorn.error" logger as the proxy's:
+                # quieted once the proxy has said its shutdown lines, not to say them twice.
+                stack.callback(logging.getLogger("uvicorn.error").setLevel, logging.WARNING)
                 settings = settings.model_copy(update=sim.upstream_settings())
             run_proxy(settings, offline=offline, workers=count)
     except OSError as error:
