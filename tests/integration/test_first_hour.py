@@ -11,9 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 SCRIPT = Path(sys.executable).with_name("gloo-stream")
@@ -155,3 +157,67 @@ def test_ctrl_c_on_an_offline_proxy_says_its_shutdown_lines_once(tmp_path: Path)
             proc.wait()
     assert rest.count("Shutting down") == 1, rest
     assert rest.count("Finished server process") == 1, rest
+
+
+def test_sigterm_with_open_streams_and_workers_logs_no_cancellation_tracebacks(
+    tmp_path: Path,
+) -> None:
+    port = closed_port()
+    proc = subprocess.Popen(
+        [*COMMAND, "proxy", "--offline", "--port", str(port), "--workers", "2"],
+        env=clean_env(tmp_path, PROXY_SHUTDOWN_GRACE="0.2"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    both_up = threading.Event()
+
+    def read_log() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if sum("Application startup complete" in seen for seen in lines) == 2:
+                both_up.set()
+
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
+    streams = 4
+    bodies = [b""] * streams
+    all_open = threading.Barrier(streams + 1, timeout=30)
+
+    def stream(index: int) -> None:
+        body = {"messages": [{"role": "user", "content": f"a long answer {index}"}]}
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("POST", f"http://127.0.0.1:{port}/api/stream", json=body) as response,
+        ):
+            pieces = response.iter_raw()
+            bodies[index] += next(pieces)  # the answer has begun
+            all_open.wait()
+            for piece in pieces:
+                bodies[index] += piece
+
+    try:
+        assert both_up.wait(60), "".join(lines)
+        clients = [threading.Thread(target=stream, args=(i,)) for i in range(streams)]
+        for client in clients:
+            client.start()
+        all_open.wait()
+        proc.send_signal(signal.SIGTERM)
+        for client in clients:
+            client.join(30)
+        proc.wait(30)
+        reader.join(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = "".join(lines)
+    assert proc.returncode == 0, log
+    assert all(b"server_shutdown" in body for body in bodies), bodies  # each ended cleanly
+    assert "Exception in ASGI application" not in log, log
+    assert "CancelledError" not in log, log
