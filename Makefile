@@ -15,7 +15,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# `make run` needs only the runtime dependencies (not mypy, Playwright, the OpenAI SDK...):
+# installed first and alone, pip's progress shown; the dev toolchain waits for a test target.
+RUNTIME_STAMP := $(VENV)/.runtime-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+$(RUNTIME_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	@echo "Installing gloo-stream and its runtime dependencies into $(VENV) (first run only)..."
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e .
+	rm -f $(VENV)/.runtime-*
+	touch $@
+
+run: $(if $(wildcard $(STAMP)),$(STAMP),$(RUNTIME_STAMP))
 	$(VENV)/bin/gloo-stream demo
 
 lint: install

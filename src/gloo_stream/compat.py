@@ -17,7 +17,7 @@ import msgspec
 
 from gloo_stream.client import GlooClient
 from gloo_stream.client.auth import ClientCredentialsAuth
-from gloo_stream.config import GlooSettings
+from gloo_stream.config import GlooSettings, load_settings
 from gloo_stream.errors import MissingCredentialsError, error_from_response
 from gloo_stream.request import build_chat_request
 from gloo_stream.wire import ChatCompletionChunk, is_done
@@ -111,7 +111,7 @@ class StreamingResponse:
 
 def make_streaming_request(message: str, token: str) -> StreamingResponse:
     """POST one streaming completion with a bearer ``token``; raises on a non-200 answer."""
-    settings = GlooSettings()
+    settings = load_settings(GlooSettings)
     body = build_chat_request(message, defaults=settings.request_defaults)
     request = _client().build_request(
         "POST",
@@ -140,7 +140,7 @@ def stream_completion(message: str, token: str) -> dict[str, Any]:
     Also ``ttft_ms`` and ``interrupted``. A failure mid-stream raises a ``StreamError``
     whose ``partial`` keeps what arrived (the tutorial silently returned it as if whole).
     """
-    with GlooClient(api_key=token, settings=GlooSettings()) as client:
+    with GlooClient(api_key=token, settings=load_settings(GlooSettings)) as client:
         result = client.complete(message)
     return _tutorial_dict(result.to_dict())
 
@@ -157,7 +157,7 @@ def render_stream_to_terminal(
         stream.write(text)
         stream.flush()
 
-    with GlooClient(api_key=token, settings=GlooSettings()) as client:
+    with GlooClient(api_key=token, settings=load_settings(GlooSettings)) as client:
         result = client.complete(message, on_token=show)
     stream.write(f"\n\n[{result.token_count} tokens, finish_reason={result.finish_reason}]\n")
     stream.flush()
@@ -175,7 +175,7 @@ def get_access_token() -> dict[str, Any]:
 
 def ensure_valid_token() -> str:
     """A usable bearer token: the API key, or a cached OAuth token refreshed before expiry."""
-    settings = GlooSettings()
+    settings = load_settings(GlooSettings)
     if settings.gloo_api_key is not None:
         return settings.gloo_api_key.get_secret_value()
     return _oauth().get_token(_client())
@@ -195,7 +195,7 @@ def _client() -> httpx.Client:
 
 
 def _oauth() -> ClientCredentialsAuth:
-    settings = GlooSettings()
+    settings = load_settings(GlooSettings)
     if not (settings.gloo_client_id and settings.gloo_client_secret is not None):
         raise MissingCredentialsError(
             "OAuth needs GLOO_CLIENT_ID and GLOO_CLIENT_SECRET (in the environment or .env)"

@@ -6,14 +6,22 @@ Settings come from the environment and from a ``.env`` file in the working direc
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar, get_args
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gloo_stream.errors import ConfigurationError
 from gloo_stream.request import MODEL_FAMILIES, TRADITIONS
 
-__all__ = ["DEFAULT_API_URL", "DEFAULT_TOKEN_URL", "GlooSettings", "blank_secret"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_TOKEN_URL",
+    "GlooSettings",
+    "blank_secret",
+    "load_settings",
+    "settings_error",
+]
 
 DEFAULT_API_URL = "https://platform.ai.gloo.com/ai/v2/chat/completions"
 DEFAULT_TOKEN_URL = "https://platform.ai.gloo.com/oauth2/token"
@@ -156,3 +164,42 @@ def _one_of(value: str | None, options: frozenset[str]) -> str | None:
 
 def _csv(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(settings_cls: type[SettingsT], **overrides: Any) -> SettingsT:
+    """``settings_cls`` from the environment and ``.env``, ``overrides`` (not None) winning.
+
+    A bad value raises ``ConfigurationError`` naming the variable and echoing the value
+    (never a secret's), instead of pydantic's ``ValidationError``.
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return settings_cls(**given)
+    except ValidationError as error:
+        raise settings_error(error, settings_cls) from None
+
+
+def settings_error(error: ValidationError, settings_cls: type[BaseSettings]) -> ConfigurationError:
+    """One ``ConfigurationError`` for every problem ``error`` lists, each naming its variable."""
+    problems = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"])
+        # "Value error, " is pydantic's prefix for our validators' own words.
+        msg = problem["msg"].removeprefix("Value error, ")
+        echo = repr(problem.get("input"))
+        if field and not _is_secret(settings_cls, field) and echo not in msg:
+            msg = f"{msg}, got {echo}"
+        problems.append(f"{field.upper()}: {msg}" if field else msg)
+    return ConfigurationError("Invalid setting: " + "; ".join(problems))
+
+
+def _is_secret(settings_cls: type[BaseSettings], field: str) -> bool:
+    """A ``SecretStr`` field, or one not declared (unknown: treated as secret, never echoed)."""
+    info = settings_cls.model_fields.get(field)
+    if info is None:
+        return True
+    annotation = info.annotation
+    return annotation is SecretStr or SecretStr in get_args(annotation)

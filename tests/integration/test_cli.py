@@ -325,7 +325,9 @@ def test_demo_works_against_a_model_requiring_server_with_only_gloo_model(
     proc = run(["demo"], sim_env(model_sim, tmp_path, GLOO_MODEL="llama3.1:8b"), tmp_path)
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first == f"Using the Gloo API at {model_sim.api_url}, model llama3.1:8b (GLOO_MODEL)."
+    # Not Gloo: the banner names the server's host, not "the Gloo API" (issue 22).
+    expected = f"Using the server at 127.0.0.1 (GLOO_API_URL={model_sim.api_url})"
+    assert first == f"{expected}, model llama3.1:8b (GLOO_MODEL)."
     assert "Finish reason: stop" in proc.stdout
     tokens = expected_answer([{"role": "user", "content": STREAM_PROMPT}])
     assert f"{''.join(tokens)}\n\n[{len(tokens)} tokens, finish_reason=stop]" in proc.stdout

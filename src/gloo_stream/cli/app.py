@@ -16,7 +16,13 @@ import typer
 from gloo_stream.cli import servers
 from gloo_stream.cli.chat import run_interactive, run_turn, view_factory
 from gloo_stream.cli.connect import DEMO_TOKENS_PER_SECOND, load_settings, open_client
-from gloo_stream.cli.failures import EXIT_STATUS_HELP, ExitStatus, fail, message_console
+from gloo_stream.cli.failures import (
+    EXIT_STATUS_HELP,
+    ExitStatus,
+    fail,
+    help_paragraphs,
+    message_console,
+)
 from gloo_stream.errors import InvalidRequestError
 from gloo_stream.request import build_chat_request
 
@@ -119,13 +125,13 @@ stderr. Piped stdin is read as the prompt.
 
   gloo-stream chat "What does grace mean?"
 
-  gloo-stream chat --model-family anthropic --temperature 0.3 "Summarise Psalm 23"
+  gloo-stream chat --model-family anthropic -t 0.3 "Summarise Psalm 23"
 
   echo "Explain SSE in one paragraph" | gloo-stream chat --no-markdown
 
   gloo-stream chat --json "hi" | jq -r 'select(.type=="result").text'
 
-  gloo-stream chat --offline        (interactive, against the built-in simulator)
+  gloo-stream chat --offline     (interactive, against the built-in simulator)
 
 Without --model or --model-family, GLOO_MODEL (or GLOO_MODEL_FAMILY) picks the model when set,
 else Gloo auto-routes; servers such as vLLM or Ollama need one of them.
@@ -135,7 +141,7 @@ Ctrl-C stops the answer being written (what arrived is kept, marked as cut), Ctr
 """
 
 
-@app.command(help=_CHAT_HELP, epilog=EXIT_STATUS_HELP)
+@app.command(help=help_paragraphs(_CHAT_HELP), epilog=EXIT_STATUS_HELP)
 def chat(
     prompt: _Prompt = None,
     model: _ChatModel = None,
@@ -187,13 +193,13 @@ server that requires a model (vLLM, Ollama...), give --model or set GLOO_MODEL.
 
   gloo-stream demo
 
-  gloo-stream demo --offline      (the simulator even when credentials are set)
+  gloo-stream demo --offline    (the simulator, even with credentials set)
 
-  gloo-stream demo --model llama3.1     (GLOO_API_URL and GLOO_API_KEY set for Ollama)
+  gloo-stream demo --model llama3.1    (GLOO_API_URL, GLOO_API_KEY: Ollama)
 """
 
 
-@app.command(help=_DEMO_HELP, epilog=EXIT_STATUS_HELP)
+@app.command(help=help_paragraphs(_DEMO_HELP), epilog=EXIT_STATUS_HELP)
 def demo(
     offline: Annotated[
         bool, typer.Option("--offline", help="Use the built-in simulator even with credentials.")
@@ -232,11 +238,11 @@ reason and the fix. Secrets are never printed. Exit status 0 only when every ste
 
   GLOO_API_URL=http://127.0.0.1:8765/ai/v2/chat/completions gloo-stream auth
 
-  gloo-stream auth --offline      (against the built-in simulator's client credentials)
+  gloo-stream auth --offline    (the built-in simulator's client credentials)
 """
 
 
-@app.command(help=_AUTH_HELP, epilog=EXIT_STATUS_HELP)
+@app.command(help=help_paragraphs(_AUTH_HELP), epilog=EXIT_STATUS_HELP)
 def auth(
     api_url: _ApiUrl = None,
     token_url: Annotated[
@@ -259,8 +265,8 @@ def auth(
     raise typer.Exit(int(run_auth_check(settings, out, timeout=timeout)))
 
 
-app.command(help=servers.PROXY_HELP)(servers.proxy)
-app.command(help=servers.SIMULATE_HELP)(servers.simulate)
+app.command(help=help_paragraphs(servers.PROXY_HELP), epilog=EXIT_STATUS_HELP)(servers.proxy)
+app.command(help=help_paragraphs(servers.SIMULATE_HELP), epilog=EXIT_STATUS_HELP)(servers.simulate)
 
 
 def main() -> None:

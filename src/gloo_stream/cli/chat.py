@@ -18,7 +18,7 @@ from gloo_stream.cli.failures import ExitStatus, explain, message_console
 from gloo_stream.cli.render import AnswerView, JsonLinesView, PlainView
 from gloo_stream.cli.render_live import LiveMarkdownView
 from gloo_stream.client import GlooClient
-from gloo_stream.errors import GlooError, InvalidRequestError, StreamError
+from gloo_stream.errors import BadRequestError, GlooError, InvalidRequestError, StreamError
 from gloo_stream.request import build_chat_request, names_routing, with_defaults
 
 __all__ = ["ChatSession", "Turn", "run_interactive", "run_turn", "view_factory"]
@@ -28,7 +28,8 @@ HELP = """\
 Commands:
   /reset          forget the conversation (the system prompt stays)
   /system TEXT    set the system prompt (/system alone clears it)
-  /model NAME     use this exact model (/model auto: let Gloo choose)
+  /model NAME     use this exact model (/model auto: let Gloo choose;
+                  /model default: back to GLOO_MODEL, auto when unset)
   /family NAME    use a model family: openai, anthropic, google, open source
   /help           this list
   /exit           leave (Ctrl-D works too)
@@ -68,8 +69,12 @@ def run_turn(
     view: AnswerView,
     *,
     auth_mode: str = "none",
+    in_chat: str | None = None,
 ) -> Turn:
-    """Stream one answer into ``view``; never raises for API errors or Ctrl-C."""
+    """Stream one answer into ``view``; never raises for API errors or Ctrl-C.
+
+    ``in_chat`` is the interactive chat's own advice for a server that requires a model.
+    """
     view.start()
     try:
         result = client.complete(messages, on_token=view.on_token, on_retry=view.on_retry, **params)
@@ -79,7 +84,10 @@ def run_turn(
         return Turn(ExitStatus.INTERRUPTED, view.text, cut="stopped by the user")
     except GlooError as error:
         explanation = explain(error, auth_mode=auth_mode)
-        view.fail(error, explanation.lines)
+        lines = explanation.lines
+        if in_chat is not None and isinstance(error, BadRequestError) and error.missing_model:
+            lines = [lines[0], in_chat]  # the fix at the chat's prompt, not a command option
+        view.fail(error, lines)
         if isinstance(error, StreamError):
             return Turn(explanation.status, error.partial.text, cut=error.partial.error)
         return Turn(explanation.status)
@@ -108,7 +116,12 @@ class ChatSession:
         """Send one user message and keep the answer (a cut one is kept and marked)."""
         self.history.append({"role": "user", "content": prompt})
         turn = run_turn(
-            self.client, self.messages(), self.params, self.make_view(), auth_mode=self.auth_mode
+            self.client,
+            self.messages(),
+            self.params,
+            self.make_view(),
+            auth_mode=self.auth_mode,
+            in_chat=self._model_advice(),
         )
         if turn.cut is None and turn.status is ExitStatus.OK:
             self.history.append({"role": "assistant", "content": turn.text})
@@ -154,8 +167,12 @@ class ChatSession:
         if not value:
             self._say(f"Routing: {self.routing()}")
             return
-        # "auto" is said explicitly, so it also overrides a default model (GLOO_MODEL).
-        routing: dict[str, Any] = {"auto_routing": True} if value == "auto" else {key: value}
+        if value == "default":  # as on the proxy: the settings' default (GLOO_MODEL...)
+            routing: dict[str, Any] = {}
+        elif value == "auto":  # said explicitly, so it also overrides GLOO_MODEL
+            routing = {"auto_routing": True}
+        else:
+            routing = {key: value}
         try:
             build_chat_request("check", **routing)  # the core's rules, before any request
         except InvalidRequestError as error:
@@ -165,6 +182,16 @@ class ChatSession:
             self.params.pop(name, None)
         self.params.update(routing)
         self._say(f"Routing: {self.routing()}")
+
+    def _model_advice(self) -> str:
+        """What to type when the server requires a model, given what is set now."""
+        default = self.client.request_defaults.get("model")
+        if default and self.params.get("auto_routing"):
+            return f"This server requires a model: type /model NAME, or /model default ({default})."
+        return (
+            "This server requires a model: type /model NAME "
+            "(GLOO_MODEL=NAME sets one for every run)."
+        )
 
     def routing(self) -> str:
         """How the model is chosen, in words (naming the setting a default came from)."""

@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import ValidationError
-
-from gloo_stream.cli.failures import ExitStatus, explain, explain_settings, fail
+from gloo_stream import config
+from gloo_stream.cli.failures import ExitStatus, explain, fail
 from gloo_stream.client import GlooClient
 from gloo_stream.config import GlooSettings
-from gloo_stream.errors import GlooError
+from gloo_stream.errors import ConfigurationError, GlooError
 
 __all__ = ["DEMO_TOKENS_PER_SECOND", "OFFLINE_TOKENS_PER_SECOND", "load_settings", "open_client"]
 
@@ -23,9 +22,9 @@ DEMO_TOKENS_PER_SECOND = 100.0  # visibly streams, yet the whole demo takes a co
 def load_settings(**overrides: Any) -> GlooSettings:
     """Settings from the environment and ``.env``, options winning; exit 2 when invalid."""
     try:
-        return GlooSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as error:
-        raise fail(ExitStatus.USAGE, explain_settings(error).lines) from None
+        return config.load_settings(GlooSettings, **overrides)
+    except ConfigurationError as error:
+        raise fail(ExitStatus.USAGE, [error.message]) from None
 
 
 @contextmanager

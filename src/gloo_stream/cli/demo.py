@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -40,7 +41,11 @@ def demo_banner(settings: GlooSettings, *, use_simulator: bool, model: str | Non
         routing = f", model {settings.gloo_model} (GLOO_MODEL)"
     elif settings.gloo_model_family:
         routing = f", model family {settings.gloo_model_family} (GLOO_MODEL_FAMILY)"
-    return f"Using the Gloo API at {settings.gloo_api_url}{routing}."
+    host = urlsplit(settings.gloo_api_url).hostname or settings.gloo_api_url
+    # Only Gloo's own hosts are "the Gloo API"; LLMock, vLLM or Ollama are named by host.
+    if host == "gloo.com" or host.endswith(".gloo.com"):
+        return f"Using the Gloo API at {settings.gloo_api_url}{routing}."
+    return f"Using the server at {host} (GLOO_API_URL={settings.gloo_api_url}){routing}."
 
 
 def run_demo(

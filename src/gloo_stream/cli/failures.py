@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.text import Text
 
+from gloo_stream.config import GlooSettings, settings_error
 from gloo_stream.errors import MISSING_MODEL_HINT, BadRequestError, ExitStatus, GlooError
 
 __all__ = [
@@ -25,16 +27,29 @@ __all__ = [
     "explain",
     "explain_settings",
     "fail",
+    "help_paragraphs",
     "message_console",
     "print_failure",
 ]
 
 
 EXIT_STATUS_HELP = (
-    "Exit status: 0 ok · 1 unexpected failure · 2 usage (bad option, value or setting; "
-    "nothing was sent) · 3 authentication or permission · 4 rate limited · "
+    "Exit status: 0 ok · 1 unexpected failure · 2 usage (bad option, value or setting, or a "
+    "port in use; nothing was sent) · 3 authentication or permission · 4 rate limited · "
     "5 upstream or stream failure (a partial answer is kept) · 130 interrupted (Ctrl-C)"
 )
+
+
+def help_paragraphs(text: str) -> str:
+    """A command's help with each prose paragraph on one line, so the terminal's width wraps it.
+
+    Typer's rich help keeps every newline as a hard break: a paragraph wrapped at 100 columns
+    in the source came out ragged at 80. Indented lines (examples) keep their breaks.
+    """
+    blocks = text.strip("\n").split("\n\n")
+    return "\n\n".join(
+        block if block.startswith(" ") else " ".join(block.split("\n")) for block in blocks
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +70,23 @@ def explain(error: GlooError, *, auth_mode: str = "none") -> Explanation:
     return Explanation(ExitStatus(error.exit_status), [message, advice] if advice else [message])
 
 
-def explain_settings(error: ValidationError) -> Explanation:
-    """A setting from the environment or ``.env`` (or an option) has a bad value."""
-    lines = []
-    for problem in error.errors():
-        name = ".".join(str(part) for part in problem["loc"]).upper()
-        # The message only: the input could be a secret.
-        msg = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}: {msg}" if name else msg)
-    return Explanation(ExitStatus.USAGE, ["Invalid setting: " + "; ".join(lines)])
+def explain_settings(
+    error: ValidationError, settings_cls: type[BaseSettings] = GlooSettings
+) -> Explanation:
+    """A setting from the environment or ``.env`` (or an option) has a bad value: the
+    library's ``ConfigurationError`` wording (the variable, and the value unless secret)."""
+    return Explanation(ExitStatus.USAGE, [settings_error(error, settings_cls).message])
 
 
 def message_console(*, stderr: bool = True) -> Console:
-    """A console for notices and summaries: lines are never hard-wrapped, so a log or a
-    grep sees each message whole (a terminal still wraps them visually)."""
-    return Console(stderr=stderr, soft_wrap=True)
+    """A console for notices and summaries.
+
+    On a terminal, lines wrap between words (the terminal itself would cut one in two);
+    elsewhere they are never hard-wrapped, so a log or a grep sees each message whole.
+    """
+    console = Console(stderr=stderr)
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 def print_failure(console: Console, lines: Sequence[str], *, hint_prefix: str = "") -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "PlainView",
     "TextSoFar",
     "retry_notice",
+    "stopped_line",
     "summary_line",
 ]
 
@@ -56,6 +57,13 @@ class AnswerView(Protocol):
 
 
 # -- pure helpers -------------------------------------------------------------------------
+
+
+def stopped_line(text: str) -> str:
+    """What Ctrl-C left: a partial answer is kept; before the first token, nothing was."""
+    if text:
+        return "⏹ Stopped (Ctrl-C); the partial answer is kept."
+    return "⏹ Stopped (Ctrl-C) before the first token: nothing arrived."
 
 
 def summary_line(result: StreamResult) -> str:
@@ -142,7 +150,7 @@ class PlainView(TextSoFar):
     def interrupt(self) -> None:
         """Keep the partial, say it was cut."""
         self._end_line()
-        self._err.print("⏹ Stopped (Ctrl-C); the partial answer is kept.", style="yellow")
+        self._err.print(stopped_line(self.text), style="yellow")
 
     def _end_line(self) -> None:
         if self._parts and not self.text.endswith("\n"):

@@ -24,7 +24,7 @@ from rich.text import Text
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.cli.failures import print_failure
 from gloo_stream.cli.partial_markdown import close_open_inline
-from gloo_stream.cli.render import TextSoFar, retry_notice, summary_line
+from gloo_stream.cli.render import TextSoFar, retry_notice, stopped_line, summary_line
 from gloo_stream.errors import GlooError
 
 __all__ = ["LiveMarkdownView", "TrimmedMarkdown", "estimated_height", "split_settled"]
@@ -219,7 +219,7 @@ class LiveMarkdownView(TextSoFar):
         """Leave the partial on screen, marked as stopped."""
         self._stale_into_tail()
         self._stop()
-        self._err.print("⏹ Stopped (Ctrl-C); the partial answer is kept.", style="yellow")
+        self._err.print(stopped_line(self.text), style="yellow")
 
     def _stale_into_tail(self) -> None:
         # A failure while a retry waits: what stays on screen is the text that arrived.

@@ -7,6 +7,9 @@ them.
 from __future__ import annotations
 
 import contextlib
+import errno
+import importlib
+import logging
 import os
 from typing import Annotated, Any
 
@@ -22,11 +25,13 @@ PROXY_HELP = """Serve the streaming proxy and browser chat page; credentials sta
 
 [bold]Examples[/]
 
-  gloo-stream proxy                                  (http://127.0.0.1:3001)
+  gloo-stream proxy              (http://127.0.0.1:3001)
 
-  gloo-stream proxy --offline                        (upstream: the built-in simulator)
+  gloo-stream proxy --offline    (upstream: the built-in simulator)
 
-  gloo-stream proxy --port 8080 --cors-origin https://app.example.org --workers auto
+  gloo-stream proxy --port 8080 --workers auto --cors-origin https://a.example
+
+Settings come from PROXY_* and GLOO_* variables (environment or .env): see .env.example.
 """
 
 
@@ -88,14 +93,14 @@ def proxy(
     try:
         settings = ProxySettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
-        lines = explain_settings(error).lines
+        lines = explain_settings(error, ProxySettings).lines
         raise fail(ExitStatus.USAGE, [lines[0], "See gloo-stream proxy --help."]) from None
     # Imported when used: the proxy's stack is heavy, and chat never needs it.
     from gloo_stream.proxy import run_proxy
     from gloo_stream.proxy.observe.telemetry import TracingConfig, TracingConfigError
 
-    try:  # the OTEL_* environment is checked before anything binds or starts
-        TracingConfig.from_environ(os.environ)
+    try:  # the OTEL_* environment is checked before anything binds, starts or is announced
+        _check_tracing(TracingConfig.from_environ(os.environ))
     except TracingConfigError as error:
         raise fail(ExitStatus.USAGE, [str(error), "See the README's Observability."]) from None
 
@@ -105,13 +110,57 @@ def proxy(
                 from gloo_stream.simulator import SimulatorServer
 
                 sim = stack.enter_context(SimulatorServer())
+                # Its uvicorn logs through the same "uvicorn.error" logger as the proxy's:
+                # quieted once the proxy has said its shutdown lines, not to say them twice.
+                stack.callback(logging.getLogger("uvicorn.error").setLevel, logging.WARNING)
                 settings = settings.model_copy(update=sim.upstream_settings())
             run_proxy(settings, offline=offline, workers=count)
     except OSError as error:
-        where = f"{settings.proxy_host}:{settings.proxy_port}"
-        raise fail(
-            ExitStatus.FAILURE, [f"Cannot serve on {where}: {error.strerror}", "Try --port."]
+        raise _cannot_listen(
+            error, settings.proxy_host, settings.proxy_port, "PROXY_PORT"
         ) from None
+
+
+def _check_tracing(config: Any) -> None:
+    """Traces asked for need OpenTelemetry importable: say so now, not after the banner."""
+    from gloo_stream.proxy.observe.telemetry import TracingConfigError
+
+    if config is None:
+        return
+    modules = ["opentelemetry.sdk.trace"]
+    if "otlp" in config.exporters:
+        modules.append("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise TracingConfigError(
+                f"OTEL_* asks for traces but OpenTelemetry is not installed ({module} cannot "
+                "be imported): pip install 'gloo-stream[otel]', or unset "
+                "OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER"
+            ) from None
+
+
+# Binding failures that the chosen address explains: a usage problem, fixed by another port.
+_ADDRESS_PROBLEMS = {
+    errno.EADDRINUSE: "is already in use (another server on it?)",
+    errno.EACCES: "needs privileges (ports below 1024 usually do)",
+    errno.EADDRNOTAVAIL: "is not an address of this machine",
+}
+
+
+def _cannot_listen(error: OSError, host: str, port: int, variable: str = "") -> typer.Exit:
+    """Exit 2 when the address is the problem (in use, privileged, not ours); else exit 1."""
+    problem = _ADDRESS_PROBLEMS.get(error.errno or 0)
+    if problem is None:
+        return fail(ExitStatus.FAILURE, [f"Cannot listen on {host}:{port}: {error.strerror}"])
+    return fail(
+        ExitStatus.USAGE,
+        [
+            f"Cannot listen on {host}:{port}: the port {problem}",
+            f"Pick another with --port{' or ' + variable if variable else ''}.",
+        ],
+    )
 
 
 SIMULATE_HELP = """Serve the offline Gloo API simulator: completions, OAuth2 token, scripted faults.
@@ -123,11 +172,12 @@ GLOO_CLIENT_SECRET=sim-secret.
 
   gloo-stream simulate
 
-  gloo-stream simulate --port 9000 --tokens-per-second 20 --first-token-delay 0.5
+  gloo-stream simulate --port 9000 --tokens-per-second 20
 
-  gloo-stream simulate --require-model    (like vLLM or Ollama: try GLOO_MODEL against it)
+  gloo-stream simulate --require-model    (refuses calls without a model)
 
-  GLOO_API_URL=http://127.0.0.1:8765/ai/v2/chat/completions GLOO_API_KEY=sim-key gloo-stream chat hi
+  export GLOO_API_URL=http://127.0.0.1:8765/ai/v2/chat/completions
+  GLOO_API_KEY=sim-key gloo-stream chat hi
 """
 
 
@@ -169,6 +219,4 @@ def simulate(
     try:
         run(host=host, port=port, config=config)
     except OSError as error:
-        raise fail(
-            ExitStatus.FAILURE, [f"Cannot listen on {host}:{port}: {error.strerror}", "Try --port."]
-        ) from None
+        raise _cannot_listen(error, host, port) from None

@@ -352,13 +352,14 @@ def exchange(
 def connection_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
     """The error for a request that never got an answer (``url`` unless the token's failed)."""
     what = type(exc).__name__
+    requested = url
     with contextlib.suppress(RuntimeError):  # httpx raises when the error has no request
         url = str(exc.request.url)  # the token endpoint, when that is what failed
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"Timed out waiting for {url} ({what}); the server may be busy")
-    return APIConnectionError(
-        f"Could not reach {url} ({what}); check GLOO_API_URL, GLOO_TOKEN_URL and the network"
-    )
+    # Name only the setting of the URL that failed: an API-key user has no token endpoint.
+    setting = "GLOO_API_URL" if url == requested else "GLOO_TOKEN_URL"
+    return APIConnectionError(f"Could not reach {url} ({what}); check {setting} and the network")
 
 
 def retry_wait(

@@ -18,7 +18,7 @@ import msgspec
 
 from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth
 from gloo_stream.client.fallback import breaker_for, fallback_from
-from gloo_stream.config import GlooSettings
+from gloo_stream.config import GlooSettings, load_settings
 from gloo_stream.errors import MissingCredentialsError
 from gloo_stream.failover import Upstream, UpstreamRoute, fallback_body
 from gloo_stream.request import build_chat_request
@@ -86,7 +86,8 @@ class ClientBase(Generic[HttpT]):
         clock: Clock | None = None,
         sleep: Callable[[float], Any] | None = None,
     ) -> None:
-        s = settings if settings is not None else GlooSettings()
+        # ConfigurationError naming the variable, not pydantic's ValidationError.
+        s = settings if settings is not None else load_settings(GlooSettings)
         self.api_url = api_url or s.gloo_api_url
         self.auth = auth or _make_auth(s, api_key, client_id, client_secret, token_url)
         connect = _given(timeout, s.gloo_connect_timeout)

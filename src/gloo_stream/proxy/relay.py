@@ -283,6 +283,9 @@ async def relay_chunks(
     finally:
         stats.chunks += chunks
         stats.bytes += nbytes
+        if stats.result_tokens is None and (so_far := stream.partial_result()) is not None:
+            # The caller left mid-answer: its log line counts what was relayed, not null.
+            stats.result_tokens, stats.ttft_ms = so_far.token_count, so_far.ttft_ms
     if stats.failure is None and stream.result is not None:
         stats.result_tokens = stream.result.token_count
         stats.ttft_ms = stream.result.ttft_ms

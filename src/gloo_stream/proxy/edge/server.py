@@ -7,6 +7,7 @@ only then lets uvicorn close connections.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import ipaddress
 import logging
@@ -33,6 +34,7 @@ from gloo_stream.serving import bind_tcp
 
 __all__ = [
     "DrainingServer",
+    "ShutdownCancelledFilter",
     "app_from_env",
     "run_proxy",
     "tune_gc",
@@ -137,9 +139,27 @@ def tune_gc() -> None:
     gc.set_threshold(2_000, 10, 1_000)
 
 
+class ShutdownCancelledFilter(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" for a stream its shutdown cancelled.
+
+    With ``--workers``, uvicorn cancels the streams still open when its graceful-shutdown
+    timeout ends; each one has by then sent its caller the ``server_shutdown`` event, so a
+    CancelledError traceback per stream says nothing wrong happened, loudly.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False (drop) for that cancellation; every other record passes."""
+        error = record.exc_info[1] if record.exc_info else None
+        return not (
+            isinstance(error, asyncio.CancelledError)
+            and str(record.msg).startswith("Exception in ASGI application")
+        )
+
+
 def app_from_env() -> ProxyApp:
     """The app built from the environment (what each worker process runs)."""
     _log_to_stderr()
+    logging.getLogger("uvicorn.error").addFilter(ShutdownCancelledFilter())
     app = create_app(ProxySettings())
     tune_gc()
     return app
