@@ -17,6 +17,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -28,6 +29,7 @@ from starlette.routing import Route
 
 from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.serving import ThreadedServer, bind_tcp
+from gloo_stream.testing import ProxyServer
 
 DONE = "data: [DONE]\n\n"
 API_KEY = "scripted-upstream-key"
@@ -139,3 +141,16 @@ def proxy_settings_for(upstream: ScriptedUpstream, **overrides: Any) -> ProxySet
         **overrides,
     }
     return ProxySettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class ScriptedStack:
+    """The proxy in front of a scripted upstream (which serves the page)."""
+
+    upstream: ScriptedUpstream
+    proxy: ProxyServer
+
+    @property
+    def url(self) -> str:
+        """The chat page."""
+        return self.proxy.url + "/"

@@ -10,14 +10,13 @@ test scripts the upstream with exactly the chunks the contract describes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from scripted_upstream import DONE, ScriptedUpstream, chunk, finish, proxy_settings_for
+from scripted_upstream import DONE, chunk, finish
 
-from gloo_stream.testing import ProxyServer
+from conftest import ScriptedStack
 
 pytestmark = pytest.mark.browser
 
@@ -59,25 +58,6 @@ def tool_delta(index: int, arguments: str = "", **first: str) -> str:
         call.update(id=first["id"], type="function")
         call["function"]["name"] = first["name"]
     return chunk(delta={"tool_calls": [call]})
-
-
-@dataclass
-class ScriptedStack:
-    """The proxy in front of a scripted upstream (which serves the page)."""
-
-    upstream: ScriptedUpstream
-    proxy: ProxyServer
-
-    @property
-    def url(self) -> str:
-        """The chat page."""
-        return self.proxy.url + "/"
-
-
-@pytest.fixture(scope="module")
-def scripted_stack() -> Iterator[ScriptedStack]:
-    with ScriptedUpstream() as upstream, ProxyServer(proxy_settings_for(upstream)) as proxy:
-        yield ScriptedStack(upstream, proxy)
 
 
 @pytest.fixture
