@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scripted_upstream import ScriptedStack, ScriptedUpstream, proxy_settings_for
 
 from gloo_stream.simulator import SimulatorConfig, SimulatorServer
 from gloo_stream.testing import ProxyServer, settings_for
@@ -103,6 +104,13 @@ def slow(slow_stack: Stack) -> Stack:
     """The slow stack with zeroed counters and no queued faults."""
     slow_stack.simulator.reset()
     return slow_stack
+
+
+@pytest.fixture(scope="session")
+def scripted_stack() -> Iterator[ScriptedStack]:
+    """The proxy in front of a scripted upstream (scripted_upstream.py), for the whole session."""
+    with ScriptedUpstream() as upstream, ProxyServer(proxy_settings_for(upstream)) as proxy:
+        yield ScriptedStack(upstream, proxy)
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,13 @@ The page lives in ``proxy/static/``. marked and DOMPurify ship inside the packag
 
 from __future__ import annotations
 
+import html
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -64,12 +67,27 @@ def page_libraries(settings: ProxySettings) -> tuple[str, list[str]]:
     return summary, problems
 
 
-async def _index(request: Request) -> Response:
-    index = STATIC_DIR / "index.html"
-    if not index.is_file():
-        message = "The chat page is not installed (proxy/static/index.html is missing)."
-        return not_found(message).response()
-    return FileResponse(index, headers=_NO_CACHE)
+_UPSTREAM_META = '<meta name="gloo-upstream" content="">'
+
+
+def _index_for(settings: ProxySettings) -> Callable[[Request], Awaitable[Response]]:
+    # The page names who answered: the upstream's host and port only (never a path, a query or
+    # credentials in the URL); the page says "Gloo" for Gloo's own hosts.
+    parts = urlsplit(settings.gloo_api_url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    meta = f'<meta name="gloo-upstream" content="{html.escape(host)}">'
+
+    async def index(request: Request) -> Response:
+        page = STATIC_DIR / "index.html"
+        if not page.is_file():
+            message = "The chat page is not installed (proxy/static/index.html is missing)."
+            return not_found(message).response()
+        text = page.read_text(encoding="utf-8").replace(_UPSTREAM_META, meta, 1)
+        return HTMLResponse(text, headers=_NO_CACHE)
+
+    return index
 
 
 def _vendor_route(library: BrowserLibrary, settings: ProxySettings) -> Route:
@@ -86,7 +104,7 @@ def _vendor_route(library: BrowserLibrary, settings: ProxySettings) -> Route:
 def page_routes(settings: ProxySettings) -> list[BaseRoute]:
     """``/``, ``/static/...`` and ``/vendor/...``."""
     return [
-        Route("/", _index, methods=["GET", "HEAD"]),
+        Route("/", _index_for(settings), methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         *(_vendor_route(library, settings) for library in LIBRARIES),
     ]

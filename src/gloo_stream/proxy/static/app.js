@@ -3,9 +3,12 @@
 // views, and starts it. Nothing else is created at module level.
 //
 //   model       model.js         the turns, as plain data (no DOM node), and the answer in
-//                                flight; storage.js keeps the turns and settings in this browser
-//   views       conversation.js  the list of turns (one turn's DOM is built by turn-view.js;
-//                                markdown.js renders and sanitises answers with DOMPurify)
+//                                flight; storage.js keeps the turns and settings in this browser;
+//                                answer-parts.js: an answer's reasoning, sources, tool calls,
+//                                seams, as data
+//   views       conversation.js  the list of turns (one turn's DOM is built by turn-view.js and
+//                                answer-parts-view.js; markdown.js renders and sanitises
+//                                answers with DOMPurify)
 //               composer.js      the message box, Send, Stop and the status line
 //               settings.js      the Settings panel (its fields are its state)
 //   controller  chat.js          send, stop, retry, new chat, resume after a reload: changes
@@ -18,7 +21,7 @@
 import { ChatController } from "./chat.js";
 import { Composer } from "./composer.js";
 import { ConversationView } from "./conversation.js";
-import { apiUrlOf, findElements } from "./elements.js";
+import { apiUrlOf, findElements, upstreamOf } from "./elements.js";
 import { ChatModel } from "./model.js";
 import { SettingsPanel } from "./settings.js";
 
@@ -36,6 +39,7 @@ export const chat = new ChatController({
   composer,
   settings: new SettingsPanel(ui),
   apiUrl: apiUrlOf(document),
+  upstream: upstreamOf(document),
 });
 
 chat.start();

@@ -3,11 +3,13 @@
 // Controller, it is given the model and the views and binds itself to the views' events; it
 // changes the model (model.js) and asks the views to draw, and never touches the DOM itself.
 
+import { addToolCallDelta, seamOf, sourceOf } from "./answer-parts.js";
 import { streamAnswer } from "./completion.js";
 import { cancelStream } from "./resume.js";
 import { STATE_LABELS } from "./turn-view.js";
 
-/** How often an answer in flight is saved, so a reload can continue it (ms). */
+/** How often, at most, an answer in flight is saved, so a reload, a crash or a closed tab
+ * keeps what arrived (and a resumable answer can be continued) (ms). */
 const SAVE_EVERY_MS = 250;
 /** How often the live figures of an answer in flight are redrawn (ms). */
 const STATS_EVERY_MS = 100;
@@ -17,18 +19,34 @@ export class ChatController {
    * @param {{model: import("./model.js").ChatModel,
    *   view: import("./conversation.js").ConversationView,
    *   composer: import("./composer.js").Composer,
-   *   settings: import("./settings.js").SettingsPanel, apiUrl: string}} parts
+   *   settings: import("./settings.js").SettingsPanel, apiUrl: string,
+   *   upstream?: string}} parts `upstream`: the host the proxy sends answers to ("" for Gloo)
    */
-  constructor({ model, view, composer, settings, apiUrl }) {
+  constructor({ model, view, composer, settings, apiUrl, upstream = "" }) {
     this.model = model;
     this.view = view;
     this.composer = composer;
     this.settings = settings;
     this.apiUrl = apiUrl;
+    this.upstream = upstream;
+    this._saveTimer = null;
+    /** The page is going away: an answer ending now was ended by that, not by the model. */
+    this._leaving = false;
     composer.bindSend(() => this.send());
     composer.bindStop(() => this.stop());
     composer.bindNewChat(() => this.newChat());
     view.bindRetry(() => this.retryLast());
+    view.bindPageHide(
+      () => this.leave(),
+      () => (this._leaving = false), // back from the back/forward cache: still this page
+    );
+  }
+
+  /** The page is going away (reload, closed tab): save what arrived, now. On the next load
+   * an answer still in flight reads as interrupted by the reload, or is resumed. */
+  leave() {
+    this._leaving = true;
+    this._saveNow();
   }
 
   /** Start-up: the saved settings and conversation come back; markdown-off is said. */
@@ -110,7 +128,18 @@ export class ChatController {
       ...this.settings.params(),
       stream_options: { include_usage: true },
     };
-    const turn = this.model.add({ role: "assistant", content: "", state: "connecting", error: null, stats: {} });
+    const turn = this.model.add({
+      role: "assistant",
+      content: "",
+      state: "connecting",
+      error: null,
+      stats: {},
+      upstream: this.upstream,
+      reasoning: "",
+      sources: [],
+      toolCalls: [],
+      seams: [],
+    });
     this.view.addAnswer(turn);
     await this._answer(turn, { body });
   }
@@ -129,7 +158,7 @@ export class ChatController {
       headers: this.settings.authHeaders(),
       signal: controller.signal,
       onOpen: () => composer.setStatus("Waiting for the first token…"),
-      onText: this._textTaker(turn),
+      ...this._takers(turn),
       onStreamId: (id) => {
         turn.streamId = id;
         model.save();
@@ -140,29 +169,74 @@ export class ChatController {
     this._finish(turn, outcome);
   }
 
-  /** What to do with each piece of text: add it to the turn and have it drawn. */
-  _textTaker(turn) {
+  /** What to do with each part of the answer as it arrives: add it to the turn, have it
+   * drawn, and have the turn saved soon. */
+  _takers(turn) {
+    const { view } = this;
     let lastStats = 0;
-    let lastSave = 0;
-    return (text, progress) => {
+    // The turn changed with the event that brought it: its id is saved with it, so a reload
+    // resumes right after what the saved turn holds, nothing missed and nothing twice.
+    const changed = (progress) => {
+      turn.lastEventId = progress.lastEventId;
       if (turn.state !== "streaming") this._showState(turn, "streaming", "Streaming…");
-      turn.content += text;
-      this.view.appendText(turn.id, text, turn.content);
-      const now = performance.now();
-      if (turn.streamId && now - lastSave > SAVE_EVERY_MS) {
-        // The text and the id of the event that brought it are saved together: a reload
-        // resumes right after what it shows, nothing missed and nothing twice.
-        lastSave = now;
-        turn.lastEventId = progress.lastEventId;
-        this.model.save();
-      }
-      if (now - lastStats > STATS_EVERY_MS) {
-        // Live figures, a few times a second: cheap, and readable while they change.
-        lastStats = now;
-        turn.stats = liveStats(progress, now);
-        this.view.showStats(turn);
-      }
+      this._saveSoon();
     };
+    return {
+      onText: (text, progress) => {
+        turn.content += text;
+        changed(progress);
+        view.appendText(turn, text);
+        const now = performance.now();
+        if (now - lastStats > STATS_EVERY_MS) {
+          // Live figures, a few times a second: cheap, and readable while they change.
+          lastStats = now;
+          turn.stats = liveStats(progress, now);
+          view.showStats(turn);
+        }
+      },
+      onReasoning: (text, progress) => {
+        turn.reasoning = (turn.reasoning ?? "") + text;
+        changed(progress);
+        // A reasoning model can think for a long while before its first word: say it is alive.
+        if (turn.content === "") this.composer.setStatus("Thinking…");
+        view.appendReasoning(turn, text);
+      },
+      onCitations: (items, progress) => {
+        turn.sources = items.map(sourceOf);
+        changed(progress);
+        view.showSources(turn);
+      },
+      onToolCall: (delta, progress) => {
+        turn.toolCalls ??= [];
+        addToolCallDelta(turn.toolCalls, delta);
+        changed(progress);
+        this.composer.setStatus("Streaming a tool call…");
+        view.showToolCalls(turn);
+      },
+      onSeam: (continuation, progress) => {
+        // Where the page's text is now: the proxy's offset counts the same characters, but
+        // the text on this page is what the mark must sit in.
+        turn.seams ??= [];
+        turn.seams.push(seamOf(continuation, turn.content.length));
+        changed(progress);
+        view.markSeam(turn);
+      },
+    };
+  }
+
+  /** Save within SAVE_EVERY_MS: often enough to lose little, rarely enough to cost nothing. */
+  _saveSoon() {
+    if (this._saveTimer !== null) return;
+    this._saveTimer = setTimeout(() => {
+      this._saveTimer = null;
+      this.model.save();
+    }, SAVE_EVERY_MS);
+  }
+
+  _saveNow() {
+    clearTimeout(this._saveTimer);
+    this._saveTimer = null;
+    this.model.save();
   }
 
   _showState(turn, state, status) {
@@ -172,6 +246,9 @@ export class ChatController {
   }
 
   _finish(turn, outcome) {
+    // The page is going away and took the connection with it: the saved turn stays as it
+    // was (in flight), so the next load says the reload interrupted it, or resumes it.
+    if (this._leaving) return;
     const tokens = outcome.usageTokens ?? outcome.tokens;
     turn.state = outcome.state;
     turn.error = outcome.error;
@@ -192,7 +269,7 @@ export class ChatController {
     this.composer.setStatus(
       turn.state === "error" ? `Error: ${turn.error.message}` : STATE_LABELS[turn.state] ?? turn.state,
     );
-    this.model.save();
+    this._saveNow();
     this.view.keepScrolled();
   }
 }

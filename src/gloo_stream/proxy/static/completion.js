@@ -43,6 +43,10 @@ const STATUS_SENTENCES = {
  * @param {{url: string, body?: object, headers?: object, signal: AbortSignal,
  *   resume?: {streamId: string, lastEventId: string},
  *   onOpen?: () => void, onText: (text: string, progress: object) => void,
+ *   onReasoning?: (text: string, progress: object) => void,
+ *   onCitations?: (items: object[], progress: object) => void,
+ *   onToolCall?: (delta: object, progress: object) => void,
+ *   onSeam?: (continuation: object, progress: object) => void,
  *   onStreamId?: (id: string) => void, onReconnecting?: (attempt: number) => void,
  *   onResumed?: () => void, now?: () => number, fetchImpl?: typeof fetch}} options
  * @returns {Promise<Outcome>}
@@ -147,6 +151,12 @@ class AnswerRecord {
     return { ...this.outcome, firstAt: this._firstAt, lastEventId: this.lastEventId };
   }
 
+  /** Something other than answer text arrived (reasoning, sources, a tool call, a seam):
+   * the progress so far, without counting a token. */
+  progress() {
+    return { ...this.outcome, firstAt: this._firstAt, lastEventId: this.lastEventId };
+  }
+
   /** The answer ended with `state` (and `error`, for "error"). */
   finish(state, error = null) {
     this.outcome.state = state;
@@ -229,13 +239,25 @@ function onEvent(event, answer, options) {
   return onChunk(chunk, answer, options);
 }
 
-/** One completion chunk: its text goes to onText; an "error" finish_reason ends the answer. */
+/** One completion chunk: what it carries goes to its callback, in the order it reads (the
+ * sources first, a seam before the text after it); an "error" finish_reason ends the answer. */
 function onChunk(chunk, answer, options) {
   const choice = chunk?.choices?.[0];
   if (chunk?.model) answer.outcome.model = chunk.model;
   if (chunk?.usage?.completion_tokens != null)
     answer.outcome.usageTokens = chunk.usage.completion_tokens;
-  const text = choice?.delta?.content;
+  // Grounded answers: the proxy relays the sources as `citations`; some upstreams say `sources`.
+  const citations = chunk?.citations ?? chunk?.sources;
+  if (Array.isArray(citations) && citations.length) options.onCitations?.(citations, answer.progress());
+  const seam = chunk?.gloo_continuation;
+  if (seam && typeof seam === "object") options.onSeam?.(seam, answer.progress());
+  const delta = choice?.delta ?? {};
+  // Both spellings are in the wild; reasoning is never part of the answer's text.
+  const reasoning = delta.reasoning_content ?? delta.reasoning;
+  if (typeof reasoning === "string" && reasoning !== "") options.onReasoning?.(reasoning, answer.progress());
+  if (Array.isArray(delta.tool_calls))
+    for (const call of delta.tool_calls) if (call) options.onToolCall?.(call, answer.progress());
+  const text = delta.content;
   if (typeof text === "string" && text !== "") options.onText(text, answer.addText());
   const reason = choice?.finish_reason;
   if (!reason) return null;

@@ -3,6 +3,17 @@
 // The only module that draws turns: the controller (chat.js) hands it turns, which are plain
 // data, and it finds their drawing by `turn.id`, as TodoMVC's View finds an item by data-id.
 
+import { jsonAnswerOf, markedText, seamMark } from "./answer-parts.js";
+import {
+  appendThinking,
+  drawSources,
+  drawThinking,
+  drawToolCalls,
+  markSeams,
+  seamFormatter,
+  showJsonAnswer,
+  showThinking,
+} from "./answer-parts-view.js";
 import { MarkdownFormatter, StreamingMarkdown } from "./markdown.js";
 import { assistantTurnView, showNotice, statsText, userTurnView } from "./turn-view.js";
 
@@ -15,10 +26,12 @@ export const formatter =
 /** Stopped, failed or cut by the token limit: the text may end mid-markup. */
 export const wasCut = ({ state, finishReason }) => state !== "done" || finishReason === "length";
 
-/** The libraries did not load: plain text, safe as it is, laid out by its own line breaks. */
-function showPlain(element, content) {
+/** The libraries did not load: plain text, safe as it is, laid out by its own line breaks
+ * (with the seams of a continued answer marked). */
+function showPlain(element, turn) {
   element.classList.add("plain");
-  element.textContent = content;
+  element.textContent = markedText(turn);
+  markSeams(element, turn.seams);
 }
 
 export class ConversationView {
@@ -71,7 +84,10 @@ export class ConversationView {
         return;
       }
       const parts = this._answerParts(turn);
-      renderMarkdownInto(parts.answer, turn.content, wasCut(turn), () => this.keepScrolled());
+      drawThinking(parts.thinking, turn);
+      renderMarkdownInto(parts.answer, turn, () => this.keepScrolled());
+      drawToolCalls(parts.tools, turn, true);
+      drawSources(parts.sources, turn.sources);
       parts.meta.textContent = statsText(turn);
       showNotice(parts, turn, index === turns.length - 1);
       this.ui.conversation.append(parts.item);
@@ -95,18 +111,59 @@ export class ConversationView {
   startStreaming(turn) {
     const parts = this._answers.get(turn.id);
     if (!parts) return;
-    parts.md = streamingMarkdown(parts.answer, () => this.keepScrolled());
-    if (parts.md && turn.content) parts.md.append(turn.content); // continued after a reload
+    parts.md = streamingMarkdown(parts.answer, turn, () => this.keepScrolled());
+    // Continued after a reload: what arrived before it is shown first.
+    if (parts.md && turn.content) parts.md.append(markedText(turn));
+    if (turn.reasoning) showThinking(parts.thinking, turn, true);
     parts.answer.setAttribute("aria-busy", "true");
     this.showState(turn);
   }
 
-  /** Show `text`, just added to the answer whose whole text is now `content`. */
-  appendText(turnId, text, content) {
-    const parts = this._answers.get(turnId);
+  /** Show `text`, just added to `turn`'s answer. */
+  appendText(turn, text) {
+    const parts = this._answers.get(turn.id);
     if (!parts) return;
+    if (turn.reasoning) showThinking(parts.thinking, turn, false); // the answer began
     if (parts.md) parts.md.append(text);
-    else showPlain(parts.answer, content);
+    else showPlain(parts.answer, turn);
+  }
+
+  /** Show `text`, just added to `turn`'s reasoning, in its "Thinking" section (never in the
+   * answer's text). */
+  appendReasoning(turn, text) {
+    const parts = this._answers.get(turn.id);
+    if (parts) appendThinking(parts.thinking, text, turn);
+  }
+
+  /** Show the sources of `turn`'s grounded answer. */
+  showSources(turn) {
+    const parts = this._answers.get(turn.id);
+    if (parts) drawSources(parts.sources, turn.sources);
+  }
+
+  /** Show `turn`'s tool calls as they grow. */
+  showToolCalls(turn) {
+    const parts = this._answers.get(turn.id);
+    if (parts) drawToolCalls(parts.tools, turn, false);
+  }
+
+  /** Mark a seam (turn.seams' last) where the answer's text is now. */
+  markSeam(turn) {
+    const parts = this._answers.get(turn.id);
+    const seam = turn.seams?.at(-1);
+    if (!parts || !seam) return;
+    if (parts.md) parts.md.append(seamMark(seam.n));
+    else showPlain(parts.answer, turn);
+  }
+
+  /** Call `onHide` when the page goes away (reload, closed tab, navigation), and `onBack`
+   * when it comes back from the back/forward cache. */
+  bindPageHide(onHide, onBack) {
+    const win = this.ui.conversation.ownerDocument.defaultView;
+    win.addEventListener("pagehide", onHide);
+    win.addEventListener("pageshow", (event) => {
+      if (event.persisted) onBack();
+    });
   }
 
   /** Show the turn's state and figures. */
@@ -130,6 +187,10 @@ export class ConversationView {
     if (!parts) return; // New chat dropped it before it ended
     parts.md?.flush(true, { cut: wasCut(turn) });
     parts.md = null;
+    const json = turn.state === "done" ? jsonAnswerOf(turn.content) : null;
+    if (json !== null) showJsonAnswer(parts.answer, json);
+    showThinking(parts.thinking, turn, false);
+    drawToolCalls(parts.tools, turn, true);
     parts.answer.setAttribute("aria-busy", "false");
     parts.meta.textContent = statsText(turn);
     showNotice(parts, turn, isLast);
@@ -148,7 +209,7 @@ export class ConversationView {
   }
 
   _answerParts(turn) {
-    const parts = assistantTurnView();
+    const parts = assistantTurnView(turn);
     parts.item.dataset.state = turn.state;
     this._answers.set(turn.id, parts);
     return parts;
@@ -185,26 +246,32 @@ export class ConversationView {
   }
 }
 
-/** A renderer for an answer as it streams into `element`; null when markdown is off. Each
- * frame that renders also keeps the answer in sight (`rendered`). */
-function streamingMarkdown(element, rendered) {
+/** A renderer for `turn`'s answer as it streams into `element` (seam marks drawn); null when
+ * markdown is off. Each frame that renders also keeps the answer in sight (`rendered`). */
+function streamingMarkdown(element, turn, rendered) {
   if (!formatter) return null;
   const schedule = (render) =>
     requestAnimationFrame(() => {
       render();
       rendered();
     });
-  return new StreamingMarkdown(element, formatter, { schedule });
+  return new StreamingMarkdown(element, seamFormatter(formatter, () => turn.seams), { schedule });
 }
 
-function renderMarkdownInto(element, content, cut, rendered) {
-  const md = streamingMarkdown(element, rendered);
-  if (!md) {
-    showPlain(element, content);
+/** Draw a saved answer at once: a JSON answer pretty-printed, any other as markdown. */
+function renderMarkdownInto(element, turn, rendered) {
+  const json = turn.state === "done" ? jsonAnswerOf(turn.content) : null;
+  if (json !== null) {
+    showJsonAnswer(element, json);
     return;
   }
-  md.append(content);
-  md.flush(true, { cut });
+  const md = streamingMarkdown(element, turn, rendered);
+  if (!md) {
+    showPlain(element, turn);
+    return;
+  }
+  md.append(markedText(turn));
+  md.flush(true, { cut: wasCut(turn) });
 }
 
 async function copyText(text, doc) {

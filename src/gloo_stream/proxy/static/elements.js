@@ -29,3 +29,9 @@ export function findElements(doc = document) {
 export function apiUrlOf(doc = document) {
   return doc.body.dataset.api || "/api/stream";
 }
+
+/** The host the proxy sends answers to, as the server wrote it into index.html's
+ * `<meta name="gloo-upstream">` ("" when it did not: then the answers are Gloo's). */
+export function upstreamOf(doc = document) {
+  return doc.querySelector('meta[name="gloo-upstream"]')?.content ?? "";
+}
