@@ -22,6 +22,7 @@ __all__ = [
     "REASON_LIMIT",
     "REDACTED",
     "Redactor",
+    "StreamScrubber",
     "basic_credential",
     "sanitize_reason",
     "strip_controls",
@@ -156,3 +157,128 @@ def _explanation_item(item: Any) -> str:
             return f"{where}: {message}" if where else message
         return ""
     return item if isinstance(item, str) else ""
+
+
+_MIN_HELD = 3  # a content tail shorter than this is not held back (it would hold most events)
+
+
+class StreamScrubber:
+    """Secrets out of a relayed event stream, also when split across reads and chunks.
+
+    Each event's bytes are searched whole (the SSE decoder already joined what several
+    reads carried), so a secret in any field of one event is replaced there. A secret
+    split across the content of consecutive chunks is caught by holding back the events
+    whose content ends with the start of a secret (three characters or more) until the
+    next one says whether the secret goes on: if it does, the held events and this one go
+    on as one event carrying the redacted text. Per event: one search of its bytes and one
+    of the last few dozen characters of content, a few microseconds (see
+    ``benchmarks/redaction_cost.py``).
+    """
+
+    __slots__ = (
+        "_bytes",
+        "_head_pattern",
+        "_heads",
+        "_held",
+        "_held_text",
+        "_longest",
+        "_redactor",
+        "_tail",
+    )
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        forms = sorted(
+            {f for s in redactor._secrets for f in _encodings(s) | {s} if f},
+            key=lambda f: (-len(f), f),
+        )
+        self._bytes = re.compile(b"|".join(re.escape(f.encode()) for f in forms)) if forms else None
+        self._heads: dict[str, list[str]] = {}
+        for form in forms:
+            if len(form) > _MIN_HELD:
+                self._heads.setdefault(form[:_MIN_HELD], []).append(form)
+        heads = sorted(self._heads)
+        self._head_pattern = re.compile("|".join(map(re.escape, heads))) if heads else None
+        self._longest = max((len(f) for f in forms), default=1)
+        self._tail = ""  # the last characters of content already relayed
+        self._held: list[bytes] = []
+        self._held_text = ""
+
+    def relay(self, events: list[tuple[str, bytes]]) -> list[bytes]:
+        """The bytes to send now for ``events`` (each: the chunk's content, its frame)."""
+        out: list[bytes] = []
+        for content, frame in events:
+            out += self._one(content, frame)
+        return out
+
+    def flush(self) -> list[bytes]:
+        """What is still held back, at the stream's end."""
+        held, self._held, self._held_text = self._held, [], ""
+        return held
+
+    def _one(self, content: str, frame: bytes) -> list[bytes]:
+        pattern = self._bytes
+        if pattern is not None and pattern.search(frame) is not None:
+            frame = self._redactor.text(frame.decode("utf-8", "replace")).encode()
+            content = self._redactor.text(content)
+        if not content:
+            return [*self.flush(), frame]
+        tail, held = self._tail, self._held_text
+        text = held + content
+        window = tail + text
+        matches = (
+            [m.span() for m in self._redactor._pattern.finditer(window)]
+            if (self._redactor._pattern is not None)
+            else []
+        )
+        offset = len(tail)
+        matches = [(s, e) for s, e in matches if e > offset]
+        if matches:
+            for start, end in reversed(matches):
+                text = text[: max(0, start - offset)] + REDACTED + text[end - offset :]
+            rewritten = _with_content(frame, text)
+            self._held, self._held_text = [], ""
+            self._keep_tail(text)
+            return [
+                rewritten
+                if rewritten is not None
+                else self._redactor.text(frame.decode("utf-8", "replace")).encode()
+            ]
+        if self._secret_starts_in(text):
+            self._held.append(frame)
+            self._held_text = text
+            return []
+        sent = [*self._held, frame]
+        self._held, self._held_text = [], ""
+        self._keep_tail(text)
+        return sent
+
+    def _keep_tail(self, text: str) -> None:
+        self._tail = (self._tail + text)[-(self._longest - 1) :] if self._longest > 1 else ""
+
+    def _secret_starts_in(self, text: str) -> bool:
+        """True when ``text`` ends with the first three or more characters of a secret."""
+        pattern = self._head_pattern
+        if pattern is None:
+            return False
+        recent = text[-(self._longest - 1) :]
+        at = 0
+        # One C-level search per start of a head (overlapping heads are each tried).
+        while (found := pattern.search(recent, at)) is not None:
+            rest = recent[found.start() :]
+            if any(form.startswith(rest) for form in self._heads[rest[:_MIN_HELD]]):
+                return True
+            at = found.start() + 1
+        return False
+
+
+def _with_content(frame: bytes, text: str) -> bytes | None:
+    """``frame`` (one ``data:`` line of chunk JSON) with its first choice's content ``text``."""
+    if not frame.startswith(b"data: ") or frame.count(b"\n") != 2:
+        return None
+    try:
+        chunk = msgspec.json.decode(frame[6:-2])
+        chunk["choices"][0]["delta"]["content"] = text
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+        return None
+    return b"data: " + msgspec.json.encode(chunk) + b"\n\n"

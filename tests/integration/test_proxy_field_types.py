@@ -110,8 +110,8 @@ def http(proxy: ProxyServer) -> Iterator[httpx.Client]:
 
 def wrong_type(field: str, value: Any) -> bool:
     """A value no rule of ``field`` could accept, whatever its content."""
-    if field == "n":
-        return value != 1
+    if field == "n":  # null means "not given" (issue 23), so one choice
+        return value is not None and (value != 1 or isinstance(value, bool))
     if value is None:  # null means "not given", except where a value is required
         return field in ("messages", "stream")
     kinds: dict[str, tuple[type, ...]] = {

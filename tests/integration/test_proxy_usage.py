@@ -172,12 +172,18 @@ def _genai(model: str) -> dict[str, str]:
 
 def test_budgets_refuse_before_anything_goes_upstream(simulator: SimulatorServer) -> None:
     settings = settings_for(
-        simulator, proxy_rate_limit="", proxy_api_keys=KEY, proxy_token_budget="30/hour"
+        simulator,
+        proxy_rate_limit="",
+        proxy_api_keys=KEY,
+        proxy_token_budget="30/hour",
+        proxy_budget_reserve_tokens=0,  # reserve the prompt's estimate only
+        proxy_metrics_allow_client_keys=True,
     )
     with ProxyServer(settings) as proxy:
         first = post(proxy, "/api/stream", stream_options={"include_usage": True})
         assert first.status_code == 200
-        assert first.headers["x-token-budget-remaining"] == "30"
+        # What is left once the prompt's estimate (22 characters: 6 tokens) was reserved.
+        assert first.headers["x-token-budget-remaining"] == "24"
         assert chunks(first.content)[-1]["usage"]["total_tokens"] > 30
         # Debited once the answer has ended, just after its last byte went out.
         remaining = proxy.app.proxy.metrics.usage.budget_remaining if proxy.app else None

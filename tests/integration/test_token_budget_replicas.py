@@ -20,6 +20,7 @@ from kit import needs_redis, running_redis, wait_until
 
 pytestmark = needs_redis
 MESSAGES = [{"role": "user", "content": "Tell me about streams."}]
+COST = 6 + 40  # the prompt's estimate (22 characters), and max_tokens
 KEYS = ("key-a", "key-b")
 
 
@@ -39,6 +40,7 @@ def replicas(simulator: SimulatorServer, tmp_path: Path) -> Iterator[list[ProxyS
 
 
 def ask(proxy: ProxyServer, key: str, **extra: Any) -> httpx.Response:
+    """One request reserving ``COST`` tokens."""
     body = {"messages": MESSAGES, "max_tokens": 40, **extra}
     headers = {"authorization": f"Bearer {key}"}
     return httpx.post(f"{proxy.url}/api/stream", json=body, headers=headers, timeout=10)
@@ -63,13 +65,14 @@ def test_a_budget_spent_through_one_replica_is_spent_on_both(
     one, two = replicas
     first = ask(one, "key-a", stream_options={"include_usage": True})
     assert first.status_code == 200
-    assert first.headers["x-token-budget-remaining"] == "100"
+    # Left once the request's cost was reserved: its prompt's estimate plus max_tokens.
+    assert first.headers["x-token-budget-remaining"] == str(100 - COST)
     # Debited once the answer ended; the other replica sees it through Redis.
     wait_until(lambda: remaining(two, "key-a") < 100, "the debit to reach the other replica")
     left = remaining(two, "key-a")
     assert left == remaining(one, "key-a")
     assert remaining(two, "key-b") == 100  # per client key
-    while left > 0:  # spend the rest, alternating replicas
+    while left >= COST:  # spend the rest, alternating replicas
         assert ask(two if left % 2 else one, "key-a").status_code == 200
         wait_until(lambda prev=left: remaining(one, "key-a") < prev, "the next debit")
         left = remaining(one, "key-a")

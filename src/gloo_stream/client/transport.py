@@ -9,6 +9,14 @@ payload as it arrives, pausing the socket when the reader falls behind. httpx's 
 the interface and every rule stays in the core: the client sees an ordinary
 ``httpx.Response``.
 
+Bounded against a hostile server: it asks for no compression (``Accept-Encoding:
+identity``); a gzip or deflate body sent anyway is expanded a piece at a time and at most
+``max_decoded_bytes`` in all, any other coding is refused. A ``text/event-stream`` body may
+not go on for more than ``max_event_bytes`` without a blank line (an event's end), so one
+huge line or an event that never ends cannot grow the reader's buffers; any other body may
+not exceed ``max_event_bytes`` at all. Past a bound the response fails with
+``httpx.RemoteProtocolError`` and its connection is closed.
+
 What it keeps from httpx: connect, read (first byte, then idle) timeouts, read afresh from
 the request's ``timeout`` extension at every wait, so a change made after the head arrived
 (``AsyncGlooClient`` swaps first-byte for idle) applies; the exceptions (``ConnectError``,
@@ -22,15 +30,22 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httptools
 import httpx
 
-__all__ = ["StreamingTransport"]
+__all__ = ["MAX_DECODED_BYTES", "MAX_EVENT_BYTES", "StreamingTransport"]
 
 HIGH_WATER = 256 * 1024  # bytes buffered before the socket is paused
+MAX_EVENT_BYTES = 1024 * 1024
+"""The default bound on one SSE event (bytes between blank lines), or on a whole other body."""
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+"""The default bound on what a compressed body may expand to."""
+_DECODE_STEP = 256 * 1024  # most bytes one decompression step may produce
+_CODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # zlib's wbits for each coding
 # The response extension that holds the body, for readers that skip httpx's layers.
 BODY_EXTENSION = "gloo_stream.body"
 Origin = tuple[str, str, int]
@@ -250,17 +265,81 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
 
+class _BodyBounds:
+    """What one body may hold: its decoder (a compressed body), and how far it may run.
+
+    ``check`` costs one ``endswith`` for a read ending with its event (a token stream's
+    usual read), and three ``rfind`` otherwise.
+    """
+
+    __slots__ = ("_decoded", "_inflate", "_max_decoded", "_max_event", "_run", "_sse", "_tail")
+
+    def __init__(self, coding: str, sse: bool, max_event: int, max_decoded: int) -> None:
+        wbits = _CODINGS.get(coding)
+        self._inflate = zlib.decompressobj(wbits) if wbits is not None else None
+        self._tail = b""  # compressed input not yet expanded (held back by the step bound)
+        self._sse = sse
+        self._max_event = max_event
+        self._max_decoded = max_decoded
+        self._decoded = 0
+        self._run = 0  # bytes since the last blank line (sse), else of the whole body
+
+    @property
+    def pending(self) -> bool:
+        """True while compressed input waits to be expanded."""
+        return bool(self._tail)
+
+    def decode(self, data: bytes) -> bytes:
+        """The next piece of the body (at most ``_DECODE_STEP`` expanded from ``data``)."""
+        inflate = self._inflate
+        if inflate is None:
+            return data
+        try:
+            out = inflate.decompress(self._tail + data, _DECODE_STEP)
+        except zlib.error as exc:
+            raise httpx.RemoteProtocolError(f"undecodable compressed body: {exc}") from None
+        self._tail = inflate.unconsumed_tail
+        self._decoded += len(out)
+        if self._decoded > self._max_decoded:
+            raise httpx.RemoteProtocolError(
+                f"the compressed body expanded past {self._max_decoded} bytes"
+            )
+        return out
+
+    def check(self, data: bytes) -> None:
+        """Raise ``httpx.RemoteProtocolError`` once the body runs past its bound."""
+        if self._sse:
+            if data[-2:] == b"\n\n":
+                self._run = 0
+                return
+            # A blank line is two line ends in a row: LF LF, CR CR, or LF CR (in CRLF CRLF).
+            end = max(data.rfind(b"\n\n"), data.rfind(b"\r\r"), data.rfind(b"\n\r"))
+            self._run = len(data) - end - 2 if end >= 0 else self._run + len(data)
+        else:
+            self._run += len(data)
+        if self._run > self._max_event:
+            what = "an event" if self._sse else "the body"
+            raise httpx.RemoteProtocolError(
+                f"{what} from the server ran past {self._max_event} bytes"
+            )
+
+
 class _ResponseBody(httpx.AsyncByteStream):
     """The body as it arrives; gives the connection back to the pool when read to its end."""
 
-    __slots__ = ("_conn", "_pool", "_timeouts")
+    __slots__ = ("_bounds", "_conn", "_pool", "_timeouts")
 
     def __init__(
-        self, conn: _Connection, pool: StreamingTransport, timeouts: dict[str, Any]
+        self,
+        conn: _Connection,
+        pool: StreamingTransport,
+        timeouts: dict[str, Any],
+        bounds: _BodyBounds,
     ) -> None:
         self._conn: _Connection | None = conn
         self._pool = pool
         self._timeouts = timeouts
+        self._bounds = bounds
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while (data := await self.read_some()) is not None:
@@ -275,7 +354,21 @@ class _ResponseBody(httpx.AsyncByteStream):
         conn = self._conn
         if conn is None:
             return None
-        return await conn.read_some(self._timeouts.get("read"))
+        bounds = self._bounds
+        while True:
+            data = b"" if bounds.pending else await conn.read_some(self._timeouts.get("read"))
+            if data is None:
+                return None
+            try:
+                data = bounds.decode(data)
+                if data:
+                    bounds.check(data)
+            except httpx.RemoteProtocolError:
+                conn.error = httpx.RemoteProtocolError("response abandoned past a bound")
+                conn.close()  # the rest is not read: the connection is not reused
+                raise
+            if data:
+                return data
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
@@ -287,8 +380,15 @@ class StreamingTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over asyncio protocols, made for many long streamed responses."""
 
     def __init__(
-        self, *, keepalive_per_origin: int = 64, ssl_context: ssl.SSLContext | None = None
+        self,
+        *,
+        keepalive_per_origin: int = 64,
+        ssl_context: ssl.SSLContext | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        max_decoded_bytes: int = MAX_DECODED_BYTES,
     ) -> None:
+        self._max_event = max_event_bytes
+        self._max_decoded = max_decoded_bytes
         self._keepalive = keepalive_per_origin
         self._ssl = ssl_context
         self._idle: dict[Origin, list[_Connection]] = {}
@@ -321,13 +421,42 @@ class StreamingTransport(httpx.AsyncBaseTransport):
                 conn.close()
                 self._open.discard(conn)
                 raise
-            body = _ResponseBody(conn, self, timeouts)
+            try:
+                bounds, headers = self._bounds(headers)
+            except httpx.RemoteProtocolError:
+                conn.close()
+                self._open.discard(conn)
+                raise
+            body = _ResponseBody(conn, self, timeouts, bounds)
             return httpx.Response(
                 status,
                 headers=headers,
                 stream=body,
                 extensions={"http_version": b"HTTP/1.1", BODY_EXTENSION: body},
             )
+
+    def _bounds(
+        self, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[_BodyBounds, list[tuple[bytes, bytes]]]:
+        """The body's bounds, and the headers httpx is given: a coding decoded here is
+        dropped from them, so nothing decodes it again."""
+        coding, sse = "", False
+        for name, value in headers:
+            lower = name.lower()
+            if lower == b"content-encoding":
+                coding = value.decode("latin-1").strip().lower()
+            elif lower == b"content-type":
+                sse = value.lower().startswith(b"text/event-stream")
+        if coding in ("", "identity"):
+            return _BodyBounds("", sse, self._max_event, self._max_decoded), headers
+        if coding not in _CODINGS:
+            raise httpx.RemoteProtocolError(f"unsupported content-encoding {coding!r}")
+        kept = [
+            (name, value)
+            for name, value in headers
+            if name.lower() not in (b"content-encoding", b"content-length")
+        ]
+        return _BodyBounds(coding, sse, self._max_event, self._max_decoded), kept
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -404,7 +533,10 @@ def _serialize(request: httpx.Request, body: bytes) -> bytes:
     target = url.raw_path or b"/"
     lines = [request.method.encode(), b" ", target, b" HTTP/1.1\r\n"]
     for name, value in request.headers.raw:
-        lines += [name, b": ", value, b"\r\n"]
-    lines.append(b"\r\n")
+        if name.lower() != b"accept-encoding":
+            lines += [name, b": ", value, b"\r\n"]
+    # No compression: a streamed answer gains little from it, and a compressed body is a
+    # way for a hostile server to make the reader expand far more than it was sent.
+    lines.append(b"accept-encoding: identity\r\n\r\n")
     lines.append(body)
     return b"".join(lines)

@@ -23,7 +23,7 @@ from gloo_stream.client import AsyncChatStream
 from gloo_stream.errors import ContentFilterError, StreamError
 from gloo_stream.proxy.asgi import Headers, Receive, Send
 from gloo_stream.proxy.failures import ProxyFailure, stream_failure
-from gloo_stream.redaction import NO_SECRETS, Redactor
+from gloo_stream.redaction import NO_SECRETS, Redactor, StreamScrubber
 from gloo_stream.sse import encode_comment, encode_event
 from gloo_stream.wire import ChatCompletionChunk
 
@@ -257,18 +257,25 @@ async def relay_chunks(
 ) -> None:
     """Relay the opened stream's events to the caller, then one closing event if needed.
 
-    The events one upstream read completed go on in one write. A chunk that reports an
-    upstream error is not relayed: the caller gets one error event of the proxy's own
-    (valid JSON, no upstream internals) instead. ``done_event`` adds the ``data: [DONE]``
-    sentinel OpenAI clients expect after a complete answer. ``redactor`` holds the secrets
-    an upstream's error name must not carry. ``usage_chunk=False`` keeps back the usage-only
-    chunk (``choices: []``) from a caller that did not ask for it (the proxy asks upstream
-    for it on every request, to bill it).
+        The events one upstream read completed go on in one write. A chunk that reports an
+        upstream error is not relayed: the caller gets one error event of the proxy's own
+        (valid JSON, no upstream internals) instead. ``done_event`` adds the ``data: [DONE]``
+        sentinel OpenAI clients expect after a complete answer. ``redactor`` holds the secrets
+        an upstream's error name must not carry, and that no relayed event may carry either
+    (``StreamScrubber``). ``usage_chunk=False`` keeps back the usage-only
+        chunk (``choices: []``) from a caller that did not ask for it (the proxy asks upstream
+        for it on every request, to bill it).
     """
     chunks = nbytes = 0
+    scrub = StreamScrubber(redactor) if redactor else None  # secrets echoed in an answer
     try:
         async for batch in stream.batches():
-            frames = [frame for chunk in batch if (frame := _frame(chunk, usage_chunk))]
+            if scrub is None:
+                frames = [frame for chunk in batch if (frame := _frame(chunk, usage_chunk))]
+            else:
+                frames = scrub.relay(
+                    [(c.content, f) for c in batch if (f := _frame(c, usage_chunk))]
+                )
             if not frames:
                 continue
             data = frames[0] if len(frames) == 1 else b"".join(frames)
@@ -290,6 +297,8 @@ async def relay_chunks(
         stats.result_tokens = stream.result.token_count
         stats.ttft_ms = stream.result.ttft_ms
     tail = stats.failure.event() if stats.failure is not None else DONE_EVENT if done_event else b""
+    if scrub is not None:
+        tail = b"".join([*scrub.flush(), tail])
     stats.bytes += len(tail)
     await control.send_last(tail)
 

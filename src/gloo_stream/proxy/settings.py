@@ -139,6 +139,39 @@ class ProxySettings(GlooSettings):
         "window, e.g. '200000/day'; shared across replicas with PROXY_REDIS_URL. Empty or off: "
         "no budget.",
     )
+    proxy_budget_reserve_tokens: int = Field(
+        default=256,
+        ge=0,
+        description="Completion tokens reserved from a token budget for a request that gives "
+        "no max_tokens, on top of its prompt's estimate, until its real usage is known.",
+    )
+    proxy_max_event_bytes: int = Field(
+        default=1024 * 1024,
+        ge=4096,
+        description="Largest SSE event (or line) taken from the upstream; a larger one, or "
+        "one that never ends, ends the caller's stream with one error event.",
+    )
+    proxy_max_decoded_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Most bytes an upstream's compressed answer may expand to (the proxy asks "
+        "for none; this bounds one sent anyway).",
+    )
+    proxy_metrics_max_models: int = Field(
+        default=16,
+        ge=0,
+        description="Distinct model names learnt from upstream answers that metrics label by "
+        "(besides the allow-lists and GLOO_MODEL); others are labelled 'other'.",
+    )
+    proxy_metrics_allow_client_keys: bool = Field(
+        default=False,
+        description="Let client keys read /metrics too (by default only PROXY_METRICS_KEY).",
+    )
+    proxy_client_label_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret keying the hash that names a client key in metrics, logs and "
+        "limits (the same on every replica); unset: derived from the keys and credentials.",
+    )
     proxy_upstream_usage: bool = Field(
         default=True,
         description="Ask the upstream for usage on every streamed request "
@@ -189,7 +222,9 @@ class ProxySettings(GlooSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return SecretStr(url)
 
-    _blank_metrics_key_is_unset = field_validator("proxy_metrics_key", mode="before")(blank_secret)
+    _blank_metrics_key_is_unset = field_validator(
+        "proxy_metrics_key", "proxy_client_label_secret", mode="before"
+    )(blank_secret)
 
     @field_validator("proxy_token_budget")
     @classmethod

@@ -14,6 +14,7 @@ from gloo_stream.client import AsyncGlooClient
 from gloo_stream.client.transport import StreamingTransport
 from gloo_stream.proxy.observe.metrics import ProxyMetrics
 from gloo_stream.proxy.observe.telemetry import ProxyTracing
+from gloo_stream.proxy.observe.usage_metrics import ModelLabels
 from gloo_stream.proxy.policy.accounting import UsageAccountant
 from gloo_stream.proxy.policy.client_auth import ClientAuth
 from gloo_stream.proxy.policy.cors import CorsPolicy
@@ -92,13 +93,7 @@ class ProxyState:
             settings=settings,
             client=client,
             owns_client=owns,
-            auth=ClientAuth(
-                settings.api_keys,
-                metrics_keys=settings.metrics_keys,
-                metrics_from_loopback=settings.proxy_metrics_allow_loopback,
-                failures=limits.auth_failures,
-                metrics=metrics,
-            ),
+            auth=ClientAuth.from_settings(settings, limits.auth_failures, metrics),
             rate=limits.rate,
             slots=limits.slots,
             cors=CorsPolicy(settings.cors_origins),
@@ -107,7 +102,9 @@ class ProxyState:
             held=Redactor(settings_secrets(settings)),
             tracing=tracing,
             budgets=limits.budgets,
-            accountant=UsageAccountant(metrics.usage, limits.budgets),
+            accountant=UsageAccountant(
+                metrics.usage, limits.budgets, ModelLabels.from_settings(settings)
+            ),
             resume=resumable_streams(settings, metrics.registry),
         )
 
@@ -149,7 +146,12 @@ def make_upstream_client(
     if settings.auth_mode == "none":
         return None, None
     # A lean HTTP/1.1 transport: reading the upstream is most of a relay's work.
-    http = httpx.AsyncClient(transport=StreamingTransport())
+    http = httpx.AsyncClient(
+        transport=StreamingTransport(
+            max_event_bytes=settings.proxy_max_event_bytes,
+            max_decoded_bytes=settings.proxy_max_decoded_bytes,
+        )
+    )
     client = AsyncGlooClient(settings=settings, http_client=http, tracer_provider=tracer_provider)
     return client, http
 

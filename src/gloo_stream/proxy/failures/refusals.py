@@ -27,6 +27,7 @@ __all__ = [
     "STREAM_LOST",
     "STREAM_NOT_FOUND",
     "TOO_MANY_CONNECTIONS",
+    "UPSTREAM_BAD_RESPONSE",
     "USE_POST",
     "bad_content_type",
     "bad_last_event_id",
@@ -324,6 +325,15 @@ STREAM_LOST = ProxyFailure(
     "stream_lost",
 )
 """The final event of a resumed stream whose producer died or whose buffer failed."""
+
+UPSTREAM_BAD_RESPONSE = ProxyFailure(
+    502,
+    "The upstream answered with something other than an event stream or JSON; "
+    "try again later, or check GLOO_API_URL.",
+    "upstream_error",
+    "upstream_bad_response",
+)
+"""A 200 from upstream that is not an answer (``text/html``, say), before any byte went out."""
 
 RESUME_UNAVAILABLE = ProxyFailure(
     503,

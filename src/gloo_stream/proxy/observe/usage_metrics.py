@@ -13,15 +13,26 @@ And what billing needs: ``gloo_proxy_tokens_total`` by client, model, token type
 whether the count is ``estimated``; ``gloo_proxy_token_budget_remaining`` by client. The
 client label is the hashed key (``key:...``) when client keys are configured; callers known
 only by address are one label, ``anonymous``, so addresses never explode the series.
-Model labels are only ever set once the upstream has accepted the request (it knows no
-made-up model), so a caller cannot invent label values either.
+A model label a caller could choose is only ever a name the deployment knows
+(``ModelLabels``): the allow-lists, ``GLOO_MODEL``, ``auto``, or one of the first
+``PROXY_METRICS_MAX_MODELS`` names an upstream answered with; anything else is ``other``,
+and requests the upstream refused record nothing. So a caller cannot invent label values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["UsageMetrics", "client_label"]
+from gloo_stream.genai import AUTO_MODEL
+from gloo_stream.proxy.settings import ProxySettings
+
+__all__ = ["LABEL_LIMIT", "ModelLabels", "UsageMetrics", "client_label"]
+
+LABEL_LIMIT = 128
+"""The longest label value a request can lead to; longer names are ``other``."""
+OTHER = "other"
 
 _GENAI = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
@@ -35,6 +46,50 @@ _TTFT_BUCKETS = (
     *(5.0, 7.5, 10.0, 30.0),
 )
 _TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+
+
+class ModelLabels:
+    """The model names metrics may carry: known ones, and a bounded few learnt from answers.
+
+    Why: every distinct label value is a new series kept for the process's life, so a name
+    taken from a request would let any caller grow ``/metrics`` (and its scrape) at will.
+    """
+
+    __slots__ = ("_known", "_learnt", "_most")
+
+    def __init__(self, known: Iterable[str | None] = (), most_learnt: int = 16) -> None:
+        self._known = frozenset(m for m in known if m and len(m) <= LABEL_LIMIT)
+        self._learnt: set[str] = set()
+        self._most = most_learnt
+
+    @classmethod
+    def from_settings(cls, settings: ProxySettings) -> ModelLabels:
+        """The names ``settings`` know: allow-lists, ``GLOO_MODEL``, its family, ``auto``."""
+        known = {
+            AUTO_MODEL,
+            settings.gloo_model,
+            settings.gloo_model_family,
+            *settings.allowed_models,
+            *settings.allowed_families,
+        }
+        return cls(known, settings.proxy_metrics_max_models)
+
+    def learn(self, answered: str) -> str:
+        """The label of a model an upstream answered with (learnt while there is room)."""
+        if not answered:
+            return ""
+        if answered in self._known or answered in self._learnt:
+            return answered
+        if len(answered) <= LABEL_LIMIT and len(self._learnt) < self._most:
+            self._learnt.add(answered)
+            return answered
+        return OTHER
+
+    def label(self, requested: str) -> str:
+        """The label of a model a request named: itself if known or learnt, else ``other``."""
+        if requested in self._known or requested in self._learnt:
+            return requested
+        return OTHER
 
 
 def client_label(client: str) -> str:

@@ -2,7 +2,9 @@
 
 Called once per request that reached the upstream, when it ends however it ends: whole,
 failed mid-answer, or cut short because the caller left (then only what had arrived is
-counted, and marked estimated). Requests refused before the upstream cost nothing.
+counted, and marked estimated; a caller gone before anything arrived still pays for the
+prompt that went upstream). Requests refused, by the proxy or by the upstream, cost
+nothing and record no metric (their model names are the caller's to invent).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from typing import Any
 
 from gloo_stream import genai
 from gloo_stream.accumulate import StreamResult
-from gloo_stream.proxy.observe.usage_metrics import UsageMetrics, client_label
-from gloo_stream.proxy.policy.limits.budget import TokenBudgets
-from gloo_stream.usage import BilledUsage, billed_usage
+from gloo_stream.proxy.observe.usage_metrics import ModelLabels, UsageMetrics, client_label
+from gloo_stream.proxy.policy.limits.budget import Reservation, TokenBudgets
+from gloo_stream.usage import BilledUsage, billed_usage, estimate_prompt_tokens
 
-__all__ = ["Answer", "UsageAccountant", "ask_for_usage"]
+__all__ = ["Answer", "UsageAccountant", "ask_for_usage", "reservation_tokens"]
 
 logger = logging.getLogger("gloo_stream.proxy")
 
@@ -38,6 +40,22 @@ def ask_for_usage(body: dict[str, Any], *, always: bool) -> bool:
     return asked
 
 
+def reservation_tokens(
+    asked: Mapping[str, Any], body: Mapping[str, Any], default_completion: int
+) -> int:
+    """What to reserve from a budget for ``body``: its prompt's estimate, plus the
+    ``max_tokens`` the caller ``asked`` for, else ``default_completion``."""
+    messages = body.get("messages")
+    prompt = estimate_prompt_tokens(messages if isinstance(messages, list) else [])
+    completion = default_completion
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = asked.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            completion = value
+            break
+    return prompt + completion
+
+
 @dataclass(slots=True)
 class Answer:
     """What one request to the upstream came to, as the accountant needs it."""
@@ -54,37 +72,65 @@ class Answer:
 class UsageAccountant:
     """Counts each answer's tokens per client and model, and debits the token budget."""
 
-    def __init__(self, metrics: UsageMetrics, budgets: TokenBudgets | None = None) -> None:
+    def __init__(
+        self,
+        metrics: UsageMetrics,
+        budgets: TokenBudgets | None = None,
+        models: ModelLabels | None = None,
+    ) -> None:
         self.metrics = metrics
         self.budgets = budgets
+        self.models = models if models is not None else ModelLabels()
 
-    async def settle(self, answer: Answer) -> BilledUsage | None:
-        """Count ``answer`` (None when nothing came back to count) and debit its tokens."""
-        result = answer.result
-        labels = self._labels(answer)
-        self.metrics.operation_duration.labels(*labels, answer.error_type or "").observe(
-            answer.duration_s
-        )
-        if result is None:
-            return None
-        messages = answer.body.get("messages")
-        usage = billed_usage(result, messages if isinstance(messages, list) else [])
-        self._count(answer, result, usage, labels)
-        if self.budgets is not None and usage.total_tokens:
-            try:
-                await self.budgets.debit(answer.client, usage.total_tokens)
-            except Exception:  # the answer was sent: a failed debit must not fail it
-                logger.warning("could not debit %s tokens from a budget", usage.total_tokens)
+    async def settle(
+        self, answer: Answer | None, reservation: Reservation | None = None
+    ) -> BilledUsage | None:
+        """Count ``answer`` (None when nothing came back to count) and settle its tokens.
+
+        ``answer`` None (the request never went upstream) gives ``reservation`` back.
+        """
+        result = answer.result if answer is not None else None
+        usage: BilledUsage | None = None
+        if answer is not None and result is not None:
+            messages = answer.body.get("messages")
+            usage = billed_usage(result, messages if isinstance(messages, list) else [])
+            labels = self._labels(answer, result)
+            self.metrics.operation_duration.labels(*labels, answer.error_type or "").observe(
+                answer.duration_s
+            )
+            self._count(answer, result, usage, labels)
+        await self._charge(answer, usage, reservation)
         return usage
 
-    def _labels(self, answer: Answer) -> tuple[str, str, str, str]:
-        result = answer.result
-        response_model = result.model if result is not None and result.model else ""
+    async def _charge(
+        self, answer: Answer | None, usage: BilledUsage | None, reservation: Reservation | None
+    ) -> None:
+        if self.budgets is None or (answer is None and reservation is None):
+            return
+        if usage is not None:
+            tokens = usage.total_tokens
+        elif answer is not None and answer.error_type is None:
+            # Gone before anything arrived: the whole prompt went upstream all the same.
+            messages = answer.body.get("messages")
+            tokens = estimate_prompt_tokens(messages if isinstance(messages, list) else [])
+        else:
+            tokens = 0  # refused by the upstream, or never sent: nothing to pay
+        try:
+            if reservation is not None:
+                await self.budgets.settle(reservation, tokens)
+            elif tokens and answer is not None:
+                await self.budgets.debit(answer.client, tokens)
+        except Exception:  # the answer was sent: a failed debit must not fail it
+            logger.warning("could not settle %s tokens with a budget", tokens)
+
+    def _labels(self, answer: Answer, result: StreamResult) -> tuple[str, str, str, str]:
+        models = self.models
+        answered = models.learn(result.model or "")  # first: a name just learnt is known
         return (
             genai.OPERATION,
             genai.PROVIDER,
-            genai.requested_model(answer.body),
-            response_model[:200],
+            models.label(genai.requested_model(answer.body)),
+            answered,
         )
 
     def _count(

@@ -4,7 +4,14 @@ A wrong key is counted against the address it came from (IPv6 callers by their /
 one host is usually given whole). Past ``PROXY_AUTH_FAILURE_LIMIT`` the address gets a 429
 with ``Retry-After`` before any key it sends is checked, so keys cannot be guessed at the
 speed of the network. A request with no key at all is not counted: it guesses nothing. The
-same check, with the metrics key accepted too, guards ``/metrics``.
+same check guards ``/metrics``, with the operator's metrics key (and client keys only when
+``PROXY_METRICS_ALLOW_CLIENT_KEYS`` says so: the metrics show every tenant's usage).
+
+A client key is known by a keyed hash of it (HMAC-SHA256 under ``PROXY_CLIENT_LABEL_SECRET``,
+else a secret derived from every key and credential the deployment holds, so the same on
+every replica): a tenant who reads another's label cannot test key guesses against it.
+Callers known by address are counted by their address, an IPv6 caller by its /64, for
+every per-address limit alike.
 """
 
 from __future__ import annotations
@@ -19,8 +26,22 @@ from gloo_stream.proxy.asgi import Scope, header
 from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.proxy.observe.metrics import ProxyMetrics
 from gloo_stream.proxy.policy.limits import FailureCounter, RateDecision
+from gloo_stream.proxy.settings import ProxySettings
 
-__all__ = ["ClientAuth", "caller_address", "is_loopback_address"]
+
+def label_secret(settings: ProxySettings) -> bytes:
+    """The key of the hash that names client keys: ``PROXY_CLIENT_LABEL_SECRET``, else one
+    derived from every key and credential in ``settings`` (equal on equal replicas)."""
+    if settings.proxy_client_label_secret is not None:
+        return settings.proxy_client_label_secret.get_secret_value().encode()
+    held = sorted(settings.api_keys | settings.metrics_keys)
+    for secret in (settings.gloo_api_key, settings.gloo_client_secret):
+        if secret is not None:
+            held.append(secret.get_secret_value())
+    return hashlib.sha256("\0".join(["gloo-proxy-client-label", *held]).encode()).digest()
+
+
+__all__ = ["ClientAuth", "caller_address", "is_loopback_address", "label_secret"]
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -71,14 +92,39 @@ class ClientAuth:
         *,
         metrics_keys: frozenset[str] = frozenset(),
         metrics_from_loopback: bool = False,
+        metrics_client_keys: bool = False,
         failures: FailureCounter | None = None,
         metrics: ProxyMetrics | None = None,
+        secret: bytes = b"",
     ) -> None:
         self._keys = _encoded(keys)
-        self._metrics_keys = _encoded(keys | metrics_keys)
+        self._metrics_keys = _encoded(keys | metrics_keys if metrics_client_keys else metrics_keys)
+        self._metrics_guarded = bool(keys or metrics_keys)
         self._metrics_from_loopback = metrics_from_loopback
         self._failures = failures
         self._metrics = metrics
+        self._secret = secret
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ProxySettings,
+        failures: FailureCounter | None = None,
+        metrics: ProxyMetrics | None = None,
+    ) -> ClientAuth:
+        """The client auth ``settings`` ask for."""
+        return cls(
+            settings.api_keys,
+            metrics_keys=settings.metrics_keys,
+            metrics_from_loopback=settings.proxy_metrics_allow_loopback,
+            metrics_client_keys=settings.proxy_metrics_allow_client_keys,
+            failures=failures,
+            metrics=metrics,
+            secret=label_secret(settings),
+        )
+
+    def _name(self, token: bytes) -> str:
+        return "key:" + hmac.new(self._secret, token, hashlib.sha256).hexdigest()[:16]
 
     def identify(self, scope: Scope) -> str:
         """The caller's identity; raises ``RequestRefused`` (401) for a missing or wrong key.
@@ -86,27 +132,26 @@ class ClientAuth:
         Counts nothing: ``admit`` is the throttled form the routes use.
         """
         if not self._keys:
-            client = scope.get("client")
-            return f"ip:{client[0]}" if client else "ip:unknown"
+            return "ip:" + caller_address(scope)
         token = _presented(scope)
         _match(token, self._keys)
-        return "key:" + hashlib.sha256(token).hexdigest()[:12]
+        return self._name(token)
 
     async def admit(self, scope: Scope) -> str:
         """``identify``, with wrong keys counted and a blocked address refused first (429)."""
         if not self._keys:
             return self.identify(scope)
         token = await self._throttled(scope, self._keys)
-        return "key:" + hashlib.sha256(token).hexdigest()[:12]
+        return self._name(token)
 
     @property
     def metrics_need_key(self) -> bool:
         """True when ``/metrics`` needs a key (client keys or a metrics key are set)."""
-        return bool(self._metrics_keys)
+        return self._metrics_guarded
 
     def metrics_open_to(self, scope: Scope) -> bool:
         """True when this caller may read ``/metrics`` without any key."""
-        if not self._metrics_keys:
+        if not self._metrics_guarded:
             return True
         return self._metrics_from_loopback and is_loopback_address(scope)
 

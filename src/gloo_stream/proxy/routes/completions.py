@@ -31,8 +31,10 @@ from gloo_stream.proxy.failures import (
 )
 from gloo_stream.proxy.observe.accesslog import RequestRecord, logger
 from gloo_stream.proxy.observe.telemetry import RequestSpan
-from gloo_stream.proxy.policy.accounting import Answer, ask_for_usage
+from gloo_stream.proxy.policy.accounting import Answer, ask_for_usage, reservation_tokens
 from gloo_stream.proxy.policy.limits import admit_request
+from gloo_stream.proxy.policy.limits.budget import Reservation
+from gloo_stream.proxy.policy.upstream_answer import not_an_answer
 from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
 from gloo_stream.proxy.resume import ResumableAnswer
 from gloo_stream.proxy.routes.body_admission import read_json_body, upstream_body
@@ -86,6 +88,7 @@ class CompletionExchange:
         "openai",
         "receive",
         "record",
+        "reservation",
         "resumable",
         "route",
         "scope",
@@ -125,6 +128,8 @@ class CompletionExchange:
         self.answer: Answer | None = None
         """What came back from upstream, once the request was sent there (for the bill)."""
         self.usage: BilledUsage | None = None
+        self.reservation: Reservation | None = None
+        """The tokens taken from the caller's budget before its request went upstream."""
         self.wants_usage = False
         self.resumable: ResumableAnswer | None = None
         """With ``PROXY_RESUME_WINDOW``: the send that numbers and keeps the events."""
@@ -177,13 +182,18 @@ class CompletionExchange:
             return
         await state.slots.admit(client_id)
         try:
+            if state.budgets is not None:  # reserved last: every cheaper refusal came first
+                reserve = reservation_tokens(data, body, state.settings.proxy_budget_reserve_tokens)
+                self.reservation, left = await state.budgets.reserve(client_id, reserve)
+                self.extra_headers = [left, *(h for h in self.extra_headers if h[0] != left[0])]
             await self._upstream(state.client, body, wants_stream)
         finally:
             state.slots.release(client_id)
 
     async def _admit(self) -> None:
         """The checks before the body is read: method, client key, request rate, draining,
-        token budget. Each raises ``RequestRefused``; ``run`` answers it."""
+        a spent token budget. Each raises ``RequestRefused``; ``run`` answers it. (The
+        request's cost is reserved once the body says what it may be.)"""
         if self.scope["method"] != "POST":
             raise RequestRefused(failures.USE_POST)
         state = self.state
@@ -191,7 +201,7 @@ class CompletionExchange:
         await admit_request(state.rate, client_id)
         if state.streams.draining:
             raise RequestRefused(SHUTDOWN)
-        if state.budgets is not None:
+        if state.budgets is not None:  # a spent budget is refused before the body is read
             self.extra_headers.append(await state.budgets.check(client_id))
 
     async def _upstream(
@@ -258,6 +268,9 @@ class CompletionExchange:
             await self._fail(failure_from_exception(exc, state.redactor()))
             return
         state.last_upstream_error = None
+        if (refused := not_an_answer(stream)) is not None:  # before any byte is relayed
+            await self._fail(refused)
+            return
         self.record.upstream = stream.upstream
         state.metrics.upstream_answers.labels(stream.upstream).inc()
         if not wants_stream:
@@ -293,6 +306,9 @@ class CompletionExchange:
         stats = self.stats
         stats.result_tokens, stats.ttft_ms = result.token_count, result.ttft_ms
         body = completion_body(result)
+        redactor = self.state.redactor()
+        if redactor:  # an upstream that echoed a secret in its answer: never relayed
+            body = redactor.text(body.decode()).encode()
         self.record.status = 200
         stats.bytes = len(body)
         await respond(self.send, 200, body, self.headers((b"content-type", b"application/json")))
@@ -320,14 +336,14 @@ class CompletionExchange:
     async def _settle(self) -> None:
         """Bill what the upstream answered: token metrics, the log line, the budget."""
         answer, accountant = self.answer, self.state.accountant
-        if answer is None or accountant is None:
+        if accountant is None or (answer is None and self.reservation is None):
             return
         try:
-            self.usage = await accountant.settle(answer)
+            self.usage = await accountant.settle(answer, self.reservation)
         except Exception:  # the answer was sent: counting it must not fail the request
             logger.exception("request %s: its usage could not be counted", self.record.request_id)
             return
-        if self.usage is not None:
+        if self.usage is not None and answer is not None:
             self.record.usage = self.usage.to_dict()
             self.record.model = answer.result.model if answer.result is not None else None
 

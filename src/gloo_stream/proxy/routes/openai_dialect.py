@@ -68,7 +68,8 @@ def _check_openai_fields(data: Mapping[str, Any]) -> bool:
     wants_stream = data.get("stream", False)
     if not isinstance(wants_stream, bool):
         raise RequestRefused(failures.wrong_type("stream", "true or false"))
-    n = data.get("n", 1)
+    n = data.get("n")
+    n = 1 if n is None else n  # null means not given, as the README says
     if n != 1 or isinstance(n, bool):
         raise RequestRefused(failures.only_one_choice())
     options = data.get("stream_options")

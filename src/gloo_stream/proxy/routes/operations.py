@@ -4,6 +4,7 @@ completions hot path but the state."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -84,14 +85,21 @@ def _metrics(state: ProxyState) -> _Endpoint:
             await state.auth.admit_metrics(request.scope)
         except RequestRefused as refused:
             return refused.failure.response()
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        # Rendered in a thread: a large registry takes a while, and relayed streams must
+        # not wait on the event loop meanwhile.
+        body = await asyncio.to_thread(state.metrics.render)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return metrics
 
 
 def _models(state: ProxyState) -> _Endpoint:
     async def models(request: Request) -> Response:
-        """The models OpenAI clients may name."""
+        """The models OpenAI clients may name (a client key needed when keys are set)."""
+        try:
+            await state.auth.admit(request.scope)
+        except RequestRefused as refused:
+            return refused.failure.response()
         return Response(models_body(state.settings), media_type="application/json")
 
     return models

@@ -1,10 +1,13 @@
 """Token budgets (``PROXY_TOKEN_BUDGET``, e.g. ``200000/day``): per client key, else address.
 
-A budget is checked before anything goes upstream and debited with each answer's usage
-once it is known (the upstream's count, or the estimate for an answer cut short). An answer
-may overrun what was left; the next request is then refused with 429 and ``Retry-After``
-until the window ends. Windows are aligned to the Unix epoch (a ``day`` is a UTC day), so
-every replica agrees on where one ends.
+Before a request goes upstream its estimated cost (the prompt's estimate plus its
+``max_tokens``, else ``PROXY_BUDGET_RESERVE_TOKENS``) is reserved, atomically: a request
+that does not fit is refused with 429 and ``Retry-After`` until the window ends, so
+concurrent requests cannot all spend the same tokens. When the answer ends the reservation
+is settled to its real usage (the upstream's count, or the estimate for an answer cut
+short); a request the upstream refused gives it back. Concurrent answers may overrun by
+at most their completions beyond what they reserved. Windows are aligned to the Unix
+epoch (a ``day`` is a UTC day), so every replica agrees on where one ends.
 
 Counts live in this process (``memory.MemoryBudgetStore``), or in Redis
 (``redis_limits.RedisBudgetStore``) when ``PROXY_REDIS_URL`` is set, shared by every
@@ -16,13 +19,22 @@ script that reads Redis' clock, so replicas' clocks may disagree). Redis unavail
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.failures import ProxyFailure, RequestRefused
 from gloo_stream.proxy.policy.limits.interfaces import BudgetDecision, BudgetStore
 from gloo_stream.usage import TokenBudgetRule
 
-__all__ = ["TokenBudgets"]
+__all__ = ["Reservation", "TokenBudgets"]
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Tokens taken from a client's budget for one request until its usage is known."""
+
+    client: str
+    tokens: int
 
 
 class TokenBudgets:
@@ -46,6 +58,28 @@ class TokenBudgets:
     async def debit(self, client: str, tokens: int) -> BudgetDecision:
         """Take an answer's ``tokens`` from ``client``'s budget."""
         used, left = await self._store.count(client, self.rule, max(0, tokens))
+        return self._decision(client, used, left)
+
+    async def reserve(self, client: str, tokens: int) -> tuple[Reservation, tuple[bytes, bytes]]:
+        """Take ``tokens`` from ``client``'s budget before its request goes upstream, and the
+        ``X-Token-Budget-Remaining`` header; raises ``RequestRefused`` (429) when they do not
+        fit in what is left."""
+        tokens = max(0, tokens)
+        added, used, left = await self._store.reserve(client, self.rule, tokens)
+        decision = self._decision(client, used, left)
+        remaining = (b"x-token-budget-remaining", str(decision.remaining).encode())
+        if not added:
+            refused = BudgetDecision(False, decision.remaining, left)
+            raise RequestRefused(self.refusal(refused), headers=(remaining,), limit="token_budget")
+        return Reservation(client, tokens), remaining
+
+    async def settle(self, reservation: Reservation, tokens: int) -> BudgetDecision:
+        """Turn ``reservation`` into the ``tokens`` really used (more or fewer)."""
+        return await self.debit_signed(reservation.client, tokens - reservation.tokens)
+
+    async def debit_signed(self, client: str, tokens: int) -> BudgetDecision:
+        """Add ``tokens`` (a refund when negative) to ``client``'s window."""
+        used, left = await self._store.count(client, self.rule, tokens)
         return self._decision(client, used, left)
 
     async def check(self, client: str) -> tuple[bytes, bytes]:

@@ -86,5 +86,13 @@ class BudgetStore(Protocol):
     """Tokens used per client in the current window of a rule."""
 
     async def count(self, client: str, rule: TokenBudgetRule, add: int) -> tuple[int, float]:
-        """Add ``add`` tokens (0: none) to ``client``'s window; its total and seconds left."""
+        """Add ``add`` tokens (0: none; less: a refund) to ``client``'s window; its total and
+        seconds left."""
+        ...
+
+    async def reserve(
+        self, client: str, rule: TokenBudgetRule, tokens: int
+    ) -> tuple[bool, int, float]:
+        """Add ``tokens`` only if the window's total stays within the rule, atomically:
+        whether they were added, the total, seconds left."""
         ...

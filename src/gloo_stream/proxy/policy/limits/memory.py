@@ -129,10 +129,25 @@ class MemoryBudgetStore:
         if seen != window:
             used = 0
             self._prune(window)
-        used += add
+        used = max(0, used + add)
         if add or client in self._used:
             self._used[client] = (window, used)
         return used, left
+
+    async def reserve(
+        self, client: str, rule: TokenBudgetRule, tokens: int
+    ) -> tuple[bool, int, float]:
+        """Add ``tokens`` if they fit in ``client``'s window (no await between the check and
+        the add: one event loop, so concurrent requests cannot both take the last tokens)."""
+        window, left = rule.window(self._clock())
+        seen, used = self._used.get(client, (window, 0))
+        if seen != window:
+            used = 0
+            self._prune(window)
+        if used + tokens > rule.tokens:
+            return False, used, left
+        self._used[client] = (window, used + tokens)
+        return True, used + tokens, left
 
     def _prune(self, window: int) -> None:
         # A new window began for someone: forget every client's finished windows.

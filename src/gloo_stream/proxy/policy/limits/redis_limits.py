@@ -89,13 +89,36 @@ local period_ms = tonumber(ARGV[1]) * 1000
 local window = math.floor(now_ms / period_ms)
 local key = KEYS[1] .. ':' .. window
 local used
-if tonumber(ARGV[2]) > 0 then
+if tonumber(ARGV[2]) ~= 0 then
   used = redis.call('INCRBY', key, ARGV[2])
+  if used < 0 then
+    used = 0
+    redis.call('SET', key, 0)
+  end
   redis.call('PEXPIRE', key, period_ms + 60000)
 else
   used = tonumber(redis.call('GET', key) or '0')
 end
 return {used, (window + 1) * period_ms - now_ms}
+"""
+
+# KEYS[1] the client's key prefix; ARGV: period seconds, tokens to reserve, the rule's limit.
+# Check and add in one script, so replicas' concurrent requests cannot both take the last
+# tokens. Returns {1 added or 0 refused, tokens used, milliseconds until the window ends}.
+_RESERVE = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local period_ms = tonumber(ARGV[1]) * 1000
+local window = math.floor(now_ms / period_ms)
+local key = KEYS[1] .. ':' .. window
+local used = tonumber(redis.call('GET', key) or '0')
+local left = (window + 1) * period_ms - now_ms
+if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then
+  return {0, used, left}
+end
+used = redis.call('INCRBY', key, ARGV[2])
+redis.call('PEXPIRE', key, period_ms + 60000)
+return {1, used, left}
 """
 
 
@@ -250,6 +273,7 @@ class RedisBudgetStore:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
         self._script = link.client.register_script(_COUNT)
+        self._reserve = link.client.register_script(_RESERVE)
         self._local = MemoryBudgetStore()
 
     def key(self, client: str) -> str:
@@ -268,6 +292,22 @@ class RedisBudgetStore:
                 return await self._local.count(client, rule, add)
             raise RequestRefused(LIMITS_UNAVAILABLE) from None
         return int(used), int(left_ms) / 1000
+
+    async def reserve(
+        self, client: str, rule: TokenBudgetRule, tokens: int
+    ) -> tuple[bool, int, float]:
+        """Add ``tokens`` if they fit, in one Lua script round trip; by the fail policy when
+        Redis is down."""
+        args = [rule.period_seconds, tokens, rule.tokens]
+        try:
+            added, used, left_ms = await self._link.call(
+                "tokens", lambda: self._reserve(keys=[self.key(client)], args=args)
+            )
+        except RedisUnavailable:
+            if self._link.fail_open:
+                return await self._local.reserve(client, rule, tokens)
+            raise RequestRefused(LIMITS_UNAVAILABLE) from None
+        return bool(added), int(used), int(left_ms) / 1000
 
 
 @dataclass(eq=False)

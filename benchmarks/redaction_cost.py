@@ -1,0 +1,44 @@
+"""Cost per relayed event of keeping secrets out of answers (``StreamScrubber``), in µs.
+
+``python -m benchmarks.redaction_cost``: 20,000 token-sized events (a chunk's JSON as an
+upstream frames it) through a scrubber holding six secrets, as the proxy holds them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gloo_stream.redaction import Redactor, StreamScrubber
+
+SECRETS = [
+    "sk-upstream-0123456789abcdefghijklmnop",
+    "client-secret-abcdefghijklmnopqrstuv",
+    "eyJhbGciOiJSUzI1NiJ9.access-token-payload",
+    "tenant-key-one-0123456789",
+    "metrics-key-0123456789",
+    "redis-password-xyz",
+]
+WORDS = "The stream sends one token at a time, so see this answer arrive piece by piece. "
+
+
+def main(events: int = 20_000) -> None:
+    """Print the cost per event with and without secrets to look for."""
+    tokens = [w + " " for w in WORDS.split()] * (events // 16 + 1)
+    frames = [
+        (
+            t,
+            b'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":'
+            b'[{"index":0,"delta":{"content":"' + t.encode() + b'"},"finish_reason":null}]}\n\n',
+        )
+        for t in tokens[:events]
+    ]
+    scrubber = StreamScrubber(Redactor(SECRETS))
+    started = time.perf_counter()
+    for item in frames:
+        scrubber.relay([item])
+    took = time.perf_counter() - started
+    print(f"StreamScrubber: {took / events * 1e6:.2f} µs per event ({len(SECRETS)} secrets)")
+
+
+if __name__ == "__main__":
+    main()
