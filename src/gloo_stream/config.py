@@ -196,12 +196,20 @@ class GlooSettings(BaseSettings):
 
 
 def grounded_url_for(api_url: str, grounded_url: str | None = None) -> tuple[str, str]:
-    """The grounded URL for ``api_url`` (unless ``grounded_url`` is given), and its source."""
+    """The grounded URL for ``api_url`` (unless ``grounded_url`` is given), and its source.
+
+    Gloo-shaped ``.../chat/completions`` URLs (a simulator, a Gloo lookalike) get ``/grounded``
+    appended, as Gloo's own paths are. Anything else (a gloo-stream proxy's ``/api/stream`` or
+    ``/v1/chat/completions``, which route grounded bodies themselves) is used as it is.
+    """
     if grounded_url is not None:
         return grounded_url, "GLOO_GROUNDED_URL"
     if api_url == DEFAULT_API_URL:
         return DEFAULT_GROUNDED_URL, "Gloo's grounded endpoint"
-    return f"{api_url.rstrip('/')}/grounded", "derived from GLOO_API_URL (+ /grounded)"
+    base = api_url.rstrip("/")
+    if base.endswith("/chat/completions") and not base.endswith("/v1/chat/completions"):
+        return f"{base}/grounded", "derived from GLOO_API_URL (+ /grounded)"
+    return api_url, "GLOO_API_URL itself (not a Gloo-shaped URL; set GLOO_GROUNDED_URL to change)"
 
 
 def _one_of(value: str | None, options: frozenset[str]) -> str | None:

@@ -78,7 +78,7 @@ class CompletionsEndpoint:
         if raw is None:
             return
         body, decode_error = _decode(raw)
-        state.record_body(body)
+        state.record_body(body, scope.get("path"))
         authorization, fault_header = _interesting_headers(scope)
         if state.config.require_auth and not await self._authorized(authorization, send):
             return
