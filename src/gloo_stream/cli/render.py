@@ -123,6 +123,7 @@ def sources_text(citations: list[Citation]) -> Text:
 def print_sources(console: Console, result: StreamResult) -> None:
     """Print the result's sources below the answer (nothing when it has none)."""
     if result.citations:
+        console.print()  # a blank line between the answer and its sources
         console.print(sources_text(result.citations), highlight=False, soft_wrap=True)
 
 
