@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from gloo_stream.wire import ChatCompletionChunk, Usage
+from gloo_stream.grounding import Citation, parse_citations
+from gloo_stream.wire import ChatCompletionChunk, Usage, reasoning_text
 
 __all__ = ["StreamAccumulator", "StreamResult", "ToolCall"]
 
@@ -57,6 +58,18 @@ class StreamResult:
     id: str | None = None
     routing: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # -- beyond text (issue 25): a grounded answer's sources, a reasoning model's thinking --
+    citations: list[Citation] = field(default_factory=list)
+    """The sources a grounded answer used (its first event), in the order sent."""
+    sources_returned: bool | None = None
+    """Whether retrieval grounded the answer (Gloo's ``sources_returned``); None: not said."""
+    reasoning: str = ""
+    """The model's reasoning (``delta.reasoning_content`` / ``delta.reasoning``), never in
+    ``text``."""
+    reasoning_token_count: int = 0
+    """Chunks that carried reasoning."""
+    reasoning_ttft_ms: float | None = None
+    """Time to the first reasoning chunk (``ttft_ms`` is the first *answer* token)."""
 
     @property
     def complete(self) -> bool:
@@ -75,6 +88,7 @@ class StreamResult:
         """The result as JSON-ready data (the tutorial's four keys and everything else)."""
         data = asdict(self)
         data["usage"] = msgspec.to_builtins(self.usage) if self.usage is not None else None
+        data["citations"] = [citation.to_dict() for citation in self.citations]
         data["complete"] = self.complete
         data["tokens_per_second"] = self.tokens_per_second
         return data
@@ -84,10 +98,15 @@ class StreamAccumulator:
     """Collects one attempt's chunks; ``finished`` turns true at the answer's end."""
 
     __slots__ = (
+        "_citations",
         "_error",
+        "_first_reasoning_at",
         "_first_token_at",
         "_meta",
         "_parts",
+        "_reasoning_count",
+        "_reasoning_parts",
+        "_sources_returned",
         "_started_at",
         "_tool_calls",
         "attempts",
@@ -122,6 +141,11 @@ class StreamAccumulator:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.finished = False
+        self._citations: list[Any] | None = None
+        self._sources_returned: bool | None = None
+        self._reasoning_parts: list[str] = []
+        self._reasoning_count = 0
+        self._first_reasoning_at: float | None = None
 
     @property
     def text(self) -> str:
@@ -143,6 +167,7 @@ class StreamAccumulator:
             self._take_metadata(chunk)
         choices = chunk.choices_
         if not choices:
+            self._take_grounding(chunk)  # a bare citations event has no choices
             return ""
         choice = choices[0]
         delta = choice.delta_
@@ -155,6 +180,16 @@ class StreamAccumulator:
                 if self.keep_text:
                     self._parts.append(text)
                 self.token_count += 1
+            elif chunk.citations is not None or chunk.sources is not None:
+                # Sources come on a chunk without answer text (the citations event): a
+                # content chunk, the hot path, does not pay for this check.
+                self._take_grounding(chunk)
+            if chunk.sources_returned is not None and self._sources_returned is None:
+                self._take_grounding(chunk)
+            if delta.reasoning_content is not None or delta.reasoning is not None:
+                # Not only on text-less chunks: vLLM sends the last thinking and the first
+                # answer text in one delta.
+                self._add_reasoning(reasoning_text(delta), now)
             if delta.tool_calls:
                 self._add_tool_calls(delta.tool_calls, now)
         if choice.finish_reason is not None and not self.finished:
@@ -188,7 +223,35 @@ class StreamAccumulator:
             id=self._meta.get("id"),
             routing={k: v for k, v in self._meta.items() if k in _ROUTING_FIELDS},
             error=error,
+            citations=parse_citations(self._citations or ()),
+            sources_returned=self._sources_returned,
+            reasoning="".join(self._reasoning_parts),
+            reasoning_token_count=self._reasoning_count,
+            reasoning_ttft_ms=(
+                (self._first_reasoning_at - self._started_at) * 1000
+                if self._first_reasoning_at is not None
+                else None
+            ),
         )
+
+    def _take_grounding(self, chunk: ChatCompletionChunk) -> None:
+        # The first citations seen win: a resumed answer does not get event 1 again, and a
+        # continued one keeps the sources of its first part.
+        items = chunk.citation_items
+        if items is not None and self._citations is None:
+            self._citations = items
+        returned = chunk.sources_returned
+        if isinstance(returned, bool) and self._sources_returned is None:
+            self._sources_returned = returned
+
+    def _add_reasoning(self, text: str, now: float) -> None:
+        if not text:
+            return
+        if self._first_reasoning_at is None:
+            self._first_reasoning_at = now
+        if self.keep_text:
+            self._reasoning_parts.append(text)
+        self._reasoning_count += 1
 
     def _take_metadata(self, chunk: ChatCompletionChunk) -> None:
         # Metadata may arrive on any chunk (routing often on the first, ttft on the last);

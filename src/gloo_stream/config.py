@@ -16,15 +16,18 @@ from gloo_stream.request import MODEL_FAMILIES, TRADITIONS
 
 __all__ = [
     "DEFAULT_API_URL",
+    "DEFAULT_GROUNDED_URL",
     "DEFAULT_TOKEN_URL",
     "GlooSettings",
     "blank_secret",
+    "grounded_url_for",
     "load_settings",
     "settings_error",
 ]
 
 DEFAULT_API_URL = "https://platform.ai.gloo.com/ai/v2/chat/completions"
 DEFAULT_TOKEN_URL = "https://platform.ai.gloo.com/oauth2/token"
+DEFAULT_GROUNDED_URL = "https://platform.ai.gloo.com/ai/v2/chat/completions/grounded"
 
 _ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -90,8 +93,20 @@ class GlooSettings(BaseSettings):
     gloo_breaker_seconds: float = Field(
         default=30.0, gt=0, description="How long the primary is skipped before one probe."
     )
+    gloo_grounded_url: str | None = Field(
+        default=None,
+        description="Gloo's grounded (RAG) completions URL; unset: Gloo's, or derived from a "
+        "changed GLOO_API_URL (see grounded_url).",
+    )
+    gloo_rag_publisher: str | None = Field(
+        default=None,
+        description="Publisher to ground every call in that does not say otherwise.",
+    )
+    gloo_sources_limit: int | None = Field(
+        default=None, ge=1, le=10, description="Sources per grounded answer (1-10)."
+    )
 
-    @field_validator("gloo_api_url", "gloo_token_url", "gloo_fallback_api_url")
+    @field_validator("gloo_api_url", "gloo_token_url", "gloo_fallback_api_url", "gloo_grounded_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -111,6 +126,9 @@ class GlooSettings(BaseSettings):
         "gloo_tradition",
         "gloo_fallback_api_url",
         "gloo_fallback_model",
+        "gloo_grounded_url",
+        "gloo_rag_publisher",
+        "gloo_sources_limit",
         mode="before",
     )
     @classmethod
@@ -147,6 +165,30 @@ class GlooSettings(BaseSettings):
         return {name: value for name, value in defaults.items() if value is not None}
 
     @property
+    def grounding_defaults(self) -> dict[str, Any]:
+        """``GLOO_RAG_PUBLISHER`` / ``GLOO_SOURCES_LIMIT``: calls that do not say otherwise
+        are grounded with these (see ``request.with_grounding``)."""
+        defaults = {
+            "rag_publisher": self.gloo_rag_publisher,
+            "sources_limit": self.gloo_sources_limit,
+        }
+        return {name: value for name, value in defaults.items() if value is not None}
+
+    @property
+    def grounded_url(self) -> str:
+        """Where grounded calls go (``grounded_url_source`` says why there)."""
+        return self.grounded_url_source[0]
+
+    @property
+    def grounded_url_source(self) -> tuple[str, str]:
+        """The grounded URL and where it came from, in words (``gloo-stream auth`` says it).
+
+        A changed ``GLOO_API_URL`` (a simulator, a gateway) with no ``GLOO_GROUNDED_URL``:
+        ``/grounded`` appended to its ``.../chat/completions``, as Gloo's own paths are.
+        """
+        return grounded_url_for(self.gloo_api_url, self.gloo_grounded_url)
+
+    @property
     def auth_mode(self) -> Literal["api_key", "client_credentials", "none"]:
         """Which credentials are configured (an API key wins over client credentials)."""
         if self.gloo_api_key is not None:
@@ -154,6 +196,23 @@ class GlooSettings(BaseSettings):
         if self.gloo_client_id and self.gloo_client_secret is not None:
             return "client_credentials"
         return "none"
+
+
+def grounded_url_for(api_url: str, grounded_url: str | None = None) -> tuple[str, str]:
+    """The grounded URL for ``api_url`` (unless ``grounded_url`` is given), and its source.
+
+    Gloo-shaped ``.../chat/completions`` URLs (a simulator, a Gloo lookalike) get ``/grounded``
+    appended, as Gloo's own paths are. Anything else (a gloo-stream proxy's ``/api/stream`` or
+    ``/v1/chat/completions``, which route grounded bodies themselves) is used as it is.
+    """
+    if grounded_url is not None:
+        return grounded_url, "GLOO_GROUNDED_URL"
+    if api_url == DEFAULT_API_URL:
+        return DEFAULT_GROUNDED_URL, "Gloo's grounded endpoint"
+    base = api_url.rstrip("/")
+    if base.endswith("/chat/completions") and not base.endswith("/v1/chat/completions"):
+        return f"{base}/grounded", "derived from GLOO_API_URL (+ /grounded)"
+    return api_url, "GLOO_API_URL itself (not a Gloo-shaped URL; set GLOO_GROUNDED_URL to change)"
 
 
 def _one_of(value: str | None, options: frozenset[str]) -> str | None:

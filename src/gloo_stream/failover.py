@@ -41,7 +41,14 @@ Upstream = Literal["primary", "fallback"]
 # Gloo's own routing and grounding fields: an OpenAI-compatible fallback refuses them or
 # reads them wrongly, so they are stripped from the request it gets.
 GLOO_ONLY_FIELDS = frozenset(
-    {"auto_routing", "model_family", "tradition", "rag_publisher", "sources_limit"}
+    {
+        "auto_routing",
+        "model_family",
+        "tradition",
+        "rag_publisher",
+        "sources_limit",
+        "include_citations",
+    }
 )
 
 

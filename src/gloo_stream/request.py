@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from gloo_stream.errors import InvalidRequestError
+from gloo_stream.grounding import DEFAULT_PUBLISHER, is_grounded
 
 __all__ = [
     "MODEL_FAMILIES",
@@ -23,6 +24,7 @@ __all__ = [
     "names_routing",
     "normalize_messages",
     "with_defaults",
+    "with_grounding",
 ]
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -84,6 +86,41 @@ def with_defaults(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
         if value is None or name in merged or (routed and name in ROUTING_FIELDS):
             continue
         merged[name] = value
+    return merged
+
+
+def with_grounding(
+    params: Mapping[str, Any],
+    *,
+    grounded: bool | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``params`` with the grounded fields settled: ``rag_publisher`` set when grounded.
+
+    ``grounded=False`` drops every grounded field (also a ``GLOO_RAG_PUBLISHER`` default);
+    ``True`` asks for the default publisher (``GlooGrounded``) unless one is named; None
+    (not said) is grounded when ``rag_publisher``, ``sources_limit`` or
+    ``include_citations: true`` is given, else when
+    ``defaults`` (``GLOO_RAG_PUBLISHER``, ``GLOO_SOURCES_LIMIT``) say so.
+    """
+    if grounded is not None and not isinstance(grounded, bool):
+        raise InvalidRequestError(
+            f"grounded must be true or false, got {_shown(grounded)}", field="grounded"
+        )
+    merged = dict(params)
+    if grounded is False:
+        for name in ("rag_publisher", "sources_limit", "include_citations"):
+            merged.pop(name, None)
+        return merged
+    defaults = {k: v for k, v in (defaults or {}).items() if v is not None}
+    own = is_grounded(merged)
+    if not (grounded or own or defaults):
+        return merged
+    for name, value in defaults.items():
+        if merged.get(name) is None:
+            merged[name] = value
+    if merged.get("rag_publisher") is None:
+        merged["rag_publisher"] = DEFAULT_PUBLISHER
     return merged
 
 
@@ -241,6 +278,18 @@ def _stream_options_rule(label: str, value: Any) -> str | None:
     return None
 
 
+def _publisher_rule(label: str, value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return None
+    return f"{label} must be a publisher name such as GlooGrounded, got {_shown(value)}"
+
+
+def _sources_limit_rule(label: str, value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10:
+        return None
+    return f"{label} must be a whole number from 1 to 10 (sources per answer), got {_shown(value)}"
+
+
 RULES: dict[str, Rule] = {
     "auto_routing": _bool_rule,
     "stream": _bool_rule,
@@ -252,6 +301,11 @@ RULES: dict[str, Rule] = {
     "tools": _tools_rule,
     "tool_choice": _tool_choice_rule,
     "stream_options": _stream_options_rule,
+    # Gloo's grounded completions (gloo_stream.grounding).
+    "rag_publisher": _publisher_rule,
+    "sources_limit": _sources_limit_rule,
+    "include_citations": _bool_rule,
+    "parallel_tool_calls": _bool_rule,
 }
 """The declared fields besides ``messages``, and the rule each value must meet."""
 

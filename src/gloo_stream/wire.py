@@ -23,6 +23,7 @@ __all__ = [
     "Usage",
     "decode_chunk",
     "is_done",
+    "reasoning_text",
 ]
 
 DONE = "[DONE]"
@@ -56,6 +57,12 @@ class Delta(msgspec.Struct, gc=False, omit_defaults=True):
     role: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     refusal: str | None = None
+    # A reasoning model's thinking, apart from the answer: both spellings are in the wild
+    # (DeepSeek, vLLM: reasoning_content; OpenRouter, Ollama: reasoning). Last, so the
+    # content-only hot path finds its keys first. Typed Any: a server that sends something
+    # else there (an object) must not make the whole chunk undecodable; readers check for str.
+    reasoning_content: Any = None
+    reasoning: Any = None
 
 
 class Usage(msgspec.Struct, gc=False, omit_defaults=True):
@@ -100,6 +107,11 @@ class ChatCompletionChunk(msgspec.Struct, gc=False, omit_defaults=True):
     routing_tier: str | int | None = None
     routing_confidence: float | None = None
     model_family: str | None = None
+    # A grounded answer's sources (first event; see ``gloo_stream.grounding`` for variants).
+    # Typed Any for the same reason as the reasoning fields: read, never a decode failure.
+    citations: Any = None
+    sources: Any = None
+    sources_returned: Any = None
     # The raw event data, kept so unknown fields stay reachable (``extra``). The JSON
     # name cannot occur in a real chunk, so the decoder never fills it.
     raw: Any = msgspec.field(default=b"", name="\u2063gloo-stream-raw")
@@ -119,6 +131,25 @@ class ChatCompletionChunk(msgspec.Struct, gc=False, omit_defaults=True):
         if delta is None:
             return ""
         return delta.content or ""
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning this chunk adds ("" when none), whichever spelling it came in."""
+        choices = self.choices_
+        if not choices:
+            return ""
+        delta = choices[0].delta_
+        if delta is None:
+            return ""
+        return reasoning_text(delta)
+
+    @property
+    def citation_items(self) -> list[Any] | None:
+        """The raw citation items this chunk carries (``citations`` or ``sources``), or None."""
+        items = self.citations
+        if items is None:
+            items = self.sources
+        return items if isinstance(items, list) else None
 
     @property
     def finish_reason(self) -> str | None:
@@ -176,6 +207,12 @@ def decode_chunk(data: str | bytes) -> ChatCompletionChunk:
         raise ChunkDecodeError(f"not a chat-completion chunk: {exc}") from None
     chunk.raw = data
     return chunk
+
+
+def reasoning_text(delta: Delta) -> str:
+    """The reasoning a delta adds ("" when none): ``reasoning_content``, else ``reasoning``."""
+    value = delta.reasoning_content or delta.reasoning
+    return value if isinstance(value, str) else ""
 
 
 def is_done(data: str) -> bool:

@@ -188,3 +188,25 @@ def test_long_answer_lines_are_not_repeated(brisk: SimulatorServer, tmp_path: Pa
     assert len(lines) == len(set(lines)), lines
     assert lines[0].startswith(title_word("no repeats"))
     assert any("finish_reason=stop" in line for line in lines)
+
+
+def test_grounded_sources_follow_the_answer_and_reasoning_is_shown_apart(
+    brisk: SimulatorServer, tmp_path: Path
+) -> None:
+    """Issue 25 on a terminal: the thinking drawn apart (a dim count line once the answer
+    starts), the numbered sources below the answer with their URLs."""
+    child = spawn(
+        brisk,
+        ["chat", "--grounded", "--sources", "2", "--model", "sim-reasoning", "What is hope?"],
+        tmp_path,
+    )
+    child.expect(r"thought for \d+ tokens")
+    child.expect("Sources:")
+    child.expect(r"\[1\] \S")
+    child.expect(re.escape("https://example.org/gloo/"))
+    child.expect(r"\[2\] ")
+    child.expect("finish_reason=stop")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert brisk.stats()["last_request"]["include_citations"] is True

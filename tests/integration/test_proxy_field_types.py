@@ -60,6 +60,10 @@ LIKELY: dict[str, list[Any]] = {
     "n": [1],
     "user": ["someone"],
     "stream_options": [{"include_usage": True}],
+    "rag_publisher": ["GlooGrounded", "Acme Press"],
+    "sources_limit": [1, 3, 11],
+    "include_citations": [True, False],
+    "parallel_tool_calls": [True, False],
 }
 STREAM_FIELDS = sorted({*RULES, "messages"})
 OPENAI_FIELDS = sorted({*STREAM_FIELDS, "max_completion_tokens", "n", "user", "stream_options"})
@@ -128,8 +132,12 @@ def wrong_type(field: str, value: Any) -> bool:
         "messages": (list,),
         "user": (str,),
         "stream_options": (dict,),
+        "rag_publisher": (str,),
+        "sources_limit": (int,),
+        "include_citations": (bool,),
+        "parallel_tool_calls": (bool,),
     }
-    numeric = field in ("temperature", "max_tokens", "max_completion_tokens")
+    numeric = field in ("temperature", "max_tokens", "max_completion_tokens", "sources_limit")
     if numeric and isinstance(value, bool):
         return True
     return not isinstance(value, kinds[field])

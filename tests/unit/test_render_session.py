@@ -34,6 +34,7 @@ class ScriptedClient:
         *,
         on_token: Callable[[str], None],
         on_retry: Callable[[Exception, float], None],
+        on_event: Callable[[Any], None] | None = None,
         **params: Any,
     ) -> StreamResult:
         self.calls.append(([dict(m) for m in messages], params))

@@ -51,6 +51,12 @@ def right_type(field: str, value: Any) -> bool:
         return isinstance(value, list)
     if field == "stream_options":
         return isinstance(value, dict)
+    if field in ("include_citations", "parallel_tool_calls"):
+        return isinstance(value, bool)
+    if field == "rag_publisher":
+        return isinstance(value, str)
+    if field == "sources_limit":
+        return isinstance(value, int) and not isinstance(value, bool)
     assert field == "tool_choice"
     return isinstance(value, str | dict)
 

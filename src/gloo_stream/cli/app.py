@@ -49,6 +49,8 @@ _FIELD_OPTIONS = {
     "tradition": "--tradition",
     "temperature": "--temperature",
     "max_tokens": "--max-tokens",
+    "rag_publisher": "--publisher",
+    "sources_limit": "--sources",
 }
 
 
@@ -62,7 +64,7 @@ def _positive(value: float | None) -> float | None:
 def _check_request(prompt: str, params: dict[str, Any], command: str) -> None:
     """The core's rules for a request, before anything is sent; exit 2 naming the option."""
     try:
-        build_chat_request(prompt, **params)
+        build_chat_request(prompt, **{k: v for k, v in params.items() if k != "grounded"})
     except InvalidRequestError as error:
         option = _FIELD_OPTIONS.get(error.field or "", "")
         where = f"{option}: " if option else ""
@@ -110,6 +112,22 @@ _ChatTimeout = Annotated[
         help="Seconds to wait to connect, for the first byte, and between tokens.",
     ),
 ]
+_Grounded = Annotated[
+    bool,
+    typer.Option(
+        "--grounded",
+        help="A grounded answer from a publisher's content (default publisher GlooGrounded); "
+        "its sources are listed after it.",
+    ),
+]
+_Publisher = Annotated[
+    str | None,
+    typer.Option("--publisher", help="Ground the answer in this publisher (implies --grounded)."),
+]
+_Sources = Annotated[
+    int | None,
+    typer.Option("--sources", help="At most this many sources, 1-10 (implies --grounded)."),
+]
 _JsonLines = Annotated[
     bool, typer.Option("--json", help="One JSON object per line: deltas, then the result.")
 ]
@@ -133,8 +151,14 @@ stderr. Piped stdin is read as the prompt.
 
   gloo-stream chat --offline     (interactive, against the built-in simulator)
 
+  gloo-stream chat --grounded --sources 3 "What is hope?"   (sources listed after it)
+
 Without --model or --model-family, GLOO_MODEL (or GLOO_MODEL_FAMILY) picks the model when set,
 else Gloo auto-routes; servers such as vLLM or Ollama need one of them.
+
+A reasoning model's thinking is shown dimmed on a terminal (never in a pipe's answer;
+--json gives it as "reasoning" lines). --grounded sources go below the answer on a terminal,
+to stderr when piped, and as one "citations" line with --json.
 
 In the interactive chat: /reset, /system TEXT, /model NAME, /family NAME, /help, /exit;
 Ctrl-C stops the answer being written (what arrived is kept, marked as cut), Ctrl-D leaves.
@@ -155,6 +179,9 @@ def chat(
     no_markdown: _NoMarkdown = False,
     timeout: _ChatTimeout = None,
     json_lines: _JsonLines = False,
+    grounded: _Grounded = False,
+    publisher: _Publisher = None,
+    sources: _Sources = None,
 ) -> None:
     """Stream an answer, or chat interactively."""
     params: dict[str, Any] = {
@@ -163,7 +190,12 @@ def chat(
         "tradition": tradition,
         "temperature": temperature,
         "max_tokens": max_tokens,
+        "rag_publisher": publisher,
+        "sources_limit": sources,
     }
+    if grounded or publisher is not None or sources is not None:
+        params["include_citations"] = True  # the sources are what the options are for
+        params["grounded"] = True
     text = _read_prompt(prompt)
     # Interactive prompts are checked as they are typed; the options are checked now.
     _check_request("check" if text is None else text, params, "chat")

@@ -44,6 +44,9 @@ def run_auth_check(
         with client, httpx.Client(timeout=timeout) as http:
             _check_token(client, http, out)
             _check_endpoint(client, http, out)
+        url, source = settings.grounded_url_source
+        # Not checked (a grounded call costs a retrieval), but said: a derived URL surprises.
+        out.print(f"  grounded answers go to {escape(url)} ({escape(source)})", style="dim")
     except _StepFailedError as failure:
         print_failure(out, failure.lines, hint_prefix="fix: ")
         return failure.status

@@ -77,7 +77,13 @@ def run_turn(
     """
     view.start()
     try:
-        result = client.complete(messages, on_token=view.on_token, on_retry=view.on_retry, **params)
+        result = client.complete(
+            messages,
+            on_token=view.on_token,
+            on_retry=view.on_retry,
+            on_event=view.on_event,
+            **params,
+        )
     except KeyboardInterrupt:
         # complete() closed the response on its way out, so the server sees the disconnect.
         view.interrupt()

@@ -13,17 +13,23 @@ import json
 from typing import IO, Any, Protocol
 
 from rich.console import Console
+from rich.style import Style
+from rich.text import Text
 
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.cli.failures import print_failure
 from gloo_stream.errors import GlooError, StreamError
+from gloo_stream.events import AnswerEvent, CitationsReceived, ReasoningDelta
+from gloo_stream.grounding import Citation
 
 __all__ = [
     "AnswerView",
     "JsonLinesView",
     "PlainView",
     "TextSoFar",
+    "print_sources",
     "retry_notice",
+    "sources_text",
     "stopped_line",
     "summary_line",
 ]
@@ -55,6 +61,9 @@ class AnswerView(Protocol):
     def interrupt(self) -> None:
         """The user pressed Ctrl-C; the partial stays shown."""
 
+    def on_event(self, event: AnswerEvent) -> None:
+        """Something beyond the text arrived: reasoning, a grounded answer's sources."""
+
 
 # -- pure helpers -------------------------------------------------------------------------
 
@@ -76,6 +85,8 @@ def summary_line(result: StreamResult) -> str:
     parts.append(f"{result.duration_ms / 1000:.2f} s")
     if result.attempts > 1:
         parts.append(f"{result.attempts} attempts")
+    if result.reasoning_token_count:
+        parts.append(f"thought {result.reasoning_token_count} tokens")
     if result.model:
         routing = result.routing.get("routing_mechanism")
         parts.append(f"{result.model} ({routing})" if routing else result.model)
@@ -93,6 +104,35 @@ def retry_notice(error: Exception, delay: float, max_attempts: int) -> str:
         f"{reason}; retrying in {delay:.1f} s (attempt {attempt} of {max_attempts}), "
         "the answer restarts"
     )
+
+
+def _link(url: str | None) -> str | None:
+    """Only http(s) URLs become hyperlinks (never ``javascript:`` and the like)."""
+    return url if url is not None and url.lower().startswith(("http://", "https://")) else None
+
+
+def sources_text(citations: list[Citation]) -> Text:
+    """A grounded answer's sources, numbered: title (a hyperlink where the terminal has
+    them, OSC 8 via rich), URL, publisher. Built as ``Text``, so nothing in a title is read
+    as markup."""
+    text = Text("Sources:", style="bold")
+    for number, citation in enumerate(citations, 1):
+        title = citation.title or citation.url or "(untitled)"
+        text.append(f"\n  [{number}] ")
+        link = _link(citation.url)
+        text.append(title, style=Style(link=link, underline=True) if link else None)
+        if citation.url and citation.url != title:
+            text.append(f" <{citation.url}>", style="dim")
+        if citation.publisher:
+            text.append(f" · {citation.publisher}", style="dim")
+    return text
+
+
+def print_sources(console: Console, result: StreamResult) -> None:
+    """Print the result's sources below the answer (nothing when it has none)."""
+    if result.citations:
+        console.print()  # a blank line between the answer and its sources
+        console.print(sources_text(result.citations), highlight=False, soft_wrap=True)
 
 
 # -- views --------------------------------------------------------------------------------
@@ -136,9 +176,13 @@ class PlainView(TextSoFar):
         self._err.print(f"⚠ {retry_notice(error, delay, self._max_attempts)}", style="yellow")
         self._parts = []
 
+    def on_event(self, event: AnswerEvent) -> None:
+        """Reasoning is never written into the answer; it is counted in the summary."""
+
     def finish(self, result: StreamResult) -> None:
-        """End the line and print the summary to stderr."""
+        """End the line; the sources and the summary go to stderr (stdout is the answer)."""
         self._end_line()
+        print_sources(self._err, result)
         if self._summary:
             self._err.print(summary_line(result), style="dim", highlight=False)
 
@@ -178,6 +222,19 @@ class JsonLinesView(TextSoFar):
         """``{"type": "delta", "content": ...}``."""
         self._parts.append(text)
         self._emit({"type": "delta", "content": text})
+
+    def on_event(self, event: AnswerEvent) -> None:
+        """``{"type": "reasoning", "content": ...}``; ``{"type": "citations", ...}``."""
+        if isinstance(event, ReasoningDelta):
+            self._emit({"type": "reasoning", "content": event.text})
+        elif isinstance(event, CitationsReceived):
+            self._emit(
+                {
+                    "type": "citations",
+                    "citations": [citation.to_dict() for citation in event.citations],
+                    "sources_returned": event.sources_returned,
+                }
+            )
 
     def on_retry(self, error: Exception, delay: float) -> None:
         """``{"type": "retry", ...}``: deltas after it start the answer over."""

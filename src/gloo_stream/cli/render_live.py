@@ -24,8 +24,15 @@ from rich.text import Text
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.cli.failures import print_failure
 from gloo_stream.cli.partial_markdown import close_open_inline
-from gloo_stream.cli.render import TextSoFar, retry_notice, stopped_line, summary_line
+from gloo_stream.cli.render import (
+    TextSoFar,
+    print_sources,
+    retry_notice,
+    stopped_line,
+    summary_line,
+)
 from gloo_stream.errors import GlooError
+from gloo_stream.events import AnswerEvent, ReasoningDelta
 
 __all__ = ["LiveMarkdownView", "TrimmedMarkdown", "estimated_height", "split_settled"]
 
@@ -123,6 +130,8 @@ class LiveMarkdownView(TextSoFar):
         self._cache: tuple[str, RenderableType] | None = None
         self._closing = False  # the last frame must not freeze a spinner on screen
         self._complete = False  # ended normally: the last frame shows the text as sent
+        self._thinking = ""  # a reasoning model's thoughts: shown dimmed, never the answer
+        self._thoughts = 0
 
     def start(self) -> None:
         """Show the spinner."""
@@ -142,22 +151,46 @@ class LiveMarkdownView(TextSoFar):
     def _renderable(self) -> RenderableType:
         # Called by Live's refresh thread; rendering the same text twice reuses the parse.
         tail, stale, notice = self._tail, self._stale, self._notice
-        key = f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}"
+        key = (
+            f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}"
+            f"\x00{self._thoughts}"
+        )
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         items: list[RenderableType] = []
+        if self._thoughts:
+            items.append(self._thinking_renderable())
         if stale is not None:
             items.append(TrimmedMarkdown(close_open_inline(stale)))
         if notice is not None:
             items.append(Text(f"⚠ {notice}", style="yellow"))
         if tail:
             items.append(TrimmedMarkdown(tail if self._complete else close_open_inline(tail)))
-        elif not self._parts and not self._closing:
+        elif not self._parts and not self._closing and not self._thoughts:
             waiting = "retrying…" if notice else "waiting for the first token…"
             items.append(Spinner("dots", text=Text(waiting, style="dim")))
         renderable: RenderableType = Group(*items)
         self._cache = (key, renderable)
         return renderable
+
+    def _thinking_renderable(self) -> RenderableType:
+        # While the model thinks: a spinner, the count, the last of its thoughts dimmed.
+        # Once the answer starts (or ends): one dim line saying how long it thought.
+        count = f"thinking… {self._thoughts} tokens"
+        if self._parts or self._closing:
+            return Text(f"💭 thought for {self._thoughts} tokens", style="dim")
+        width = max(self._console.size.width - 4, 20)
+        last = " ".join(self._thinking.split())[-3 * width :]
+        return Group(
+            Spinner("dots", text=Text(count, style="dim")),
+            Text(last, style="dim italic"),
+        )
+
+    def on_event(self, event: AnswerEvent) -> None:
+        """Reasoning is drawn dimmed above the answer, never into it."""
+        if isinstance(event, ReasoningDelta):
+            self._thinking += event.text
+            self._thoughts += 1
 
     def on_token(self, text: str) -> None:
         """Add the piece; the refresh thread draws it at the next frame."""
@@ -206,6 +239,7 @@ class LiveMarkdownView(TextSoFar):
         # Cut by the token limit, the text can end mid-markup like a stopped one.
         self._complete = result.finish_reason != "length"
         self._stop()
+        print_sources(self._console, result)  # a terminal: below the answer, as links
         if self._summary:
             self._err.print(summary_line(result), style="dim", highlight=False)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
@@ -37,6 +38,7 @@ from gloo_stream.errors import (
     StreamTimeoutError,
     error_from_response,
 )
+from gloo_stream.events import AnswerEvent, events_of
 from gloo_stream.failover import Upstream, UpstreamRoute
 from gloo_stream.protocol import CompletionProtocol
 from gloo_stream.redaction import NO_SECRETS
@@ -72,8 +74,8 @@ class AnswerClient(Protocol):
         """The course of one call's attempts, starting ``now`` on ``clock``."""
         ...
 
-    def upstream_url(self, upstream: Upstream) -> str:
-        """Where an attempt on ``upstream`` goes."""
+    def upstream_url(self, upstream: Upstream, body: dict[str, Any] | None = None) -> str:
+        """Where an attempt on ``upstream`` (sending ``body``) goes."""
         ...
 
     def request_for(
@@ -181,7 +183,7 @@ class StreamBase(Generic[ClientT]):
         if self._tracer is None:
             return None
         since = clock() - self._started_at
-        url = self._client.upstream_url(upstream)
+        url = self._client.upstream_url(upstream, self._body)
         attempt = self._route.attempts  # counts this try already (1 for the first)
         return AttemptSpan(self._tracer, self._body, url, attempt=attempt, started_after=since)
 
@@ -372,10 +374,17 @@ def retry_wait(
     return delay
 
 
-def tell(on_token: OnToken | None, chunk: ChatCompletionChunk) -> None:
-    """Give ``on_token`` the chunk's text, if it has any."""
+def tell(
+    on_token: OnToken | None,
+    chunk: ChatCompletionChunk,
+    on_event: Callable[[AnswerEvent], None] | None = None,
+) -> None:
+    """Give ``on_token`` the chunk's text, if it has any, and ``on_event`` its events."""
     if on_token is not None and (text := chunk.content):
         on_token(text)
+    if on_event is not None:
+        for event in events_of(chunk):
+            on_event(event)
 
 
 def _stream_error(protocol: CompletionProtocol, exc: httpx.TransportError) -> StreamError:

@@ -9,7 +9,7 @@ decided in ``_base``, when to retry and what the bytes mean in ``_answer`` and t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +31,7 @@ from gloo_stream.client._steps import (
 )
 from gloo_stream.client.transport import BODY_EXTENSION
 from gloo_stream.errors import GlooError
+from gloo_stream.events import AnswerEvent, events_of
 from gloo_stream.wire import ChatCompletionChunk
 
 __all__ = ["AsyncChatStream", "AsyncGlooClient"]
@@ -77,13 +78,14 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         *,
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
+        on_event: Callable[[AnswerEvent], None] | None = None,
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it; see ``GlooClient.complete``."""
         body = self._body(prompt_or_messages, params)
         async with AsyncChatStream(self, body, on_retry=on_retry, restart=True) as stream:
             async for chunk in stream:
-                tell(on_token, chunk)
+                tell(on_token, chunk, on_event)
         return whole_result(stream)
 
     # -- the runner's I/O (``_steps.AsyncTransmitter``): for AsyncChatStream, not documented --
@@ -138,6 +140,16 @@ class AsyncChatStream(StreamBase[AsyncGlooClient]):
         async for chunk in self:
             if text := chunk.content:
                 yield text
+
+    @property
+    async def events(self) -> AsyncIterator[AnswerEvent]:
+        """The answer as typed events (``gloo_stream.events``): sources, reasoning, text.
+
+        Reads the same chunks as ``text_stream``: use one of the two per stream.
+        """
+        async for chunk in self:
+            for event in events_of(chunk):
+                yield event
 
     async def aclose(self) -> None:
         """Release the connection (idempotent)."""

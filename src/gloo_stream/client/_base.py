@@ -18,10 +18,11 @@ import msgspec
 
 from gloo_stream.client.auth import BearerAuth, ClientCredentialsAuth
 from gloo_stream.client.fallback import breaker_for, fallback_from
-from gloo_stream.config import GlooSettings, load_settings
+from gloo_stream.config import GlooSettings, grounded_url_for, load_settings
 from gloo_stream.errors import MissingCredentialsError
 from gloo_stream.failover import Upstream, UpstreamRoute, fallback_body
-from gloo_stream.request import build_chat_request
+from gloo_stream.grounding import is_grounded
+from gloo_stream.request import build_chat_request, with_grounding
 from gloo_stream.retry import RetryPolicy
 
 __all__ = ["POOL_LIMITS", "ClientBase", "Clock", "Messages", "OnRetry", "OnToken", "clock"]
@@ -44,9 +45,11 @@ HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 class ClientBase(Generic[HttpT]):
     """What both twins share; every keyword defaults from ``settings`` (environment, ``.env``).
 
-    ``api_url``: the chat completions endpoint (``GLOO_API_URL``). Credentials, first found
-    wins: ``api_key``; ``client_id`` with ``client_secret`` (OAuth2 client credentials at
-    ``token_url``); then the same from settings; or pass any ``httpx.Auth`` as ``auth``.
+    ``api_url``: the chat completions endpoint (``GLOO_API_URL``); ``grounded_url``: where
+    grounded calls go (``GLOO_GROUNDED_URL``, else derived from ``api_url``). Credentials,
+    first found wins: ``api_key``; ``client_id`` with ``client_secret`` (OAuth2 client
+    credentials at ``token_url``); then the same from settings; or pass any ``httpx.Auth``
+    as ``auth``.
     ``timeout``: connect (and write, pool); ``first_byte_timeout``: until the response
     starts; ``read_timeout``: idle between bytes once it has. ``max_retries`` (or a whole
     ``retry_policy``); ``headers`` added to every request; ``http_client``: a pool to use
@@ -66,6 +69,7 @@ class ClientBase(Generic[HttpT]):
         self,
         *,
         api_url: str | None = None,
+        grounded_url: str | None = None,
         api_key: str | None = None,
         client_id: str | None = None,
         client_secret: str | None = None,
@@ -89,6 +93,10 @@ class ClientBase(Generic[HttpT]):
         # ConfigurationError naming the variable, not pydantic's ValidationError.
         s = settings if settings is not None else load_settings(GlooSettings)
         self.api_url = api_url or s.gloo_api_url
+        # Grounded calls (rag_publisher, sources_limit) go here: GLOO_GROUNDED_URL, else
+        # Gloo's, else derived from a changed api_url, as ``config.grounded_url_for`` says.
+        self.grounded_url = grounded_url or grounded_url_for(self.api_url, s.gloo_grounded_url)[0]
+        self.grounding_defaults = s.grounding_defaults  # GLOO_RAG_PUBLISHER, GLOO_SOURCES_LIMIT
         self.auth = auth or _make_auth(s, api_key, client_id, client_secret, token_url)
         connect = _given(timeout, s.gloo_connect_timeout)
         first_byte = _given(first_byte_timeout, s.gloo_first_byte_timeout)
@@ -118,6 +126,9 @@ class ClientBase(Generic[HttpT]):
         raise NotImplementedError
 
     def _body(self, prompt_or_messages: Messages, params: Mapping[str, Any]) -> dict[str, Any]:
+        params = dict(params)
+        grounded = params.pop("grounded", None)
+        params = with_grounding(params, grounded=grounded, defaults=self.grounding_defaults)
         return build_chat_request(prompt_or_messages, defaults=self.request_defaults, **params)
 
     # -- what an answer's course asks of its client (``_answer.AnswerClient``) --------------
@@ -128,10 +139,16 @@ class ClientBase(Generic[HttpT]):
             self.retry_policy, now=now, breaker=self.breaker, fallback=self.fallback is not None
         )
 
-    def upstream_url(self, upstream: Upstream) -> str:
-        """Where an attempt on ``upstream`` goes."""
+    def upstream_url(self, upstream: Upstream, body: Mapping[str, Any] | None = None) -> str:
+        """Where an attempt on ``upstream`` (sending ``body``) goes."""
         fallback = self.fallback
-        return fallback.url if upstream == "fallback" and fallback else self.api_url
+        if upstream == "fallback" and fallback:
+            return fallback.url
+        return self.primary_url(body) if body is not None else self.api_url
+
+    def primary_url(self, body: Mapping[str, Any]) -> str:
+        """The primary's URL for ``body``: the grounded endpoint for a grounded request."""
+        return self.grounded_url if is_grounded(body) else self.api_url
 
     def request_for(
         self,
@@ -141,7 +158,7 @@ class ClientBase(Generic[HttpT]):
     ) -> tuple[httpx.Request, httpx.Auth | None]:
         """The request for ``upstream`` (the fallback's own body, URL and credential);
         ``headers`` are added to the client's own (an attempt span's ``traceparent``)."""
-        url: str = self.api_url
+        url: str = self.primary_url(body)
         auth: httpx.Auth | None = self.auth
         fallback = self.fallback
         if upstream == "fallback" and fallback is not None:

@@ -9,7 +9,7 @@ is the blocking runner of the flow protocol (``_steps``); ``GlooClient`` is its
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -29,6 +29,7 @@ from gloo_stream.client._steps import (
     next_step,
 )
 from gloo_stream.errors import GlooError
+from gloo_stream.events import AnswerEvent, events_of
 from gloo_stream.wire import ChatCompletionChunk
 
 __all__ = ["ChatStream", "GlooClient"]
@@ -43,7 +44,9 @@ class GlooClient(ClientBase[httpx.Client]):
     ``max_retries`` or ``retry_policy``, ``headers``, ``settings``, ``http_client`` (an
     ``httpx.Client``). A call that names no routing uses ``GLOO_MODEL`` (or
     ``GLOO_MODEL_FAMILY``) when set, else Gloo's ``auto_routing``; ``GLOO_TRADITION`` fills
-    in a missing ``tradition``.
+    in a missing ``tradition``. A grounded call (``grounded=True``, ``rag_publisher=``,
+    ``sources_limit=``, or ``GLOO_RAG_PUBLISHER`` / ``GLOO_SOURCES_LIMIT`` set) goes to
+    ``grounded_url`` (``GLOO_GROUNDED_URL``).
     """
 
     def _new_pool(self) -> httpx.Client:
@@ -78,6 +81,7 @@ class GlooClient(ClientBase[httpx.Client]):
         *,
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
+        on_event: Callable[[AnswerEvent], None] | None = None,
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it, retrying per the policy.
@@ -85,12 +89,16 @@ class GlooClient(ClientBase[httpx.Client]):
         A failure mid-stream restarts the request (``on_retry`` is told, and ``on_token``
         sees the new answer from its start); when the budget is spent, the error raised
         carries the partial answer. ``on_retry`` is also told before waiting to retry a
-        request that failed before streaming (a 429's wait can be long).
+        request that failed before streaming (a 429's wait can be long). ``on_event`` gets
+        the answer as typed events (``gloo_stream.events``: sources, reasoning, text).
+        Grounded answers: ``grounded=True``, ``rag_publisher=``, ``sources_limit=`` (1-10),
+        ``include_citations=True`` (as for ``stream()``; ``grounded=False`` overrides
+        ``GLOO_RAG_PUBLISHER``).
         """
         body = self._body(prompt_or_messages, params)
         with ChatStream(self, body, on_retry=on_retry, restart=True) as stream:
             for chunk in stream:
-                tell(on_token, chunk)
+                tell(on_token, chunk, on_event)
         return whole_result(stream)
 
     # -- the runner's I/O (``_steps.Transmitter``): for ChatStream, not a documented API -----
@@ -141,6 +149,14 @@ class ChatStream(StreamBase[GlooClient]):
     def text_stream(self) -> Iterator[str]:
         """The answer's text pieces as they arrive."""
         return (text for chunk in self if (text := chunk.content))
+
+    @property
+    def events(self) -> Iterator[AnswerEvent]:
+        """The answer as typed events (``gloo_stream.events``): sources, reasoning, text.
+
+        Reads the same chunks as ``text_stream``: use one of the two per stream.
+        """
+        return (event for chunk in self for event in events_of(chunk))
 
     def close(self) -> None:
         """Release the connection (idempotent)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from gloo_stream.client import AsyncChatStream
 from gloo_stream.errors import ContentFilterError, StreamError
+from gloo_stream.grounding import citations_event
 from gloo_stream.proxy.asgi import Headers, Receive, Send
 from gloo_stream.proxy.failures import ProxyFailure, stream_failure
 from gloo_stream.redaction import NO_SECRETS, Redactor, StreamScrubber
@@ -307,12 +308,15 @@ def _frame(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
     """The chunk as the event to relay: the data the upstream sent, framed again; b"" for none.
 
     An error report is not relayed (finish() raises it, and it is sent as ours); nor is the
-    usage-only chunk when the caller did not ask for it.
+    usage-only chunk when the caller did not ask for it. A citations event, in whatever
+    variant, goes out in the contract's one form (``grounding.citations_event``).
     """
     raw = chunk.raw
     choices = chunk.choices_
     if not raw or (choices and choices[0].finish_reason == "error"):
         return b""
+    if (chunk.citations is not None or chunk.sources is not None) and not chunk.content:
+        return _citations_frame(chunk)
     if not choices and not usage_chunk and chunk.usage is not None:
         return b""  # the usage the proxy asked for, not the caller
     if isinstance(raw, bytes):
@@ -320,6 +324,21 @@ def _frame(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
             return b"data: " + raw + b"\n\n"  # the bytes the upstream sent, as it framed them
         return encode_event(raw)
     return b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
+
+
+def _citations_frame(chunk: ChatCompletionChunk) -> bytes:
+    """A grounded answer's sources, whatever variant the upstream sent them in, as the one
+    chunk-shaped event the wire contract names: an empty choice (OpenAI clients index
+    ``choices[0]``), the items under ``citations`` with every field kept."""
+    items = chunk.citation_items or []
+    returned = chunk.sources_returned
+    return citations_event(
+        items,
+        returned if isinstance(returned, bool) else None,
+        chunk_id=chunk.id,
+        created=chunk.created,
+        model=chunk.model,
+    )
 
 
 def _take_result(stats: RelayStats, exc: StreamError) -> None:

@@ -42,6 +42,10 @@ class ProxySettings(GlooSettings):
     proxy_allowed_families: str = Field(
         default="", description="Comma-separated model families callers may pick; empty: any."
     )
+    proxy_allowed_publishers: str = Field(
+        default="",
+        description="Comma-separated rag_publisher names grounded answers may use; empty: any.",
+    )
     proxy_heartbeat_interval: float = Field(default=15.0, gt=0)
     proxy_max_header_bytes: int = Field(
         default=32 * 1024,
@@ -277,6 +281,11 @@ class ProxySettings(GlooSettings):
     def allowed_models(self) -> frozenset[str]:
         """The models callers may name (empty: any)."""
         return _csv(self.proxy_allowed_models)
+
+    @property
+    def allowed_publishers(self) -> frozenset[str]:
+        """``PROXY_ALLOWED_PUBLISHERS`` as a set (empty: any publisher)."""
+        return _csv(self.proxy_allowed_publishers)
 
     @property
     def allowed_families(self) -> frozenset[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from gloo_stream.simulator.grounded import citations_payload
 from gloo_stream.sse import encode_event
 
 _encode = msgspec.json.encode
@@ -91,6 +92,16 @@ class ChunkEncoder:
             "usage": usage,
         }
         return self.frame(_encode(chunk))
+
+    def citations(self, items: list[dict[str, Any]], variant: str) -> bytes:
+        """A grounded answer's first event: its sources, in ``variant``'s shape."""
+        head = {"id": self.completion_id, "created": self.created, "model": self.model}
+        return self.frame(_encode(citations_payload(variant, items, head)))
+
+    def reasoning(self, token: str, field_name: str) -> bytes:
+        """A reasoning delta (``reasoning_content`` or ``reasoning``), no answer text."""
+        delta = {"content": None, "role": "assistant", field_name: token}
+        return self.frame(self._chunk(delta, None, None, {}))
 
     def tool_calls(self, calls: list[dict[str, Any]]) -> bytes:
         """An event carrying tool-call deltas (OpenAI format) instead of content."""

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from gloo_stream.simulator import answers, models
 from gloo_stream.simulator.faults import Fault, status_response
+from gloo_stream.simulator.grounded import REASONING_MODELS, citations_for, reasoning_tokens
 from gloo_stream.simulator.state import SimulatorState
 from gloo_stream.simulator.streaming import Plan, send_completion, send_stream
 from gloo_stream.simulator.toolcalls import tool_calls_for, wants_tools
@@ -77,14 +78,18 @@ class CompletionsEndpoint:
         if raw is None:
             return
         body, decode_error = _decode(raw)
-        state.record_body(body)
+        state.record_body(body, scope.get("path"))
         authorization, fault_header = _interesting_headers(scope)
         if state.config.require_auth and not await self._authorized(authorization, send):
             return
         errors = _body_errors(raw, body, decode_error, self.grounded, state.config.require_model)
         if errors:
-            await send_json(send, 422, {"detail": errors})
+            # Gloo's grounded reference: an explicitly empty messages array is a 400.
+            empty = self.grounded and isinstance(body, dict) and body.get("messages") == []
+            await send_json(send, 400 if empty else 422, {"detail": errors})
             return
+        if self.grounded and "messages" not in body:
+            body["messages"] = [{"role": "user", "content": "Hello world!"}]
         try:
             fault = Fault.from_dict(msgspec.json.decode(fault_header)) if fault_header else None
         except (ValueError, msgspec.DecodeError) as exc:
@@ -98,6 +103,19 @@ class CompletionsEndpoint:
             await send({"type": "http.response.body", "body": payload, "more_body": False})
             return
         await self._respond(body, fault, receive, send)
+
+    def _grounding(self, body: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
+        """The plan's grounded part: the sources, whether to send them, and in what shape."""
+        scripted = fault is not None and fault.kind == "citations"
+        if not (self.grounded or scripted):
+            return {}
+        items = citations_for(body, answers.last_user_content(body["messages"]))
+        wanted = scripted or body.get("include_citations") is True
+        return {
+            "citations": items if wanted else None,
+            "citations_variant": fault.variant if fault is not None and scripted else "chunk",
+            "sources_returned": bool(items),
+        }
 
     async def _authorized(self, authorization: str | None, send: Send) -> bool:
         challenge = [(b"www-authenticate", b"Bearer")]
@@ -113,7 +131,7 @@ class CompletionsEndpoint:
     async def _respond(
         self, body: dict[str, Any], fault: Fault | None, receive: Receive, send: Send
     ) -> None:
-        plan = build_plan(body, self.state, fault)
+        plan = build_plan(body, self.state, fault, **self._grounding(body, fault))
         if not body.get("stream"):
             await send_completion(plan, receive, send)
             return
@@ -125,8 +143,14 @@ class CompletionsEndpoint:
             self.state.stream_closed()
 
 
-def build_plan(body: dict[str, Any], state: SimulatorState, fault: Fault | None) -> Plan:
-    """Decide the whole completion (model, tokens, finish reason) for a valid request."""
+def build_plan(
+    body: dict[str, Any], state: SimulatorState, fault: Fault | None, **grounding: Any
+) -> Plan:
+    """Decide the whole completion (model, tokens, finish reason) for a valid request.
+
+    ``grounding``: a grounded answer's ``citations``, ``citations_variant`` and
+    ``sources_returned`` (``CompletionsEndpoint._grounding``).
+    """
     config = state.config
     messages = body["messages"]
     prompt = answers.last_user_content(messages)
@@ -144,6 +168,11 @@ def build_plan(body: dict[str, Any], state: SimulatorState, fault: Fault | None)
         text_tokens, token_json = text_tokens[: int(max_tokens)], token_json[: int(max_tokens)]
         finish_reason = "length"
     use_tools = (fault is not None and fault.kind == "tool_calls") or wants_tools(body)
+    thinks = REASONING_MODELS.get(model)
+    if fault is not None and fault.kind == "reasoning":
+        thinks = fault.spelling
+    if grounding.get("sources_returned") is not None:
+        routing = {**routing, "sources_returned": grounding["sources_returned"]}
     return Plan(
         completion_id=f"gen-{int(time.time())}-{secrets.token_urlsafe(15)}",
         created=int(time.time()),
@@ -159,6 +188,10 @@ def build_plan(body: dict[str, Any], state: SimulatorState, fault: Fault | None)
         interval=config.token_interval,
         send_done=config.send_done,
         usage_chunk=_include_usage(body),
+        citations=grounding.get("citations"),
+        citations_variant=grounding.get("citations_variant", "chunk"),
+        reasoning=tuple(reasoning_tokens(prompt)) if thinks else (),
+        reasoning_field=thinks or "reasoning_content",
     )
 
 

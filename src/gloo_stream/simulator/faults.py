@@ -23,6 +23,8 @@ FaultKind = Literal[
     "multiline",
     "crlf",
     "answer",
+    "citations",
+    "reasoning",
 ]
 _NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]
@@ -64,6 +66,11 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """``malformed``: end the body right after the bad line instead of carrying on."""
     text: str = ""
     """``answer``: stream exactly this text (split into tokens) instead of the usual answer."""
+    variant: Literal["chunk", "bare", "sources", "proxy"] = "chunk"
+    """``citations``: send a citations event first, in this shape (``simulator.grounded``),
+    whether or not the request asked for citations."""
+    spelling: Literal["reasoning_content", "reasoning"] = "reasoning_content"
+    """``reasoning``: think aloud first, in deltas with this field name."""
 
     @classmethod
     def from_dict(cls, data: Any) -> Fault:

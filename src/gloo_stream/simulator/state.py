@@ -37,6 +37,7 @@ class SimulatorState:
         self._streams_closed = 0
         self._last_request: Any = None
         self._last_headers: dict[str, str] | None = None
+        self._last_path: str | None = None
 
     # -- counters ---------------------------------------------------------------------------
 
@@ -52,10 +53,11 @@ class SimulatorState:
             self._requests += 1
             self._last_headers = seen
 
-    def record_body(self, body: Any) -> None:
-        """Remember the last completions body (None when it was not valid JSON)."""
+    def record_body(self, body: Any, path: str | None = None) -> None:
+        """Remember the last completions body (None when it was not valid JSON) and path."""
         with self._lock:
             self._last_request = body
+            self._last_path = path
 
     def stream_started(self) -> None:
         """A streaming response has begun (headers may not be sent yet)."""
@@ -80,6 +82,7 @@ class SimulatorState:
                 "streams_closed": self._streams_closed,
                 "last_request": self._last_request,
                 "last_headers": dict(self._last_headers) if self._last_headers else None,
+                "last_path": self._last_path,
                 "faults_pending": self._faults.pending(),
             }
 

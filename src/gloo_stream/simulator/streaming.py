@@ -53,6 +53,12 @@ class Plan:
     usage_chunk: bool = False
     """``stream_options.include_usage``: usage comes last, alone (``choices: []``), as OpenAI
     sends it, instead of on the finish chunk as Gloo does."""
+    citations: list[dict[str, Any]] | None = None
+    """A grounded answer's sources, sent as the first event (None: no citations event)."""
+    citations_variant: str = "chunk"
+    reasoning: tuple[str, ...] = ()
+    """Thinking sent before the answer, one delta each, under ``reasoning_field``."""
+    reasoning_field: str = "reasoning_content"
     started: float = field(default_factory=time.monotonic)
     ttft_ms: int | None = None
 
@@ -134,7 +140,12 @@ async def send_stream(plan: Plan, receive: Receive, send: Send) -> None:
         multiline=kind == "multiline",
     )
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    if plan.citations is not None:
+        # Gloo: "citations are prepended as the first SSE event before any content chunks".
+        await send(_body(encoder.citations(plan.citations, plan.citations_variant)))
     await send(_body(encoder.role()))
+    if await _think(plan, encoder, receive, send):
+        return
     count, events = _events(plan, encoder)
     sent = await _send_events(plan, encoder, count, events, receive, send)
     if sent is None:
@@ -151,6 +162,15 @@ async def send_stream(plan: Plan, receive: Receive, send: Send) -> None:
     if plan.send_done or kind == "done":
         tail += encoder.done()
     await send(_body(tail, more=False))
+
+
+async def _think(plan: Plan, encoder: ChunkEncoder, receive: Receive, send: Send) -> bool:
+    """Send the plan's reasoning deltas, paced like tokens; True when the client left."""
+    for token in plan.reasoning:
+        if await pause(receive, plan.interval):
+            return True
+        await send(_body(encoder.reasoning(token, plan.reasoning_field)))
+    return False
 
 
 async def _send_events(
@@ -224,6 +244,8 @@ async def send_completion(plan: Plan, receive: Receive, send: Send) -> None:
         extra["error"] = {"code": fault.code, "name": fault.name, "message": fault.message}
     if plan.tool_calls is not None:
         finish = "tool_calls"
+    if plan.citations is not None:
+        extra["citations"] = plan.citations
     payload = completion_body(
         completion_id=plan.completion_id,
         created=plan.created,

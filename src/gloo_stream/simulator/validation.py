@@ -39,7 +39,8 @@ def validate_request(
     if not isinstance(body, dict):
         msg = "Input should be a valid dictionary or object to extract fields from"
         return [{"type": "model_attributes_type", "loc": ["body"], "msg": msg, "input": body}]
-    errors = _messages(body)
+    # Grounded: messages may be omitted (Gloo then says "Hello world!"); empty is refused.
+    errors = [] if grounded and "messages" not in body else _messages(body)
     if require_model and body.get("model") is None:
         errors.append(error("missing", ("model",), "Field required", None))
     for name, check in _FIELDS.items():
@@ -195,4 +196,5 @@ _GROUNDED_FIELDS: dict[str, Callable[[Any, Loc], list[Detail]]] = {
     "rag_publisher": _string,
     "sources_limit": _integer(1, 10),
     "parallel_tool_calls": _boolean,
+    "include_citations": _boolean,
 }

@@ -141,6 +141,14 @@ def family_not_allowed(family: str, allowed: Iterable[str]) -> ProxyFailure:
     return _invalid(400, message, "model_family_not_allowed", "model_family")
 
 
+def publisher_not_allowed(publisher: str, allowed: Iterable[str]) -> ProxyFailure:
+    """400: a grounded answer's ``rag_publisher`` outside ``PROXY_ALLOWED_PUBLISHERS``."""
+    message = (
+        f"Publisher {publisher[:100]!r} is not allowed here; allowed: {', '.join(sorted(allowed))}."
+    )
+    return _invalid(400, message, "publisher_not_allowed", "rag_publisher")
+
+
 def renamed_param(failure: ProxyFailure, old: str, new: str) -> ProxyFailure:
     """``failure`` told under the name the caller used for its field (``new`` for ``old``)."""
     return dataclasses.replace(failure, message=failure.message.replace(old, new), param=new)

@@ -2,7 +2,8 @@
 
 The field rules themselves (roles, ranges, routing) live in ``gloo_stream.request``; this
 module adds only what is the proxy's own policy: which fields a caller may send at all, the
-body size limit, and the operator's caps on ``max_tokens``, models and model families.
+body size limit, and the operator's caps on ``max_tokens``, models, model families and the
+publishers grounded answers retrieve from (``PROXY_ALLOWED_PUBLISHERS``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import Receive, Scope, header
 from gloo_stream.proxy.failures import RequestRefused
 from gloo_stream.proxy.settings import ProxySettings
-from gloo_stream.request import build_chat_request, check_param, with_defaults
+from gloo_stream.request import build_chat_request, check_param, with_defaults, with_grounding
 
 __all__ = ["STREAM_FIELDS", "read_json_body", "upstream_body"]
 
@@ -35,6 +36,11 @@ STREAM_FIELDS = frozenset(
         "tools",
         "tool_choice",
         "stream_options",
+        # Gloo's grounded completions: such a body goes to the grounded upstream URL.
+        "rag_publisher",
+        "sources_limit",
+        "include_citations",
+        "parallel_tool_calls",
     }
 )
 
@@ -86,6 +92,7 @@ def upstream_body(data: Mapping[str, Any], settings: ProxySettings) -> dict[str,
     # Defaults first, so the operator's allow-lists judge GLOO_MODEL like a caller's model.
     params = with_defaults(params, settings.request_defaults)
     try:
+        params = with_grounding(params, defaults=settings.grounding_defaults)
         check_param("stream", data.get("stream", True))
         body = build_chat_request(messages, stream=True, **params)
     except InvalidRequestError as exc:
@@ -108,3 +115,6 @@ def _apply_caps(body: dict[str, Any], settings: ProxySettings) -> None:
     family, families = body.get("model_family"), settings.allowed_families
     if family is not None and families and family not in families:
         raise RequestRefused(failures.family_not_allowed(family, families))
+    publisher, publishers = body.get("rag_publisher"), settings.allowed_publishers
+    if publisher is not None and publishers and publisher not in publishers:
+        raise RequestRefused(failures.publisher_not_allowed(publisher, publishers))

@@ -130,6 +130,10 @@ def completion_body(result: StreamResult, *, created: int | None = None) -> byte
         ],
         "usage": msgspec.to_builtins(result.usage) if result.usage is not None else None,
     }
+    if result.citations or result.sources_returned is not None:
+        # A grounded answer's sources, as in the streamed form: every item's own fields.
+        completion["citations"] = [citation.raw for citation in result.citations]
+        completion["sources_returned"] = result.sources_returned
     return _encoder.encode(completion)
 
 
