@@ -100,6 +100,8 @@ class ChatCompletionChunk(msgspec.Struct, gc=False, omit_defaults=True):
     routing_tier: str | int | None = None
     routing_confidence: float | None = None
     model_family: str | None = None
+    gloo_continuation: dict[str, Any] | None = None
+    """On the first chunk after a seam of a continued answer: n, reason, upstream, offset."""
     # The raw event data, kept so unknown fields stay reachable (``extra``). The JSON
     # name cannot occur in a real chunk, so the decoder never fills it.
     raw: Any = msgspec.field(default=b"", name="\u2063gloo-stream-raw")
