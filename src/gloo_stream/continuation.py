@@ -33,6 +33,7 @@ from gloo_stream.errors import (
     TruncatedStreamError,
     UpstreamStreamError,
 )
+from gloo_stream.usage import estimate_prompt_tokens
 from gloo_stream.wire import ChatCompletionChunk, Usage, decode_chunk
 
 __all__ = [
@@ -286,18 +287,20 @@ class AnswerParts:
     and takes the last part's ending (finish reason, error).
     """
 
-    __slots__ = ("_first", "_parts", "seams", "text")
+    __slots__ = ("_first", "_parts", "_prompts", "seams", "text")
 
-    def __init__(self, first: StreamResult) -> None:
+    def __init__(self, first: StreamResult, body: Mapping[str, Any]) -> None:
         self._first = first
         self._parts: list[StreamResult] = [first]
+        self._prompts = [_prompt_estimate(body)]  # each part's prompt, if it reports none
         self.text = first.text
         self.seams: list[Seam] = []
 
-    def seam(self, reason: str, upstream: str) -> Seam:
-        """Record a new seam at the end of the text so far."""
+    def seam(self, reason: str, upstream: str, body: Mapping[str, Any]) -> Seam:
+        """Record a new seam at the end of the text so far; ``body`` asked for what follows."""
         seam = Seam(n=len(self.seams) + 1, offset=len(self.text), reason=reason, upstream=upstream)
         self.seams.append(seam)
+        self._prompts.append(_prompt_estimate(body))
         return seam
 
     def part_ended(self, part: StreamResult, shown: list[str]) -> None:
@@ -322,7 +325,7 @@ class AnswerParts:
             error=last.error,
             tool_calls=last.tool_calls,
             token_count=sum(p.token_count for p in parts),
-            usage=_sum_usage(p.usage for p in parts),
+            usage=self._usage(parts),
             duration_ms=last.duration_ms,
             attempts=attempts,
             resumes=sum(p.resumes for p in parts),
@@ -330,18 +333,21 @@ class AnswerParts:
             seams=list(self.seams),
         )
 
+    def _usage(self, parts: list[StreamResult]) -> Usage:
+        """Every part's prompt and output billed: the upstream's count where it gave one (a
+        cut part usually has none), else an estimate (the request's text, the chunks)."""
+        prompt = completion = 0
+        for part, estimate in zip(parts, self._prompts, strict=False):
+            usage = part.usage
+            given = usage.prompt_tokens if usage is not None else None
+            prompt += given if given is not None else estimate
+            made = usage.completion_tokens if usage is not None else None
+            completion += made if made is not None else part.token_count
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
 
-def _sum_usage(usages: Any) -> Usage | None:
-    known = [u for u in usages if u is not None]
-    if not known:
-        return None
 
-    def total(name: str) -> int | None:
-        values = [getattr(u, name) for u in known]
-        return None if all(v is None for v in values) else sum(v or 0 for v in values)
-
-    return Usage(
-        prompt_tokens=total("prompt_tokens"),
-        completion_tokens=total("completion_tokens"),
-        total_tokens=total("total_tokens"),
-    )
+def _prompt_estimate(body: Mapping[str, Any]) -> int:
+    messages = body.get("messages")
+    return estimate_prompt_tokens(messages) if isinstance(messages, list) else 0

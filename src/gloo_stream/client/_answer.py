@@ -254,7 +254,7 @@ class StreamBase(Generic[ClientT]):
             yield Sleep(self._retry_wait(exc))
             return True
         if why is None and self.continuations < self._max_continuations:
-            self._continue_after(exc, parts or AnswerParts(exc.partial))
+            self._continue_after(exc, parts or AnswerParts(exc.partial, self._body))
             return True
         if parts is not None:
             exc.partial = self.result = parts.result(exc.partial, attempts=self.attempts)
@@ -277,7 +277,7 @@ class StreamBase(Generic[ClientT]):
     def _seam_opened(self, reason: str) -> None:
         """The continuation was accepted: record the seam and splice what follows."""
         assert self._parts is not None
-        seam = self._parts.seam(reason, self.upstream)
+        seam = self._parts.seam(reason, self.upstream, self._sent_body)
         self._splicer = ChunkSplicer(self._parts.text, seam)
         self._cut_by = None
 

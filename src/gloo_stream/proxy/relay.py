@@ -35,6 +35,7 @@ __all__ = [
     "StreamStopped",
     "end_with",
     "relay_chunks",
+    "seam_comment",
 ]
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -271,6 +272,8 @@ async def relay_chunks(
             frames = [frame for chunk in batch if (frame := _frame(chunk, usage_chunk))]
             if not frames:
                 continue
+            if batch[0].gloo_continuation is not None:  # the first chunk after a seam
+                await control.send_body(seam_comment(batch[0].gloo_continuation))
             data = frames[0] if len(frames) == 1 else b"".join(frames)
             await control.send_body(data)
             chunks += len(frames)
@@ -308,6 +311,15 @@ def _frame(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
             return b"data: " + raw + b"\n\n"  # the bytes the upstream sent, as it framed them
         return encode_event(raw)
     return b"data: " + raw.encode() + b"\n\n" if "\n" not in raw else encode_event(raw)
+
+
+def seam_comment(seam: dict[str, Any]) -> bytes:
+    """The SSE comment written right before the first chunk after a continued answer's
+    seam (that chunk carries ``gloo_continuation``): ``: continued n=<N> reason=<reason>``.
+
+    Sent as its own body message, so a resumable stream does not number it as an event.
+    """
+    return encode_comment(f"continued n={int(seam.get('n', 0))} reason={seam.get('reason')}")
 
 
 def _take_result(stats: RelayStats, exc: StreamError) -> None:
