@@ -273,7 +273,7 @@ async def relay_chunks(
             if not frames:
                 continue
             if batch[0].gloo_continuation is not None:  # the first chunk after a seam
-                await control.send_body(seam_comment(batch[0].gloo_continuation))
+                frames[0] = seam_comment(batch[0].gloo_continuation) + frames[0]
             data = frames[0] if len(frames) == 1 else b"".join(frames)
             await control.send_body(data)
             chunks += len(frames)
@@ -314,12 +314,13 @@ def _frame(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
 
 
 def seam_comment(seam: dict[str, Any]) -> bytes:
-    """The SSE comment written right before the first chunk after a continued answer's
+    """The SSE comment line written right before the first chunk after a continued answer's
     seam (that chunk carries ``gloo_continuation``): ``: continued n=<N> reason=<reason>``.
 
-    Sent as its own body message, so a resumable stream does not number it as an event.
+    A line of that chunk's own event, not an event of its own: a lone comment followed by a
+    blank line makes the OpenAI SDK (which keeps the last ``id:``) yield an empty event.
     """
-    return encode_comment(f"continued n={int(seam.get('n', 0))} reason={seam.get('reason')}")
+    return f": continued n={int(seam.get('n', 0))} reason={seam.get('reason')}\n".encode()
 
 
 def _take_result(stats: RelayStats, exc: StreamError) -> None:

@@ -156,7 +156,7 @@ def _repeat_of(shown: tuple[str, ...], repeat: int) -> tuple[str, ...]:
         length += len(shown[start])
         if length >= repeat:
             return shown[start:]
-    return shown
+    return ()  # too little text to repeat that much
 
 
 def prompt_tokens(messages: Iterable[Mapping[str, Any]]) -> int:
