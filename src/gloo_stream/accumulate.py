@@ -71,6 +71,29 @@ class StreamResult:
     reasoning_ttft_ms: float | None = None
     """Time to the first reasoning chunk (``ttft_ms`` is the first *answer* token)."""
 
+    # -- continuation of a cut answer (issue 24): one block -----------------------------
+    continuations: int = 0
+    """Times the answer was cut and continued (``GLOO_MAX_CONTINUATIONS`` bounds it)."""
+    seams: list[Any] = field(default_factory=list)
+    """Where it was continued: ``continuation.Seam`` (n, offset, reason, upstream) each."""
+
+    @property
+    def outcome(self) -> str:
+        """One word for how the answer ended, the same in every face: ``complete``,
+        ``continued`` (complete after seams), ``cut`` (partial kept), ``filtered``,
+        ``cancelled`` or ``length``."""
+        if self.error == "cancelled":
+            return "cancelled"
+        if self.finish_reason == "content_filter" or self.error == "content_filter":
+            return "filtered"
+        if self.interrupted:
+            return "cut"
+        if self.finish_reason == "length":
+            return "length"
+        return "continued" if self.continuations else "complete"
+
+    # -- end of the continuation block ---------------------------------------------------
+
     @property
     def complete(self) -> bool:
         """True when the server ended the answer (finish_reason or ``[DONE]``), kept whole."""
@@ -91,6 +114,8 @@ class StreamResult:
         data["citations"] = [citation.to_dict() for citation in self.citations]
         data["complete"] = self.complete
         data["tokens_per_second"] = self.tokens_per_second
+        data["seams"] = [seam.to_dict() for seam in self.seams]
+        data["outcome"] = self.outcome
         return data
 
 

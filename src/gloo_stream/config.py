@@ -11,6 +11,7 @@ from typing import Any, Literal, Self, TypeVar, get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gloo_stream.continuation import DEFAULT_INSTRUCTION
 from gloo_stream.errors import ConfigurationError
 from gloo_stream.request import MODEL_FAMILIES, TRADITIONS
 
@@ -62,6 +63,18 @@ class GlooSettings(BaseSettings):
     gloo_max_retries: int = Field(default=2, ge=0, le=10)
     gloo_retry_deadline: float = Field(default=300.0, gt=0)
     gloo_max_retry_wait: float = Field(default=60.0, ge=0)
+    gloo_max_continuations: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Times an answer cut after text arrived (dropped, stalled, ended early, "
+        "finish_reason error) is continued where it stopped; 0: raise with the partial.",
+    )
+    gloo_continue_instruction: str = Field(
+        default=DEFAULT_INSTRUCTION,
+        description="The user message sent after the text so far when continuing a cut "
+        "answer; empty for servers that take an assistant prefill.",
+    )
     gloo_model: str | None = Field(
         default=None,
         description="Exact model for calls that name no routing (servers such as vLLM or "

@@ -111,6 +111,12 @@ class UpstreamRoute:
         if self.upstream == "primary" and self._breaker is not None:
             self._breaker.record_success(now)
 
+    def cut_mid_answer(self, now: float) -> None:
+        """The upstream in use broke off an answer it had begun (dropped, stalled, failed):
+        the primary's breaker counts it, so a primary that keeps dying is skipped."""
+        if self.upstream == "primary" and self._breaker is not None:
+            self._breaker.record_failure(now)
+
     def after_failure(self, error: GlooError, *, now: float, jitter: float) -> float:
         """Seconds to wait before the next attempt; raises ``error`` when none is allowed."""
         if self.upstream == "fallback" or not isinstance(error, APIError):

@@ -112,6 +112,8 @@ class ChatCompletionChunk(msgspec.Struct, gc=False, omit_defaults=True):
     citations: Any = None
     sources: Any = None
     sources_returned: Any = None
+    gloo_continuation: Any = None
+    """On the first chunk after a seam of a continued answer: n, reason, upstream, offset."""
     # The raw event data, kept so unknown fields stay reachable (``extra``). The JSON
     # name cannot occur in a real chunk, so the decoder never fills it.
     raw: Any = msgspec.field(default=b"", name="\u2063gloo-stream-raw")

@@ -455,15 +455,35 @@ def test_unreachable_token_endpoint_is_named(sim: SimulatorServer, twin: MakeTwi
 # -- failures mid-stream ------------------------------------------------------------------
 
 
-def test_disconnect_mid_stream_is_retried_in_complete(sim: SimulatorServer, twin: MakeTwin) -> None:
+def test_disconnect_mid_stream_is_continued_in_complete(
+    sim: SimulatorServer, twin: MakeTwin
+) -> None:
     sim.push_fault({"kind": "disconnect", "after": 3})
     retries: list[Exception] = []
     seen: list[str] = []
     result = twin(**key_kwargs(sim)).complete(
         PROMPT, on_token=seen.append, on_retry=lambda e, d: retries.append(e)
     )
+    assert result.text == ANSWER and result.outcome == "continued"
+    assert result.attempts == 2 and result.continuations == 1
+    assert retries == []  # continued at once, not retried from the start
+    assert "".join(seen) == ANSWER  # every character once
+
+
+def test_disconnect_mid_stream_restarts_in_complete_without_continuations(
+    sim: SimulatorServer, twin: MakeTwin
+) -> None:
+    sim.push_fault({"kind": "disconnect", "after": 3})
+    retries: list[Exception] = []
+    seen: list[str] = []
+    result = twin(**key_kwargs(sim)).complete(
+        PROMPT,
+        on_token=seen.append,
+        on_retry=lambda e, d: retries.append(e),
+        max_continuations=0,
+    )
     assert result.text == ANSWER
-    assert result.attempts == 2
+    assert result.attempts == 2 and result.continuations == 0
     assert isinstance(retries[0], StreamDisconnectedError)
     assert "".join(seen) == "".join(TOKENS[:3]) + ANSWER  # the new answer from its start
 
@@ -472,7 +492,7 @@ def test_disconnect_in_stream_raises_after_yielding_what_arrived(
     sim: SimulatorServer, twin: MakeTwin
 ) -> None:
     sim.push_fault({"kind": "disconnect", "after": 3})
-    client = twin(**key_kwargs(sim))
+    client = twin(**key_kwargs(sim, max_continuations=0))
     with pytest.raises(StreamDisconnectedError) as caught:
         client.read()
     partial = caught.value.partial
@@ -484,7 +504,7 @@ def test_disconnect_in_stream_raises_after_yielding_what_arrived(
 def test_budget_spent_keeps_the_partial_answer(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "disconnect", "after": 2, "times": 3})
     with pytest.raises(StreamDisconnectedError) as caught:
-        twin(**key_kwargs(sim)).complete(PROMPT)
+        twin(**key_kwargs(sim, max_continuations=0)).complete(PROMPT)
     assert caught.value.partial.attempts == 3
     assert caught.value.partial.text == "".join(TOKENS[:2])
     assert sim.stats()["requests"] == 3
@@ -492,7 +512,11 @@ def test_budget_spent_keeps_the_partial_answer(sim: SimulatorServer, twin: MakeT
 
 def test_stall_fails_fast_on_the_idle_timeout(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "stall", "after": 2, "duration": 30})
-    client = twin(**key_kwargs(sim, read_timeout=0.3, retry_policy=RetryPolicy(max_retries=0)))
+    client = twin(
+        **key_kwargs(
+            sim, max_continuations=0, read_timeout=0.3, retry_policy=RetryPolicy(max_retries=0)
+        )
+    )
     started = time.monotonic()
     with pytest.raises(StreamTimeoutError) as caught:
         client.complete(PROMPT)
@@ -514,7 +538,7 @@ def test_stall_fails_fast_on_the_idle_timeout(sim: SimulatorServer, twin: MakeTw
 def test_transient_stream_failures_are_typed_then_retried(
     sim: SimulatorServer, twin: MakeTwin, fault: dict[str, Any], kind: type[Exception]
 ) -> None:
-    client = twin(**key_kwargs(sim))
+    client = twin(**key_kwargs(sim, max_continuations=0))
     sim.push_fault(fault)
     with pytest.raises(kind) as caught:
         client.read()
@@ -526,7 +550,9 @@ def test_transient_stream_failures_are_typed_then_retried(
 def test_upstream_error_object_is_kept(sim: SimulatorServer, twin: MakeTwin) -> None:
     sim.push_fault({"kind": "error", "after": 1, "code": 2001, "name": "PROVIDER_TIMEOUT"})
     with pytest.raises(UpstreamStreamError) as caught:
-        twin(**key_kwargs(sim, max_retries=0, retry_policy=None)).complete(PROMPT)
+        twin(**key_kwargs(sim, max_continuations=0, max_retries=0, retry_policy=None)).complete(
+            PROMPT
+        )
     assert caught.value.code == 2001
     assert caught.value.name == "PROVIDER_TIMEOUT"
 

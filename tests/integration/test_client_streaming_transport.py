@@ -52,7 +52,12 @@ async def test_answers_and_reuses_the_connection(sim: SimulatorServer) -> None:
 
 async def test_mid_stream_failures_are_typed_and_retried(sim: SimulatorServer) -> None:
     async with lean() as http:
-        gloo = client(sim, http, retry_policy=RetryPolicy(max_retries=1, backoff_base=0.01))
+        gloo = client(
+            sim,
+            http,
+            retry_policy=RetryPolicy(max_retries=1, backoff_base=0.01),
+            max_continuations=0,
+        )
         sim.push_fault({"kind": "disconnect", "after": 3})
         assert (await gloo.complete(PROMPT)).attempts == 2
         sim.push_fault({"kind": "disconnect", "after": 3, "times": 2})
@@ -65,7 +70,13 @@ async def test_idle_timeout_applies_once_the_stream_started(sim: SimulatorServer
     sim.push_fault({"kind": "stall", "after": 2, "duration": 30})
     started = time.monotonic()
     async with lean() as http:
-        gloo = client(sim, http, read_timeout=0.3, retry_policy=RetryPolicy(max_retries=0))
+        gloo = client(
+            sim,
+            http,
+            read_timeout=0.3,
+            retry_policy=RetryPolicy(max_retries=0),
+            max_continuations=0,
+        )
         with pytest.raises(StreamTimeoutError):
             await gloo.complete(PROMPT)
     assert time.monotonic() - started < 10
@@ -102,7 +113,13 @@ async def test_idle_limit_counts_from_the_last_read_however_long_tokens_flowed()
     with SimulatorServer(config) as paced:
         paced.push_fault({"kind": "stall", "after": 12, "duration": 30})
         async with lean() as http:
-            gloo = client(paced, http, read_timeout=0.3, retry_policy=RetryPolicy(max_retries=0))
+            gloo = client(
+                paced,
+                http,
+                read_timeout=0.3,
+                retry_policy=RetryPolicy(max_retries=0),
+                max_continuations=0,
+            )
             started = time.monotonic()
             with pytest.raises(StreamTimeoutError) as caught:
                 await gloo.complete(PROMPT)

@@ -32,6 +32,7 @@ def proxy(simulator_session: SimulatorServer) -> Iterator[ProxyServer]:
         proxy_rate_limit="",
         gloo_max_retries=1,
         gloo_max_retry_wait=0.5,
+        gloo_max_continuations=0,  # today's end of a cut answer (continuation: its own tests)
         gloo_read_timeout=1.0,
         gloo_first_byte_timeout=1.0,
     )
@@ -194,7 +195,8 @@ def test_openai_sdk_raises_on_a_mid_stream_failure(
 def test_non_streaming_v1_mid_stream_failure_is_a_502(
     proxy: ProxyServer, simulator: SimulatorServer
 ) -> None:
-    simulator.push_fault({"kind": "disconnect", "after": 2})
+    # Cut three times: the first cut and both continuations (GLOO_MAX_CONTINUATIONS=2).
+    simulator.push_fault({"kind": "disconnect", "after": 2, "times": 3})
     response = post(proxy, "/v1/chat/completions", {"model": "auto", "messages": MESSAGES})
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_disconnected"

@@ -29,6 +29,14 @@ from gloo_stream.client._steps import (
 )
 from gloo_stream.client.auth import redactor_for
 from gloo_stream.client.spans import AttemptSpan, configured_tracer
+from gloo_stream.continuation import (
+    NO_TEXT,
+    AnswerParts,
+    ChunkSplicer,
+    continuation_body,
+    not_continued_because,
+    seam_reason,
+)
 from gloo_stream.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -67,6 +75,8 @@ class AnswerClient(Protocol):
 
     retry_policy: RetryPolicy
     read_timeout: float
+    max_continuations: int
+    continue_instruction: str
     tracer_provider: Any
     clock: Clock
 
@@ -111,9 +121,20 @@ class StreamBase(Generic[ClientT]):
         *,
         on_retry: OnRetry | None = None,
         restart: bool = False,
+        max_continuations: int | None = None,
     ) -> None:
         self._client = client
         self._body = body
+        self._sent_body = body  # what the next attempt sends: a continuation's, after a cut
+        self._max_continuations = (
+            client.max_continuations if max_continuations is None else max_continuations
+        )
+        if self._max_continuations < 0:
+            raise ValueError("max_continuations must be 0 or more")
+        self._parts: AnswerParts | None = None  # once cut and continued: the parts so far
+        self._splicer: ChunkSplicer | None = None  # the part after a seam, while it streams
+        self._cut_by: str | None = None  # the reason of the seam the next opening makes
+        self._earlier_attempts = 0  # requests sent for the parts before the current one
         self._started_at = clock()  # the answer's own timings; the route reads client.clock
         self._route = client.route(client.clock())
         self._on_retry = on_retry
@@ -132,7 +153,12 @@ class StreamBase(Generic[ClientT]):
     @property
     def attempts(self) -> int:
         """How many times the request has been sent so far (1 + retries, either upstream)."""
-        return self._route.attempts
+        return self._earlier_attempts + self._route.attempts
+
+    @property
+    def continuations(self) -> int:
+        """How many times the answer was cut and continued so far."""
+        return 0 if self._parts is None else len(self._parts.seams)
 
     def _claim(self) -> None:
         if self._iterated:
@@ -149,7 +175,11 @@ class StreamBase(Generic[ClientT]):
             return self.result
         if self._protocol is None:
             return None
-        return self._protocol.accumulator.result(clock(), interrupted=True, error="cancelled")
+        partial = self._protocol.accumulator.result(clock(), interrupted=True, error="cancelled")
+        if self._parts is None:
+            return partial
+        shown = self._splicer.shown if self._splicer is not None else None
+        return self._parts.result(partial, attempts=self.attempts, shown=shown)
 
     def _opening(self) -> Flow[httpx.Response]:
         """Send until an upstream accepts, waiting and moving on as the route says.
@@ -161,7 +191,7 @@ class StreamBase(Generic[ClientT]):
             span = self._span = self._start_span(upstream)
             try:
                 headers = span.headers if span is not None else None
-                request, auth = self._client.request_for(self._body, upstream, headers)
+                request, auth = self._client.request_for(self._sent_body, upstream, headers)
                 response = yield from exchange(request, auth, self._client.read_timeout)
             except BaseException as exc:
                 if span is not None:
@@ -185,7 +215,8 @@ class StreamBase(Generic[ClientT]):
         since = clock() - self._started_at
         url = self._client.upstream_url(upstream, self._body)
         attempt = self._route.attempts  # counts this try already (1 for the first)
-        return AttemptSpan(self._tracer, self._body, url, attempt=attempt, started_after=since)
+        body = self._sent_body
+        return AttemptSpan(self._tracer, body, url, attempt=attempt, started_after=since)
 
     def _abandon_span(self) -> None:
         """The stream was closed before its answer ended: end the attempt's span as such."""
@@ -194,16 +225,73 @@ class StreamBase(Generic[ClientT]):
             span.abandoned(self.partial_result())
 
     def _answer(self) -> Flow[None]:
-        """Open, then read to the end; with ``restart``, a failed answer is started over."""
+        """Open, then read to the end. A cut after text arrived is continued (``continuation``
+        says when); before any text, ``restart`` (``complete()``) starts the answer over."""
         while True:
             response = yield from self._opening()
+            if self._cut_by is not None:
+                self._seam_opened(self._cut_by)
             try:
                 yield from self._read(response)
-                return
             except StreamError as exc:
-                if not self._restart:
+                if not (yield from self._after_cut(exc)):
                     raise
-                yield Sleep(self._retry_wait(exc))
+                continue
+            if self._splicer is not None:
+                yield from self._part_finished(self._splicer)
+            return
+
+    def _after_cut(self, exc: StreamError) -> Flow[bool]:
+        """Decide what a cut answer gets: True to try again (continued or restarted), False
+        to raise ``exc`` (which then carries every part of the answer, no character twice)."""
+        parts, splicer = self._parts, self._splicer
+        if parts is not None and splicer is not None:
+            parts.part_ended(exc.partial, splicer.shown)  # what it held back is dropped
+            self._splicer = None
+        text = parts.text if parts is not None else exc.partial.text
+        why = not_continued_because(exc, text) if self.keep_text else "the text is not kept"
+        if parts is None and (why == NO_TEXT or self._max_continuations == 0):
+            if not self._restart:  # nothing to continue: today's rules
+                return False
+            yield Sleep(self._retry_wait(exc))
+            return True
+        if why is None and self.continuations < self._max_continuations:
+            self._continue_after(exc, parts or AnswerParts(exc.partial, self._body))
+            return True
+        if parts is not None:
+            exc.partial = self.result = parts.result(exc.partial, attempts=self.attempts)
+        if why is not None and why != NO_TEXT:
+            exc.args = (f"{exc.args[0]}; not continued: {why}", *exc.args[1:])
+        return False
+
+    def _continue_after(self, exc: StreamError, parts: AnswerParts) -> None:
+        """Ask for the rest: the same request plus the text so far, on a fresh route (the
+        retry policy, breaker and fallback as for any request), with no wait of its own."""
+        self._parts = parts
+        now = self._client.clock()
+        self._route.cut_mid_answer(now)
+        self._earlier_attempts += self._route.attempts
+        self._route = self._client.route(now)
+        instruction = self._client.continue_instruction
+        self._sent_body = continuation_body(self._body, parts.text, instruction)
+        self._cut_by = seam_reason(exc)
+
+    def _seam_opened(self, reason: str) -> None:
+        """The continuation was accepted: record the seam and splice what follows."""
+        assert self._parts is not None
+        seam = self._parts.seam(reason, self.upstream, self._sent_body)
+        self._splicer = ChunkSplicer(self._parts.text, seam)
+        self._cut_by = None
+
+    def _part_finished(self, splicer: ChunkSplicer) -> Flow[None]:
+        """The part after the last seam ended whole: hand on what it held back; the result
+        is the whole answer."""
+        if rest := splicer.flush():
+            yield rest
+        self._splicer = None
+        assert self._parts is not None and self.result is not None
+        self._parts.part_ended(self.result, splicer.shown)
+        self.result = self._parts.result(self.result, attempts=self.attempts)
 
     def _retry_wait(self, error: GlooError) -> float:
         """How long to wait before the next attempt (raises ``error`` when none is left)."""
@@ -250,7 +338,10 @@ class StreamBase(Generic[ClientT]):
         try:
             if _is_json(response):
                 body = yield ReadAll(response)
-                yield protocol.feed_json(body, clock())
+                chunks = protocol.feed_json(body, clock())
+                yield chunks if self._splicer is None else self._splicer.take(chunks)
+            elif self._splicer is not None:
+                yield from self._read_spliced(response, protocol, self._splicer)
             else:
                 more = ReadSome(response)
                 while not protocol.stopped and (data := (yield more)) is not None:
@@ -261,6 +352,16 @@ class StreamBase(Generic[ClientT]):
         except StreamError as exc:  # a whole JSON answer that does not decode
             failure = exc
         return failure
+
+    def _read_spliced(
+        self, response: httpx.Response, protocol: CompletionProtocol, splicer: ChunkSplicer
+    ) -> Flow[None]:
+        """``_read_body``'s loop for the part after a seam: the repeat is cut from its start
+        (a loop of its own, so an answer never cut pays nothing per read for it)."""
+        more = ReadSome(response)
+        while not protocol.stopped and (data := (yield more)) is not None:
+            if (chunks := protocol.feed(data, clock())) and (chunks := splicer.take(chunks)):
+                yield chunks
 
     def _reconnecting(self, url: str, protocol: CompletionProtocol) -> Flow[httpx.Response | None]:
         """Ask the proxy for the rest after the last event received; None when it cannot be had.

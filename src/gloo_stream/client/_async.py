@@ -58,9 +58,12 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         if self._owns_http:
             await self._http.aclose()
 
-    def stream(self, prompt_or_messages: Messages, **params: Any) -> AsyncChatStream:
+    def stream(
+        self, prompt_or_messages: Messages, *, max_continuations: int | None = None, **params: Any
+    ) -> AsyncChatStream:
         """Start one answer; use as ``async with client.stream(...) as s: async for c in s``."""
-        return AsyncChatStream(self, self._body(prompt_or_messages, params))
+        body = self._body(prompt_or_messages, params)
+        return AsyncChatStream(self, body, max_continuations=max_continuations)
 
     def stream_body(self, body: Mapping[str, Any]) -> AsyncChatStream:
         """Start one answer from a request body built already, sent as given.
@@ -79,11 +82,14 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
         on_event: Callable[[AnswerEvent], None] | None = None,
+        max_continuations: int | None = None,
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it; see ``GlooClient.complete``."""
         body = self._body(prompt_or_messages, params)
-        async with AsyncChatStream(self, body, on_retry=on_retry, restart=True) as stream:
+        async with AsyncChatStream(
+            self, body, on_retry=on_retry, restart=True, max_continuations=max_continuations
+        ) as stream:
             async for chunk in stream:
                 tell(on_token, chunk, on_event)
         return whole_result(stream)

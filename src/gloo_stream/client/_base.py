@@ -62,7 +62,9 @@ class ClientBase(Generic[HttpT]):
     ``clock``: monotonic seconds, read for the retries' deadline and the breaker's cool-down
     (default ``time.perf_counter``); ``sleep``: how to wait between attempts (default
     ``time.sleep``, or ``asyncio.sleep`` for the async twin). Tests give both, to pass a
-    cool-down without waiting for it.
+    cool-down without waiting for it. ``max_continuations`` (``GLOO_MAX_CONTINUATIONS``,
+    default 2): times an answer cut after text arrived is continued where it stopped, with
+    ``continue_instruction`` (``GLOO_CONTINUE_INSTRUCTION``) after the text so far.
     """
 
     def __init__(
@@ -89,6 +91,8 @@ class ClientBase(Generic[HttpT]):
         tracer_provider: Any | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], Any] | None = None,
+        max_continuations: int | None = None,
+        continue_instruction: str | None = None,
     ) -> None:
         # ConfigurationError naming the variable, not pydantic's ValidationError.
         s = settings if settings is not None else load_settings(GlooSettings)
@@ -108,6 +112,11 @@ class ClientBase(Generic[HttpT]):
             max_wait=s.gloo_max_retry_wait,
             deadline=s.gloo_retry_deadline,
         )
+        # A cut answer is continued where it stopped (``gloo_stream.continuation``).
+        self.max_continuations = _given(max_continuations, s.gloo_max_continuations)
+        if self.max_continuations < 0:
+            raise ValueError("max_continuations must be 0 or more")
+        self.continue_instruction = _given(continue_instruction, s.gloo_continue_instruction)
         self.headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
         self.headers.update(headers or {})
         # GLOO_MODEL, GLOO_MODEL_FAMILY, GLOO_TRADITION: filled in where a call names none.

@@ -63,9 +63,12 @@ class GlooClient(ClientBase[httpx.Client]):
         if self._owns_http:
             self._http.close()
 
-    def stream(self, prompt_or_messages: Messages, **params: Any) -> ChatStream:
+    def stream(
+        self, prompt_or_messages: Messages, *, max_continuations: int | None = None, **params: Any
+    ) -> ChatStream:
         """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``."""
-        return ChatStream(self, self._body(prompt_or_messages, params))
+        body = self._body(prompt_or_messages, params)
+        return ChatStream(self, body, max_continuations=max_continuations)
 
     def stream_body(self, body: Mapping[str, Any]) -> ChatStream:
         """Start one answer from a request body built already, sent as given.
@@ -82,21 +85,27 @@ class GlooClient(ClientBase[httpx.Client]):
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
         on_event: Callable[[AnswerEvent], None] | None = None,
+        max_continuations: int | None = None,
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it, retrying per the policy.
 
-        A failure mid-stream restarts the request (``on_retry`` is told, and ``on_token``
-        sees the new answer from its start); when the budget is spent, the error raised
-        carries the partial answer. ``on_retry`` is also told before waiting to retry a
-        request that failed before streaming (a 429's wait can be long). ``on_event`` gets
-        the answer as typed events (``gloo_stream.events``: sources, reasoning, text).
-        Grounded answers: ``grounded=True``, ``rag_publisher=``, ``sources_limit=`` (1-10),
+        An answer cut after text arrived is continued where it stopped, up to
+        ``max_continuations`` times (``GLOO_MAX_CONTINUATIONS``; ``on_token`` sees every
+        character once); one cut before any text restarts the request (``on_retry`` is
+        told). When the bound is reached, the error raised carries the whole partial answer.
+        With ``max_continuations=0`` a cut answer is restarted instead. ``on_retry`` is
+        also told before waiting to retry a request that failed before streaming (a 429's
+        wait can be long). ``on_event`` gets the answer as typed events
+        (``gloo_stream.events``: sources, reasoning, text). Grounded answers:
+        ``grounded=True``, ``rag_publisher=``, ``sources_limit=`` (1-10),
         ``include_citations=True`` (as for ``stream()``; ``grounded=False`` overrides
         ``GLOO_RAG_PUBLISHER``).
         """
         body = self._body(prompt_or_messages, params)
-        with ChatStream(self, body, on_retry=on_retry, restart=True) as stream:
+        with ChatStream(
+            self, body, on_retry=on_retry, restart=True, max_continuations=max_continuations
+        ) as stream:
             for chunk in stream:
                 tell(on_token, chunk, on_event)
         return whole_result(stream)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 from gloo_stream.client import AsyncChatStream
@@ -36,10 +37,12 @@ __all__ = [
     "StreamStopped",
     "end_with",
     "relay_chunks",
+    "seam_comment",
 ]
 
 DONE_EVENT = b"data: [DONE]\n\n"
 HEARTBEAT = encode_comment("keep-alive")
+_WORD = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class StreamStopped(Exception):  # noqa: N818 - a signal, not an error
@@ -258,14 +261,14 @@ async def relay_chunks(
 ) -> None:
     """Relay the opened stream's events to the caller, then one closing event if needed.
 
-        The events one upstream read completed go on in one write. A chunk that reports an
-        upstream error is not relayed: the caller gets one error event of the proxy's own
-        (valid JSON, no upstream internals) instead. ``done_event`` adds the ``data: [DONE]``
-        sentinel OpenAI clients expect after a complete answer. ``redactor`` holds the secrets
-        an upstream's error name must not carry, and that no relayed event may carry either
-    (``StreamScrubber``). ``usage_chunk=False`` keeps back the usage-only
-        chunk (``choices: []``) from a caller that did not ask for it (the proxy asks upstream
-        for it on every request, to bill it).
+    The events one upstream read completed go on in one write. A chunk that reports an
+    upstream error is not relayed: the caller gets one error event of the proxy's own
+    (valid JSON, no upstream internals) instead. ``done_event`` adds the ``data: [DONE]``
+    sentinel OpenAI clients expect after a complete answer. ``redactor`` holds the secrets
+    an upstream's error name must not carry, and that no relayed event may carry either
+    (``StreamScrubber``). ``usage_chunk=False`` keeps back the usage-only chunk
+    (``choices: []``) from a caller that did not ask for it (the proxy asks upstream for it
+    on every request, to bill it).
     """
     chunks = nbytes = 0
     scrub = StreamScrubber(redactor) if redactor else None  # secrets echoed in an answer
@@ -279,6 +282,8 @@ async def relay_chunks(
                 )
             if not frames:
                 continue
+            if batch[0].gloo_continuation is not None:  # the first chunk after a seam
+                frames[0] = seam_comment(batch[0].gloo_continuation) + frames[0]
             data = frames[0] if len(frames) == 1 else b"".join(frames)
             await control.send_body(data)
             chunks += len(frames)
@@ -339,6 +344,20 @@ def _citations_frame(chunk: ChatCompletionChunk) -> bytes:
         created=chunk.created,
         model=chunk.model,
     )
+
+
+def seam_comment(seam: dict[str, Any]) -> bytes:
+    """The SSE comment line written right before the first chunk after a continued answer's
+    seam (that chunk carries ``gloo_continuation``): ``: continued n=<N> reason=<reason>``.
+
+    A line of that chunk's own event, not an event of its own: a lone comment followed by a
+    blank line makes the OpenAI SDK (which keeps the last ``id:``) yield an empty event.
+    """
+    # The seam is upstream-shaped data: only a word goes into the comment line, so no
+    # newline (no forged event) can ride on it.
+    n = seam.get("n")
+    reason = _WORD.sub("", str(seam.get("reason")))[:40] or "unknown"
+    return f": continued n={n if isinstance(n, int) else 0} reason={reason}\n".encode()
 
 
 def _take_result(stats: RelayStats, exc: StreamError) -> None:

@@ -115,6 +115,50 @@ def expected_answer(
     return list(tokens)
 
 
+def continuation_of(
+    messages: Sequence[Mapping[str, Any]], seed: int, answer_tokens: int | None, repeat: int = 0
+) -> tuple[str, ...] | None:
+    """The rest of an answer that a continuation request asks for, or None if it is none.
+
+    A continuation ends with an ``assistant`` message (optionally followed by one ``user``
+    instruction) whose text is a prefix of the deterministic answer to the last user message
+    before it: the answer is the rest of that same answer, preceded by a repeat of the text
+    so far's last whole tokens (at least ``repeat`` characters) when asked.
+    """
+    at = len(messages) - 1
+    if at >= 1 and messages[at].get("role") == "user":
+        at -= 1
+    if at < 1 or messages[at].get("role") != "assistant":
+        return None
+    so_far = messages[at].get("content")
+    if not isinstance(so_far, str) or not so_far:
+        return None
+    full = answer_for(last_user_content(messages[:at]), seed, answer_tokens)
+    shown = 0
+    for index, token in enumerate(full):
+        if shown == len(so_far):
+            return _repeat_of(full[:index], repeat) + full[index:]
+        shown += len(token)
+    text = "".join(full)
+    if not text.startswith(so_far):
+        return None
+    if len(so_far) == len(text):
+        return _repeat_of(full, repeat)
+    return tuple(tokenize(text[len(so_far) :]))  # cut inside a token: the rest, re-split
+
+
+def _repeat_of(shown: tuple[str, ...], repeat: int) -> tuple[str, ...]:
+    """The shortest run of ``shown``'s last tokens at least ``repeat`` characters long."""
+    if repeat <= 0:
+        return ()
+    length = 0
+    for start in range(len(shown) - 1, -1, -1):
+        length += len(shown[start])
+        if length >= repeat:
+            return shown[start:]
+    return ()  # too little text to repeat that much
+
+
 def prompt_tokens(messages: Iterable[Mapping[str, Any]]) -> int:
     """A plausible prompt token count: content tokens plus a small per-message overhead."""
     total = 0

@@ -159,9 +159,18 @@ def build_plan(
         # A scripted answer (tests of what a client does with given model output).
         text_tokens = tuple(answers.tokenize(fault.text))
         token_json = tuple(msgspec.json.encode(token) for token in text_tokens)
+    elif (
+        rest := answers.continuation_of(
+            messages, config.seed, config.answer_tokens, config.continue_repeat_chars
+        )
+    ) is not None:
+        text_tokens = rest  # the rest of the same answer (a cut answer being continued)
+        token_json = tuple(msgspec.json.encode(token) for token in rest)
     else:
         text_tokens = answers.answer_for(prompt, config.seed, config.answer_tokens)
         token_json = answers.encoded_answer_for(prompt, config.seed, config.answer_tokens)
+        if fault is None and config.cut_fraction > 0:
+            fault = state.random_cut(len(text_tokens))
     finish_reason = "stop"
     max_tokens = body.get("max_tokens")
     if max_tokens is not None and int(max_tokens) < len(text_tokens):

@@ -32,6 +32,15 @@ class SimulatorConfig:
     """Behave like vLLM, Ollama or LLMock: a request without ``model`` gets a 422 naming it
     (``auto_routing``, ``model_family`` and ``tradition`` alone do not choose a model)."""
 
+    continue_repeat_chars: int = 0
+    """Continuations repeat the end of the text so far, in whole tokens, at least this many
+    characters long (0: none), as models often do: for tests of the seam's overlap removal."""
+    cut_fraction: float = 0.0
+    """Fraction of answers (not continuations) cut once at a random token in a random style:
+    ``error`` (Signal A), ``disconnect``, ``stall`` or ``truncate`` (for soak tests)."""
+    cut_stall: float = 5.0
+    """Seconds a random ``stall`` cut stays silent (longer than the client's read timeout)."""
+
     @property
     def token_interval(self) -> float:
         """Seconds between two content chunks (0 when pacing is off)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -28,6 +29,7 @@ class SimulatorState:
         self._tokens: dict[str, float] = {}
         self._api_keys = frozenset(config.api_keys)
         self._streams_open = 0
+        self._cuts = random.Random(config.seed)
         self._zero()
 
     def _zero(self) -> None:
@@ -105,6 +107,18 @@ class SimulatorState:
         """The queued fault for the request being served, if any."""
         with self._lock:
             return self._faults.take()
+
+    def random_cut(self, tokens: int) -> Fault | None:
+        """With ``cut_fraction``: a fault cutting this answer once at a random token in a
+        random style (Signal A, drop, stall, end without finish), else None."""
+        config = self.config
+        with self._lock:
+            rng = self._cuts
+            if rng.random() >= config.cut_fraction:
+                return None
+            kind = rng.choice(("error", "disconnect", "stall", "truncate"))
+            after = rng.randint(1, max(1, tokens - 1))
+        return Fault(kind=kind, after=after, duration=config.cut_stall)  # type: ignore[arg-type]
 
     # -- credentials ------------------------------------------------------------------------
 

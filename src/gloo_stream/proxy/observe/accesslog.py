@@ -41,6 +41,8 @@ class RequestRecord:
     model: str | None = None
     usage: dict[str, Any] | None = None
     """Tokens billed: input, output, and whether estimated (the upstream's count missing)."""
+    continuations: list[dict[str, Any]] | None = None
+    """The seams of a continued answer: n, reason, upstream, offset each."""
     content: dict[str, Any] | None = field(default=None)
 
     def emit(self) -> None:
@@ -67,6 +69,9 @@ class RequestRecord:
                 bytes=self.bytes,
                 attempts=self.attempts,
             )
+        if self.continuations:
+            data["continuations"] = len(self.continuations)
+            data["seams"] = self.continuations
         if self.usage is not None:
             data["model"] = self.model
             data["usage"] = self.usage

@@ -85,6 +85,14 @@ class ProxyMetrics:
             ["upstream"],
             registry=r,
         )
+        self.continuations = Counter(
+            "gloo_proxy_continuations",
+            "Seams of answers cut mid-stream and continued (GLOO_MAX_CONTINUATIONS), by why it "
+            "was cut, the upstream that continued it, and how the answer ended (complete, "
+            "continued, cut, filtered, cancelled, length)",
+            ["reason", "upstream", "outcome"],
+            registry=r,
+        )
         self.breaker = Gauge(
             "gloo_proxy_primary_breaker_state",
             "The primary's circuit breaker: 0 closed, 1 half-open (probing), 2 open (calls go "

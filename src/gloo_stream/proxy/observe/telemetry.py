@@ -215,6 +215,12 @@ class RequestSpan:
                 attributes["gen_ai.input.messages"] = genai.input_messages(messages)
         self._span.set_attributes(attributes)
 
+    def continued(self, seam: Mapping[str, Any]) -> None:
+        """A span event for one seam of a continued answer (n, reason, upstream, offset)."""
+        self._span.add_event(
+            "gloo.continuation", {f"gloo.continuation.{k}": v for k, v in seam.items()}
+        )
+
     def set_attribute(self, name: str, value: Any) -> None:
         """Add one attribute (the budget left, say)."""
         self._span.set_attribute(name, value)

@@ -69,7 +69,7 @@ class ResumableAnswer:
         elif message["type"] == "http.response.body" and not self.ended:
             more = message.get("more_body", False)
             body = message.get("body", b"")
-            if body and body[:1] != b":":  # a comment (heartbeat) is not an event
+            if body and not _only_comment(body):  # a comment (heartbeat) is not an event
                 message = {"type": "http.response.body", "body": self._keep(body, more)}
                 message["more_body"] = more
             elif not more:
@@ -83,7 +83,7 @@ class ResumableAnswer:
         out = []
         last = len(events) - 1
         for i, event in enumerate(events):
-            if event[:1] == b":":
+            if _only_comment(event):
                 out.append(event)
                 continue
             self.number += 1
@@ -251,6 +251,12 @@ class ResumableStreams:
             with contextlib.suppress(Exception):
                 await task
         await self.buffer.aclose()
+
+
+def _only_comment(event: bytes) -> bool:
+    """A comment (a heartbeat), not an event; an event may open with a comment line (the
+    seam of a continued answer: ``: continued ...`` then its ``data:``)."""
+    return event[:1] == b":" and b"\ndata" not in event
 
 
 def _split_events(body: bytes) -> list[bytes]:

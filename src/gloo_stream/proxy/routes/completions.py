@@ -18,6 +18,7 @@ import secrets
 import time
 from typing import Any
 
+from gloo_stream.accumulate import StreamResult
 from gloo_stream.client import AsyncChatStream, AsyncGlooClient
 from gloo_stream.errors import ContentFilterError, GlooError, StreamError
 from gloo_stream.proxy import failures
@@ -211,7 +212,8 @@ class CompletionExchange:
         control = self.control = StreamControl(state.settings.proxy_heartbeat_interval)
         sent = _clock()
         stream = client.stream_body(body)
-        stream.keep_text = _reads_answer_text(state, wants_stream)
+        # A cut answer is continued with its text so far, so that text is kept then.
+        stream.keep_text = _reads_answer_text(state, wants_stream) or client.max_continuations > 0
         resumable = await self._watch(control) if wants_stream else None
         if resumable is None:
             control.watch_caller(self.receive, self.send)
@@ -245,6 +247,26 @@ class CompletionExchange:
                 _clock() - sent,
                 failure.code if failure is not None else None,
             )
+            self._ended(self.answer.result)
+
+    def _ended(self, result: StreamResult | None) -> None:
+        """How the answer ended, in the outcome word every face uses, and its seams: the log
+        line, ``gloo_proxy_continuations_total``, a span event per seam."""
+        record = self.record
+        if result is None or record.outcome != "ok":
+            return  # refused, failed before any answer, or the caller left
+        if self.stats.failure is None:
+            record.outcome = result.outcome
+        elif self.control is not None and self.control.headers_sent:
+            record.outcome = "cut"  # an error event ended an answer that had begun
+        if not result.seams:
+            return
+        seams = record.continuations = [seam.to_dict() for seam in result.seams]
+        counter = self.state.metrics.continuations
+        for seam in seams:
+            counter.labels(seam["reason"], seam["upstream"], record.outcome).inc()
+            if self.span is not None:
+                self.span.continued(seam)
 
     async def _watch(self, control: StreamControl) -> ResumableAnswer | None:
         """With ``PROXY_RESUME_WINDOW``: events go through a ``ResumableAnswer``, which
