@@ -13,7 +13,7 @@ import msgspec
 
 from gloo_stream.wire import ChatCompletionChunk, Usage
 
-__all__ = ["StreamAccumulator", "StreamResult", "ToolCall"]
+__all__ = ["StreamAccumulator", "StreamResult", "ToolCall", "ToolResult"]
 
 _ROUTING_FIELDS = ("routing_mechanism", "routing_tier", "routing_confidence", "model_family")
 _META_FIELDS = ("id", "model", "provider", *_ROUTING_FIELDS)
@@ -33,6 +33,36 @@ class ToolCall:
     def parsed_arguments(self) -> Any:
         """The arguments decoded from JSON (raises ``msgspec.DecodeError`` if incomplete)."""
         return msgspec.json.decode(self.arguments) if self.arguments else {}
+
+    @property
+    def arguments_error(self) -> str | None:
+        """Why the arguments are not whole JSON (cut, malformed), or None when they are."""
+        try:
+            self.parsed_arguments()
+        except msgspec.DecodeError as exc:
+            return f"arguments are not valid JSON ({exc}): {self.arguments[:80]!r}"
+        return None
+
+
+# -- tool use and structured output (issue 26) --------------------------------------------
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """One tool call the library ran: its arguments, and what it returned or raised."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    result: Any = None
+    error: str | None = None
+    """The exception (``TypeName: words``) or the refusal, when the call did not return."""
+    content: str = ""
+    """What the model was told: the result as text or JSON, or ``Error: ...``."""
+
+
+class OutputParseError(ValueError):
+    """A structured answer that is not valid JSON, or does not match the model asked for."""
 
 
 @dataclass(slots=True)
@@ -57,6 +87,19 @@ class StreamResult:
     id: str | None = None
     routing: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # -- tool use and structured output (issue 26) --
+    tool_results: list[ToolResult] = field(default_factory=list)
+    """Every tool call the library ran, over all rounds (Python function tools only)."""
+    parsed_value: Any = None
+    parse_error: str | None = None
+
+    @property
+    def parsed(self) -> Any:
+        """The answer decoded per ``response_format`` (a pydantic model's instance when one
+        was given); raises ``OutputParseError`` saying why when it could not be."""
+        if self.parse_error is not None:
+            raise OutputParseError(self.parse_error)
+        return self.parsed_value
 
     @property
     def complete(self) -> bool:
@@ -77,6 +120,11 @@ class StreamResult:
         data["usage"] = msgspec.to_builtins(self.usage) if self.usage is not None else None
         data["complete"] = self.complete
         data["tokens_per_second"] = self.tokens_per_second
+        data["tool_results"] = [
+            {k: v for k, v in asdict(r).items() if k != "result"} for r in self.tool_results
+        ]
+        value = self.parsed_value
+        data["parsed_value"] = value.model_dump() if hasattr(value, "model_dump") else value
         return data
 
 

@@ -29,6 +29,7 @@ from gloo_stream.client._steps import (
     Sleep,
     next_step,
 )
+from gloo_stream.client.tool_loop import AsyncToolLoopStream, loop_options
 from gloo_stream.client.transport import BODY_EXTENSION
 from gloo_stream.errors import GlooError
 from gloo_stream.wire import ChatCompletionChunk
@@ -57,9 +58,21 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         if self._owns_http:
             await self._http.aclose()
 
-    def stream(self, prompt_or_messages: Messages, **params: Any) -> AsyncChatStream:
-        """Start one answer; use as ``async with client.stream(...) as s: async for c in s``."""
-        return AsyncChatStream(self, self._body(prompt_or_messages, params))
+    def stream(
+        self, prompt_or_messages: Messages, **params: Any
+    ) -> AsyncChatStream | AsyncToolLoopStream:
+        """Start one answer; use as ``async with client.stream(...) as s: async for c in s``.
+
+        With Python functions in ``tools`` (or a ``response_format``) it is an
+        ``AsyncToolLoopStream``; see ``GlooClient.stream``.
+        """
+        params, options = loop_options(params)
+        body = self._body(prompt_or_messages, params)
+        if options is None:
+            return AsyncChatStream(self, body)
+        return AsyncToolLoopStream(
+            lambda b: AsyncChatStream(self, b), **options.stream_arguments(body)
+        )
 
     def stream_body(self, body: Mapping[str, Any]) -> AsyncChatStream:
         """Start one answer from a request body built already, sent as given.
@@ -80,7 +93,17 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it; see ``GlooClient.complete``."""
+        params, options = loop_options(params)
         body = self._body(prompt_or_messages, params)
+        if options is not None:
+            async with AsyncToolLoopStream(
+                lambda b: AsyncChatStream(self, b, on_retry=on_retry, restart=True),
+                **options.stream_arguments(body),
+            ) as rounds:
+                async for chunk in rounds:
+                    tell(on_token, chunk)
+            assert rounds.result is not None  # the loop ended without raising: it kept one
+            return rounds.result
         async with AsyncChatStream(self, body, on_retry=on_retry, restart=True) as stream:
             async for chunk in stream:
                 tell(on_token, chunk)

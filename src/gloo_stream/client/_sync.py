@@ -28,6 +28,7 @@ from gloo_stream.client._steps import (
     Sleep,
     next_step,
 )
+from gloo_stream.client.tool_loop import ToolLoopStream, loop_options
 from gloo_stream.errors import GlooError
 from gloo_stream.wire import ChatCompletionChunk
 
@@ -60,9 +61,18 @@ class GlooClient(ClientBase[httpx.Client]):
         if self._owns_http:
             self._http.close()
 
-    def stream(self, prompt_or_messages: Messages, **params: Any) -> ChatStream:
-        """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``."""
-        return ChatStream(self, self._body(prompt_or_messages, params))
+    def stream(self, prompt_or_messages: Messages, **params: Any) -> ChatStream | ToolLoopStream:
+        """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``.
+
+        With Python functions in ``tools`` (or a ``response_format``) it is a
+        ``ToolLoopStream``: the functions run as the model asks, the answer goes on
+        (``max_tool_rounds``, ``raise_tool_errors``, ``approve_tool``; README "Tool use").
+        """
+        params, options = loop_options(params)
+        body = self._body(prompt_or_messages, params)
+        if options is None:
+            return ChatStream(self, body)
+        return ToolLoopStream(lambda b: ChatStream(self, b), **options.stream_arguments(body))
 
     def stream_body(self, body: Mapping[str, Any]) -> ChatStream:
         """Start one answer from a request body built already, sent as given.
@@ -87,7 +97,17 @@ class GlooClient(ClientBase[httpx.Client]):
         carries the partial answer. ``on_retry`` is also told before waiting to retry a
         request that failed before streaming (a 429's wait can be long).
         """
+        params, options = loop_options(params)
         body = self._body(prompt_or_messages, params)
+        if options is not None:
+            with ToolLoopStream(
+                lambda b: ChatStream(self, b, on_retry=on_retry, restart=True),
+                **options.stream_arguments(body),
+            ) as rounds:
+                for chunk in rounds:
+                    tell(on_token, chunk)
+            assert rounds.result is not None  # the loop ended without raising: it kept one
+            return rounds.result
         with ChatStream(self, body, on_retry=on_retry, restart=True) as stream:
             for chunk in stream:
                 tell(on_token, chunk)

@@ -34,6 +34,8 @@ STREAM_FIELDS = frozenset(
         "max_tokens",
         "tools",
         "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
         "stream_options",
     }
 )
