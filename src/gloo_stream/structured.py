@@ -59,7 +59,7 @@ class ResponseFormat:
         try:
             value = json.loads(source)
         except json.JSONDecodeError as exc:
-            cut = " (the answer looks cut off)" if exc.pos >= len(source.rstrip()) else ""
+            cut = " (the answer looks cut off)" if _valid_beginning(source) else ""
             return None, f"the answer is not valid JSON: {exc.msg} at character {exc.pos}{cut}"
         if self.model is None:
             return value, None
@@ -71,6 +71,15 @@ class ResponseFormat:
                 for e in exc.errors()[:3]
             )
             return None, f"the answer does not match {self.model.__name__}: {problems}"
+
+
+def _valid_beginning(source: str) -> bool:
+    """Is ``source`` the start of some JSON value (so it was cut, rather than malformed)?"""
+    try:
+        jiter.from_json(source.encode(), partial_mode="trailing-strings")
+    except ValueError:
+        return False
+    return True
 
 
 def with_parsed(result: StreamResult, response_format: ResponseFormat) -> StreamResult:
@@ -96,9 +105,10 @@ def json_text(text: str) -> str:
 class PartialJson:
     """Feed it the answer's text pieces; ``feed`` returns the object so far when it changed.
 
-    A half-written string is kept as far as it goes (``trailing-strings``); a half-written
-    number, literal or key is left out until it is whole. Before the first whole value
-    (nothing yet, or only a fence), nothing is returned.
+    A half-written string is kept as far as it goes (``trailing-strings``), a number as far
+    as its digits go (``12`` on the way to ``123``); a half-written key or literal is left
+    out until it is whole. Before anything parses (no text yet, or only a fence), nothing
+    is returned.
     """
 
     __slots__ = ("_last", "_parts")

@@ -60,6 +60,11 @@ LIKELY: dict[str, list[Any]] = {
     "n": [1],
     "user": ["someone"],
     "stream_options": [{"include_usage": True}],
+    "parallel_tool_calls": [True, False],
+    "response_format": [
+        {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}},
+    ],
 }
 STREAM_FIELDS = sorted({*RULES, "messages"})
 OPENAI_FIELDS = sorted({*STREAM_FIELDS, "max_completion_tokens", "n", "user", "stream_options"})
@@ -128,6 +133,8 @@ def wrong_type(field: str, value: Any) -> bool:
         "messages": (list,),
         "user": (str,),
         "stream_options": (dict,),
+        "parallel_tool_calls": (bool,),
+        "response_format": (dict,),
     }
     numeric = field in ("temperature", "max_tokens", "max_completion_tokens")
     if numeric and isinstance(value, bool):
