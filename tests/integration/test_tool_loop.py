@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kit import clean_settings, wait_streams_closed
 from pydantic import BaseModel
 
 from gloo_stream import (
@@ -24,6 +23,7 @@ from gloo_stream.client.tool_loop import AsyncToolLoopStream, ToolLoopStream
 from gloo_stream.simulator import SimulatorServer
 from gloo_stream.tool_events import CallComplete, CallDelta, TextDelta, ToolRan
 from gloo_stream.tools import ToolRoundsExceededError
+from kit import clean_settings, wait_streams_closed
 
 FAST = RetryPolicy(max_retries=2, backoff_base=0.01, backoff_max=0.05)
 WEATHER = "What is the weather in Paris?"
