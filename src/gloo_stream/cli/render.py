@@ -16,7 +16,9 @@ from rich.console import Console
 
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.cli.failures import print_failure
+from gloo_stream.cli.tool_calls import complete_call_lines, result_line
 from gloo_stream.errors import GlooError, StreamError
+from gloo_stream.tool_events import CallComplete, CallDelta, StreamEvent, ToolRan
 
 __all__ = [
     "AnswerView",
@@ -53,6 +55,15 @@ class AnswerView(Protocol):
 
     def interrupt(self) -> None:
         """The user pressed Ctrl-C; the partial stays shown."""
+
+    def on_event(self, event: StreamEvent) -> None:
+        """A tool call streamed, completed or ran (text arrives through ``on_token``)."""
+
+    def pause(self) -> None:
+        """Stop drawing for a moment: the terminal is about to ask the user something."""
+
+    def resume(self) -> None:
+        """Draw again after ``pause``."""
 
 
 # -- pure helpers -------------------------------------------------------------------------
@@ -111,6 +122,7 @@ class PlainView(TextSoFar):
         self._err = err
         self._max_attempts = max_attempts
         self._summary = summary
+        self._calls_started: set[int] = set()
 
     def start(self) -> None:
         """Nothing to show until the first token."""
@@ -143,6 +155,29 @@ class PlainView(TextSoFar):
         """Keep the partial, say it was cut."""
         self._end_line()
         self._err.print("⏹ Stopped (Ctrl-C); the partial answer is kept.", style="yellow")
+
+    def on_event(self, event: StreamEvent) -> None:
+        """Tool activity on stderr (stdout keeps only the answer): arguments as they grow,
+        then the whole call pretty-printed, then the result."""
+        err = self._err
+        if isinstance(event, CallDelta):
+            if event.index not in self._calls_started:
+                self._calls_started.add(event.index)
+                err.print(f"⚙ {event.name}(", end="", style="cyan", highlight=False)
+            err.print(event.arguments_delta, end="", style="cyan", markup=False, highlight=False)
+        elif isinstance(event, CallComplete):
+            err.print(")", style="cyan", highlight=False)
+            for line in complete_call_lines(event.call):
+                err.print(line, style="cyan", markup=False, highlight=False)
+        elif isinstance(event, ToolRan):
+            self._calls_started.clear()
+            err.print(result_line(event), style="green", markup=False, highlight=False)
+
+    def pause(self) -> None:
+        """Nothing is live in a pipe."""
+
+    def resume(self) -> None:
+        """Nothing is live in a pipe."""
 
     def _end_line(self) -> None:
         if self._parts and not self.text.endswith("\n"):
@@ -202,3 +237,15 @@ class JsonLinesView(TextSoFar):
     def interrupt(self) -> None:
         """``{"type": "interrupted", "text": ...}``."""
         self._emit({"type": "interrupted", "text": self.text})
+
+    def on_event(self, event: StreamEvent) -> None:
+        """``{"type": "tool_call", ...}`` per argument delta and once whole (``complete``,
+        ``valid``), ``{"type": "tool_result", ...}`` once a function ran."""
+        if isinstance(event, CallDelta | CallComplete | ToolRan):
+            self._emit(event.to_dict())
+
+    def pause(self) -> None:
+        """Nothing is live in JSON lines."""
+
+    def resume(self) -> None:
+        """Nothing is live in JSON lines."""

@@ -25,7 +25,9 @@ from gloo_stream.accumulate import StreamResult
 from gloo_stream.cli.failures import print_failure
 from gloo_stream.cli.partial_markdown import close_open_inline
 from gloo_stream.cli.render import TextSoFar, retry_notice, summary_line
+from gloo_stream.cli.tool_calls import CallsShown
 from gloo_stream.errors import GlooError
+from gloo_stream.tool_events import StreamEvent
 
 __all__ = ["LiveMarkdownView", "TrimmedMarkdown", "estimated_height", "split_settled"]
 
@@ -115,6 +117,7 @@ class LiveMarkdownView(TextSoFar):
         self._reset_state()
 
     def _reset_state(self) -> None:
+        self._calls = CallsShown()  # tool calls of this answer, drawn above its text
         self._parts = []
         self._tail = ""  # the part still in the live region
         self._settled_any = False
@@ -127,6 +130,10 @@ class LiveMarkdownView(TextSoFar):
     def start(self) -> None:
         """Show the spinner."""
         self._reset_state()
+        self._go_live()
+
+    def _go_live(self) -> None:
+        self._closing = False
         self._live = Live(
             console=self._console,
             get_renderable=self._renderable,
@@ -142,17 +149,20 @@ class LiveMarkdownView(TextSoFar):
     def _renderable(self) -> RenderableType:
         # Called by Live's refresh thread; rendering the same text twice reuses the parse.
         tail, stale, notice = self._tail, self._stale, self._notice
-        key = f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}"
+        calls = self._calls.text()
+        key = f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}\x00{calls}"
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         items: list[RenderableType] = []
+        if calls:
+            items.append(Text(calls, style="cyan"))
         if stale is not None:
             items.append(TrimmedMarkdown(close_open_inline(stale)))
         if notice is not None:
             items.append(Text(f"⚠ {notice}", style="yellow"))
         if tail:
             items.append(TrimmedMarkdown(tail if self._complete else close_open_inline(tail)))
-        elif not self._parts and not self._closing:
+        elif not self._parts and not self._closing and not calls:
             waiting = "retrying…" if notice else "waiting for the first token…"
             items.append(Spinner("dots", text=Text(waiting, style="dim")))
         renderable: RenderableType = Group(*items)
@@ -220,6 +230,20 @@ class LiveMarkdownView(TextSoFar):
         self._stale_into_tail()
         self._stop()
         self._err.print("⏹ Stopped (Ctrl-C); the partial answer is kept.", style="yellow")
+
+    def on_event(self, event: StreamEvent) -> None:
+        """A tool call: its arguments grow in the live region, then show pretty-printed."""
+        self._calls.add(event)
+
+    def pause(self) -> None:
+        """End the live region (what it shows stays printed) before a question is asked."""
+        self._stop()
+        self._calls.clear()
+        self._tail = ""  # printed with the region; the answer goes on below the question
+
+    def resume(self) -> None:
+        """A new live region below the question."""
+        self._go_live()
 
     def _stale_into_tail(self) -> None:
         # A failure while a retry waits: what stays on screen is the text that arrived.

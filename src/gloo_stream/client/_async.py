@@ -29,7 +29,12 @@ from gloo_stream.client._steps import (
     Sleep,
     next_step,
 )
-from gloo_stream.client.tool_loop import AsyncToolLoopStream, loop_options
+from gloo_stream.client.tool_loop import (
+    AsyncToolLoopStream,
+    OnEvent,
+    loop_options,
+    tell_event,
+)
 from gloo_stream.client.transport import BODY_EXTENSION
 from gloo_stream.errors import GlooError
 from gloo_stream.wire import ChatCompletionChunk
@@ -90,6 +95,7 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         *,
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
+        on_event: OnEvent | None = None,
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it; see ``GlooClient.complete``."""
@@ -100,8 +106,8 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
                 lambda b: AsyncChatStream(self, b, on_retry=on_retry, restart=True),
                 **options.stream_arguments(body),
             ) as rounds:
-                async for chunk in rounds:
-                    tell(on_token, chunk)
+                async for event in rounds.events():
+                    tell_event(event, on_token, on_event)
             assert rounds.result is not None  # the loop ended without raising: it kept one
             return rounds.result
         async with AsyncChatStream(self, body, on_retry=on_retry, restart=True) as stream:

@@ -28,7 +28,7 @@ from gloo_stream.client._steps import (
     Sleep,
     next_step,
 )
-from gloo_stream.client.tool_loop import ToolLoopStream, loop_options
+from gloo_stream.client.tool_loop import OnEvent, ToolLoopStream, loop_options, tell_event
 from gloo_stream.errors import GlooError
 from gloo_stream.wire import ChatCompletionChunk
 
@@ -88,6 +88,7 @@ class GlooClient(ClientBase[httpx.Client]):
         *,
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
+        on_event: OnEvent | None = None,
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it, retrying per the policy.
@@ -95,7 +96,9 @@ class GlooClient(ClientBase[httpx.Client]):
         A failure mid-stream restarts the request (``on_retry`` is told, and ``on_token``
         sees the new answer from its start); when the budget is spent, the error raised
         carries the partial answer. ``on_retry`` is also told before waiting to retry a
-        request that failed before streaming (a 429's wait can be long).
+        request that failed before streaming (a 429's wait can be long). With Python
+        function tools, the loop runs (see ``stream``) and ``on_event`` is given every event
+        (``gloo_stream.tool_events``: calls as they stream, calls complete, results).
         """
         params, options = loop_options(params)
         body = self._body(prompt_or_messages, params)
@@ -104,8 +107,8 @@ class GlooClient(ClientBase[httpx.Client]):
                 lambda b: ChatStream(self, b, on_retry=on_retry, restart=True),
                 **options.stream_arguments(body),
             ) as rounds:
-                for chunk in rounds:
-                    tell(on_token, chunk)
+                for event in rounds.events():
+                    tell_event(event, on_token, on_event)
             assert rounds.result is not None  # the loop ended without raising: it kept one
             return rounds.result
         with ChatStream(self, body, on_retry=on_retry, restart=True) as stream:

@@ -34,9 +34,27 @@ from gloo_stream.tools import (
 )
 from gloo_stream.wire import ChatCompletionChunk
 
-__all__ = ["AsyncToolLoopStream", "LoopOptions", "ToolLoopStream", "loop_options"]
+__all__ = [
+    "AsyncToolLoopStream",
+    "LoopOptions",
+    "OnEvent",
+    "ToolLoopStream",
+    "loop_options",
+    "tell_event",
+]
 
 Item = ChatCompletionChunk | StreamEvent
+OnEvent = Callable[[StreamEvent], None]
+
+
+def tell_event(
+    event: StreamEvent, on_token: Callable[[str], None] | None, on_event: OnEvent | None
+) -> None:
+    """Give ``on_token`` the event's text (if it is text) and ``on_event`` the event."""
+    if on_token is not None and isinstance(event, TextDelta):
+        on_token(event.text)
+    if on_event is not None:
+        on_event(event)
 
 
 @dataclass(frozen=True, slots=True)
