@@ -19,7 +19,7 @@ from gloo_stream.accumulate import ToolCall
 from gloo_stream.cli.failures import ExitStatus, explain, message_console
 from gloo_stream.cli.render import AnswerView, JsonLinesView, PlainView
 from gloo_stream.cli.render_live import LiveMarkdownView
-from gloo_stream.cli.tool_calls import pretty_arguments
+from gloo_stream.cli.tool_calls import one_line_arguments
 from gloo_stream.client import GlooClient
 from gloo_stream.errors import GlooError, InvalidRequestError, StreamError
 from gloo_stream.request import build_chat_request, names_routing, with_defaults
@@ -124,7 +124,7 @@ def terminal_approval(console: Console) -> Approve:
     """Asks on the terminal before each tool call runs: ``y`` runs it, anything else not."""
 
     def approve(call: ToolCall) -> bool:
-        arguments = pretty_arguments(call).replace("\n", " ")
+        arguments = one_line_arguments(call)
         question = f"Run {call.name}({arguments})? [y/N] "
         try:
             answer = console.input(Text(question, style="bold"))

@@ -19,7 +19,15 @@ from typing import Any
 from gloo_stream.accumulate import ToolCall
 from gloo_stream.tool_events import CallComplete, CallDelta, StreamEvent, ToolRan
 
-__all__ = ["CallsShown", "ToolFileError", "load_tools", "pretty_arguments"]
+__all__ = [
+    "CallsShown",
+    "ToolFileError",
+    "complete_call_lines",
+    "load_tools",
+    "one_line_arguments",
+    "pretty_arguments",
+    "result_line",
+]
 
 _RESULT_SHOWN = 200  # characters of a tool's result shown on the terminal
 
@@ -29,6 +37,13 @@ def pretty_arguments(call: ToolCall) -> str:
     if call.arguments_error is not None:
         return call.arguments
     return json.dumps(call.parsed_arguments(), indent=2, ensure_ascii=False)
+
+
+def one_line_arguments(call: ToolCall) -> str:
+    """The arguments on one line (``{"city": "Paris"}``), or the raw text when not JSON."""
+    if call.arguments_error is not None:
+        return call.arguments
+    return json.dumps(call.parsed_arguments(), ensure_ascii=False)
 
 
 class CallsShown:
