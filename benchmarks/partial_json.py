@@ -36,7 +36,7 @@ SIZES = {"2 KB": 2_000, "20 KB": 20_000}
 
 def answer_of(size: int) -> str:
     """A JSON answer of about ``size`` bytes: nested objects, lists, numbers and strings."""
-    items = []
+    items: list[dict[str, Any]] = []
     i = 0
     while len(json.dumps({"items": items})) < size:
         items.append(

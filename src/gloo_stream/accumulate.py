@@ -6,7 +6,7 @@ accumulator serves threads, asyncio and tests with a fake clock.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -116,12 +116,20 @@ class StreamResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready data (the tutorial's four keys and everything else)."""
-        data = asdict(self)
+        # Tool results and the parsed value hold the caller's objects: not deep-copied.
+        data = asdict(replace(self, tool_results=[], parsed_value=None))
         data["usage"] = msgspec.to_builtins(self.usage) if self.usage is not None else None
         data["complete"] = self.complete
         data["tokens_per_second"] = self.tokens_per_second
         data["tool_results"] = [
-            {k: v for k, v in asdict(r).items() if k != "result"} for r in self.tool_results
+            {
+                "id": r.id,
+                "name": r.name,
+                "arguments": r.arguments,
+                "error": r.error,
+                "content": r.content,
+            }
+            for r in self.tool_results
         ]
         value = self.parsed_value
         data["parsed_value"] = value.model_dump() if hasattr(value, "model_dump") else value
