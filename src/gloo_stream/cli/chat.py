@@ -83,16 +83,12 @@ def run_turn(
 ) -> Turn:
     """Stream one answer into ``view``; never raises for API errors or Ctrl-C."""
     view.start()
-    if params.get("approve_tool") is not None:
-        params = {**params, "approve_tool": asking_through(view, params["approve_tool"])}
+    if params.get("tools"):  # --tools: the view shows the calls, and asks through itself
+        params = {**params, "on_event": view.on_event}
+        if params.get("approve_tool") is not None:
+            params["approve_tool"] = asking_through(view, params["approve_tool"])
     try:
-        result = client.complete(
-            messages,
-            on_token=view.on_token,
-            on_retry=view.on_retry,
-            on_event=view.on_event,
-            **params,
-        )
+        result = client.complete(messages, on_token=view.on_token, on_retry=view.on_retry, **params)
     except KeyboardInterrupt:
         # complete() closed the response on its way out, so the server sees the disconnect.
         view.interrupt()
