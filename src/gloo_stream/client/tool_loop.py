@@ -25,6 +25,7 @@ from gloo_stream.tools import (
     DEFAULT_MAX_TOOL_ROUNDS,
     Approve,
     FunctionTool,
+    RunCalls,
     Stop,
     ToolLoop,
     ToolSet,
@@ -167,7 +168,7 @@ class _LoopBase:
             raise RuntimeError("this stream was already read; start a new one with stream()")
         self._claimed = True
 
-    def _round_ended(self, stream_result: StreamResult | None) -> Stop | Any:
+    def _round_ended(self, stream_result: StreamResult | None) -> RunCalls | Stop:
         assert stream_result is not None  # the round's stream ended without raising
         return self._loop.after_answer(stream_result)
 
