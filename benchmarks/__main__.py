@@ -18,6 +18,7 @@ from typing import Any
 
 MODULES = [
     "decode",
+    "partial_json",
     "client_overhead",
     "proxy_load",
     "relay_profile",

@@ -1,7 +1,20 @@
 """gloo-stream: stream Gloo AI chat completions in real time."""
 
-from gloo_stream.accumulate import StreamAccumulator, StreamResult, ToolCall
-from gloo_stream.client import AsyncChatStream, AsyncGlooClient, ChatStream, GlooClient
+from gloo_stream.accumulate import (
+    OutputParseError,
+    StreamAccumulator,
+    StreamResult,
+    ToolCall,
+    ToolResult,
+)
+from gloo_stream.client import (
+    AsyncChatStream,
+    AsyncGlooClient,
+    AsyncToolLoopStream,
+    ChatStream,
+    GlooClient,
+    ToolLoopStream,
+)
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import (
     APIConnectionError,
@@ -28,6 +41,7 @@ from gloo_stream.errors import (
 )
 from gloo_stream.retry import RetryPolicy
 from gloo_stream.sse import ServerSentEvent, SSEDecoder
+from gloo_stream.tools import ToolRoundsExceededError, function_tool
 from gloo_stream.wire import ChatCompletionChunk, decode_chunk
 
 __version__ = "0.1.0"
@@ -50,6 +64,7 @@ __all__ = [
     "APITimeoutError",
     "AsyncChatStream",
     "AsyncGlooClient",
+    "AsyncToolLoopStream",
     "AuthenticationError",
     "BadRequestError",
     "ChatCompletionChunk",
@@ -63,6 +78,7 @@ __all__ = [
     "MalformedChunkError",
     "MissingCredentialsError",
     "NotFoundError",
+    "OutputParseError",
     "PermissionDeniedError",
     "ProxySettings",
     "RateLimitError",
@@ -76,8 +92,12 @@ __all__ = [
     "StreamResult",
     "StreamTimeoutError",
     "ToolCall",
+    "ToolLoopStream",
+    "ToolResult",
+    "ToolRoundsExceededError",
     "TruncatedStreamError",
     "UpstreamStreamError",
     "__version__",
     "decode_chunk",
+    "function_tool",
 ]

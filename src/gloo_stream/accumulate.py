@@ -6,7 +6,7 @@ accumulator serves threads, asyncio and tests with a fake clock.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -14,7 +14,7 @@ import msgspec
 from gloo_stream.grounding import Citation, parse_citations
 from gloo_stream.wire import ChatCompletionChunk, Usage, reasoning_text
 
-__all__ = ["StreamAccumulator", "StreamResult", "ToolCall"]
+__all__ = ["StreamAccumulator", "StreamResult", "ToolCall", "ToolResult"]
 
 _ROUTING_FIELDS = ("routing_mechanism", "routing_tier", "routing_confidence", "model_family")
 _META_FIELDS = ("id", "model", "provider", *_ROUTING_FIELDS)
@@ -34,6 +34,36 @@ class ToolCall:
     def parsed_arguments(self) -> Any:
         """The arguments decoded from JSON (raises ``msgspec.DecodeError`` if incomplete)."""
         return msgspec.json.decode(self.arguments) if self.arguments else {}
+
+    @property
+    def arguments_error(self) -> str | None:
+        """Why the arguments are not whole JSON (cut, malformed), or None when they are."""
+        try:
+            self.parsed_arguments()
+        except msgspec.DecodeError as exc:
+            return f"arguments are not valid JSON ({exc}): {self.arguments[:80]!r}"
+        return None
+
+
+# -- tool use and structured output (issue 26) --------------------------------------------
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """One tool call the library ran: its arguments, and what it returned or raised."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    result: Any = None
+    error: str | None = None
+    """The exception (``TypeName: words``) or the refusal, when the call did not return."""
+    content: str = ""
+    """What the model was told: the result as text or JSON, or ``Error: ...``."""
+
+
+class OutputParseError(ValueError):
+    """A structured answer that is not valid JSON, or does not match the model asked for."""
 
 
 @dataclass(slots=True)
@@ -94,6 +124,20 @@ class StreamResult:
 
     # -- end of the continuation block ---------------------------------------------------
 
+    # -- tool use and structured output (issue 26) --
+    tool_results: list[ToolResult] = field(default_factory=list)
+    """Every tool call the library ran, over all rounds (Python function tools only)."""
+    parsed_value: Any = None
+    parse_error: str | None = None
+
+    @property
+    def parsed(self) -> Any:
+        """The answer decoded per ``response_format`` (a pydantic model's instance when one
+        was given); raises ``OutputParseError`` saying why when it could not be."""
+        if self.parse_error is not None:
+            raise OutputParseError(self.parse_error)
+        return self.parsed_value
+
     @property
     def complete(self) -> bool:
         """True when the server ended the answer (finish_reason or ``[DONE]``), kept whole."""
@@ -109,13 +153,26 @@ class StreamResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready data (the tutorial's four keys and everything else)."""
-        data = asdict(self)
+        # Tool results and the parsed value hold the caller's objects: not deep-copied.
+        data = asdict(replace(self, tool_results=[], parsed_value=None))
         data["usage"] = msgspec.to_builtins(self.usage) if self.usage is not None else None
         data["citations"] = [citation.to_dict() for citation in self.citations]
         data["complete"] = self.complete
         data["tokens_per_second"] = self.tokens_per_second
         data["seams"] = [seam.to_dict() for seam in self.seams]
         data["outcome"] = self.outcome
+        data["tool_results"] = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "arguments": r.arguments,
+                "error": r.error,
+                "content": r.content,
+            }
+            for r in self.tool_results
+        ]
+        value = self.parsed_value
+        data["parsed_value"] = value.model_dump() if hasattr(value, "model_dump") else value
         return data
 
 

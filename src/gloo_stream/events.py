@@ -1,7 +1,9 @@
-"""An answer as typed events: its text, a reasoning model's thinking, a grounded answer's sources.
+"""An answer as typed events: its text, a reasoning model's thinking, a grounded answer's
+sources, and tool calls as they stream, complete and run.
 
-``stream.events`` (both twins) and ``complete(on_event=...)`` hand these out as chunks arrive,
-so one loop can show the reasoning apart from the answer without a second pass over the
+``stream.events`` (every stream: ``ChatStream``, ``ToolLoopStream`` and their async twins) and
+``complete(on_event=...)`` hand these out as chunks arrive, so one loop can show the reasoning
+apart from the answer and a tool call while its arguments grow, without a second pass over the
 stream (``text_stream`` and ``events`` read the same chunks; use one of them per stream)::
 
     with client.stream("Why is the sky blue?") as stream:
@@ -13,16 +15,32 @@ stream (``text_stream`` and ``events`` read the same chunks; use one of them per
                     show(text)
                 case CitationsReceived(citations):
                     remember(citations)
+                case CallDelta() | CallComplete() | ToolRan():
+                    show_tool(event)
+
+Sans-IO: ``events_of`` reads one chunk, ``CallTracker`` one round of a tool loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from gloo_stream.accumulate import StreamResult, ToolCall, ToolResult
 from gloo_stream.grounding import Citation, parse_citations
 from gloo_stream.wire import ChatCompletionChunk
 
-__all__ = ["AnswerEvent", "CitationsReceived", "ReasoningDelta", "TextDelta", "events_of"]
+__all__ = [
+    "AnswerEvent",
+    "CallComplete",
+    "CallDelta",
+    "CallTracker",
+    "CitationsReceived",
+    "ReasoningDelta",
+    "TextDelta",
+    "ToolRan",
+    "events_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +65,76 @@ class CitationsReceived:
     sources_returned: bool | None = None
 
 
-AnswerEvent = TextDelta | ReasoningDelta | CitationsReceived
+@dataclass(frozen=True, slots=True)
+class CallDelta:
+    """A piece of a tool call as it streams: ``arguments_delta`` extends its arguments."""
+
+    index: int
+    id: str | None
+    name: str
+    arguments_delta: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": "tool_call", "index", "id", "name", "arguments_delta"}``."""
+        return {
+            "type": "tool_call",
+            "index": self.index,
+            "id": self.id,
+            "name": self.name,
+            "arguments_delta": self.arguments_delta,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallComplete:
+    """A tool call whose answer has ended: its whole arguments (``call.arguments_error``
+    says when they are not valid JSON; such a call is never run)."""
+
+    call: ToolCall
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole call, with ``valid`` and ``error`` saying whether it can be run."""
+        call = self.call
+        return {
+            "type": "tool_call",
+            "index": call.index,
+            "id": call.id,
+            "name": call.name,
+            "arguments": call.arguments,
+            "complete": True,
+            "valid": call.arguments_error is None,
+            "error": call.arguments_error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRan:
+    """A Python function tool ran: what it returned or raised."""
+
+    result: ToolResult
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": "tool_result", ...}`` (the value as the model was told it)."""
+        r = self.result
+        return {
+            "type": "tool_result",
+            "id": r.id,
+            "name": r.name,
+            "arguments": r.arguments,
+            "content": r.content,
+            "error": r.error,
+        }
+
+
+AnswerEvent = TextDelta | ReasoningDelta | CitationsReceived | CallDelta | CallComplete | ToolRan
 
 
 def events_of(chunk: ChatCompletionChunk) -> list[AnswerEvent]:
-    """The events one chunk carries, in reading order (sources, reasoning, text)."""
+    """The events one chunk carries, in reading order (sources, reasoning, text).
+
+    Tool calls are not among them: a call's deltas are named by its first delta only, so
+    ``CallTracker`` keeps that across a round's chunks.
+    """
     events: list[AnswerEvent] = []
     items = chunk.citation_items
     if items is not None:
@@ -66,3 +149,30 @@ def events_of(chunk: ChatCompletionChunk) -> list[AnswerEvent]:
     if text := chunk.content:
         events.append(TextDelta(text))
     return events
+
+
+class CallTracker:
+    """One round's chunks to events: ``events_of``, then each call's deltas under its name."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[str | None, str]] = {}
+
+    def events(self, chunk: ChatCompletionChunk) -> list[AnswerEvent]:
+        """The events one chunk makes (none for a chunk with nothing to show)."""
+        found = events_of(chunk)
+        choices = chunk.choices
+        deltas = choices[0].delta.tool_calls if choices else None
+        for delta in deltas or ():
+            known_id, known_name = self._calls.get(delta.index, (None, ""))
+            call_id = known_id or delta.id
+            name = known_name or delta.function.name or ""
+            self._calls[delta.index] = (call_id, name)
+            found.append(CallDelta(delta.index, call_id, name, delta.function.arguments or ""))
+        return found
+
+    @staticmethod
+    def completed(result: StreamResult) -> list[AnswerEvent]:
+        """One ``CallComplete`` per call of the ended answer."""
+        return [CallComplete(call) for call in result.tool_calls]

@@ -290,6 +290,27 @@ def _sources_limit_rule(label: str, value: Any) -> str | None:
     return f"{label} must be a whole number from 1 to 10 (sources per answer), got {_shown(value)}"
 
 
+_RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
+
+
+def _response_format_rule(label: str, value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if not _choice(kind, _RESPONSE_FORMATS):
+        return (
+            f'{label} must be {{"type": "json_object"}} or {{"type": "json_schema", '
+            f'"json_schema": {{"name": ..., "schema": {{...}}}}}}, got {_shown(value)}'
+        )
+    if kind != "json_schema":
+        return None
+    spec = value.get("json_schema")
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+        return f"{label}.json_schema must be an object with a name, got {_shown(spec)}"
+    schema = spec.get("schema")
+    if schema is not None and not isinstance(schema, Mapping):
+        return f"{label}.json_schema.schema must be a JSON Schema object, got {_shown(schema)}"
+    return None
+
+
 RULES: dict[str, Rule] = {
     "auto_routing": _bool_rule,
     "stream": _bool_rule,
@@ -306,6 +327,7 @@ RULES: dict[str, Rule] = {
     "sources_limit": _sources_limit_rule,
     "include_citations": _bool_rule,
     "parallel_tool_calls": _bool_rule,
+    "response_format": _response_format_rule,
 }
 """The declared fields besides ``messages``, and the rule each value must meet."""
 

@@ -64,6 +64,10 @@ LIKELY: dict[str, list[Any]] = {
     "sources_limit": [1, 3, 11],
     "include_citations": [True, False],
     "parallel_tool_calls": [True, False],
+    "response_format": [
+        {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}},
+    ],
 }
 STREAM_FIELDS = sorted({*RULES, "messages"})
 OPENAI_FIELDS = sorted({*STREAM_FIELDS, "max_completion_tokens", "n", "user", "stream_options"})
@@ -136,6 +140,7 @@ def wrong_type(field: str, value: Any) -> bool:
         "sources_limit": (int,),
         "include_citations": (bool,),
         "parallel_tool_calls": (bool,),
+        "response_format": (dict,),
     }
     numeric = field in ("temperature", "max_tokens", "max_completion_tokens", "sources_limit")
     if numeric and isinstance(value, bool):

@@ -39,7 +39,7 @@ MESSAGES = st.lists(MESSAGE | JSON, max_size=3) | JSON
 
 def right_type(field: str, value: Any) -> bool:
     """Whether ``value`` is of the type ``field`` declares (not whether it is valid)."""
-    if field in ("auto_routing", "stream"):
+    if field in ("auto_routing", "stream", "parallel_tool_calls"):
         return isinstance(value, bool)
     if field in ("model", "model_family", "tradition"):
         return isinstance(value, str)
@@ -49,7 +49,7 @@ def right_type(field: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if field == "tools":
         return isinstance(value, list)
-    if field == "stream_options":
+    if field in ("stream_options", "response_format"):
         return isinstance(value, dict)
     if field in ("include_citations", "parallel_tool_calls"):
         return isinstance(value, bool)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -128,6 +129,14 @@ _Sources = Annotated[
     int | None,
     typer.Option("--sources", help="At most this many sources, 1-10 (implies --grounded)."),
 ]
+_ToolsPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--tools",
+        help="A Python file whose public functions the model may call (asked before each).",
+    ),
+]
+_Yes = Annotated[bool, typer.Option("--yes", "-y", help="Run --tools calls without asking.")]
 _JsonLines = Annotated[
     bool, typer.Option("--json", help="One JSON object per line: deltas, then the result.")
 ]
@@ -152,6 +161,14 @@ stderr. Piped stdin is read as the prompt.
   gloo-stream chat --offline     (interactive, against the built-in simulator)
 
   gloo-stream chat --grounded --sources 3 "What is hope?"   (sources listed after it)
+
+  gloo-stream chat --tools my_tools.py "What's the weather in Paris?"
+
+With --tools PATH, the public functions of that Python file become tools: the model's calls
+stream on the terminal (arguments as they grow, then pretty-printed), each call is asked
+about before it runs (--yes: run without asking; without a terminal, --yes is required),
+its result goes back to the model and the answer goes on. --json adds
+{"type": "tool_call", ...} and {"type": "tool_result", ...} lines.
 
 Without --model or --model-family, GLOO_MODEL (or GLOO_MODEL_FAMILY) picks the model when set,
 else Gloo auto-routes; servers such as vLLM or Ollama need one of them.
@@ -182,6 +199,8 @@ def chat(
     grounded: _Grounded = False,
     publisher: _Publisher = None,
     sources: _Sources = None,
+    tools: _ToolsPath = None,
+    yes: _Yes = False,
 ) -> None:
     """Stream an answer, or chat interactively."""
     params: dict[str, Any] = {
@@ -199,6 +218,8 @@ def chat(
     text = _read_prompt(prompt)
     # Interactive prompts are checked as they are typed; the options are checked now.
     _check_request("check" if text is None else text, params, "chat")
+    if tools is not None:
+        params.update(_tool_params(tools, yes=yes))
     settings = load_settings(gloo_api_url=api_url)
     with open_client(settings, offline=offline, timeout=timeout) as (client, auth_mode):
         make_view = view_factory(
@@ -213,6 +234,33 @@ def chat(
             messages.append({"role": "user", "content": text})
             status = run_turn(client, messages, params, make_view(), auth_mode=auth_mode).status
     raise typer.Exit(int(status))
+
+
+def _tool_params(path: Path, *, yes: bool) -> dict[str, Any]:
+    """``tools`` (and, without ``--yes``, the question before each call) from ``--tools``."""
+    from gloo_stream.cli.chat import terminal_approval
+    from gloo_stream.cli.tool_calls import ToolFileError, load_tools
+    from gloo_stream.tools import ToolSet
+
+    try:
+        functions = load_tools(path)
+        ToolSet(functions)  # each function's schema, now rather than at the first question
+    except (ToolFileError, InvalidRequestError) as error:
+        raise fail(
+            ExitStatus.USAGE, [f"--tools: {error}", "See gloo-stream chat --help."]
+        ) from None
+    if yes:
+        return {"tools": functions}
+    if not sys.stdin.isatty():
+        raise fail(
+            ExitStatus.USAGE,
+            [
+                "--tools: each call is asked about before it runs, and stdin is not a "
+                "terminal to ask on",
+                "Add --yes to run the calls without asking.",
+            ],
+        )
+    return {"tools": functions, "approve_tool": terminal_approval(message_console())}
 
 
 _DEMO_HELP = """Run the tutorial's main.py: one answer accumulated, then one typed out live.

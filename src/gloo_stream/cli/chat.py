@@ -13,15 +13,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
+from gloo_stream.accumulate import ToolCall
 from gloo_stream.cli.failures import ExitStatus, explain, message_console
 from gloo_stream.cli.render import AnswerView, JsonLinesView, PlainView
 from gloo_stream.cli.render_live import LiveMarkdownView
+from gloo_stream.cli.tool_calls import one_line_arguments
 from gloo_stream.client import GlooClient
 from gloo_stream.errors import BadRequestError, GlooError, InvalidRequestError, StreamError
 from gloo_stream.request import build_chat_request, names_routing, with_defaults
+from gloo_stream.tools import Approve
 
-__all__ = ["ChatSession", "Turn", "run_interactive", "run_turn", "view_factory"]
+__all__ = [
+    "ChatSession",
+    "Turn",
+    "asking_through",
+    "run_interactive",
+    "run_turn",
+    "terminal_approval",
+    "view_factory",
+]
 
 PROMPT = "› "  # noqa: RUF001  (a prompt glyph, not a typo)
 HELP = """\
@@ -76,6 +88,8 @@ def run_turn(
     ``in_chat`` is the interactive chat's own advice for a server that requires a model.
     """
     view.start()
+    if params.get("approve_tool") is not None:  # --tools: the view asks through itself
+        params = {**params, "approve_tool": asking_through(view, params["approve_tool"])}
     try:
         result = client.complete(
             messages,
@@ -99,6 +113,34 @@ def run_turn(
         return Turn(explanation.status)
     view.finish(result)
     return Turn(ExitStatus.OK, result.text)
+
+
+def asking_through(view: AnswerView, ask: Approve) -> Approve:
+    """``ask`` with the view paused around it, so the question is not drawn over."""
+
+    def approve(call: ToolCall) -> bool:
+        view.pause()
+        try:
+            return ask(call)
+        finally:
+            view.resume()
+
+    return approve
+
+
+def terminal_approval(console: Console) -> Approve:
+    """Asks on the terminal before each tool call runs: ``y`` runs it, anything else not."""
+
+    def approve(call: ToolCall) -> bool:
+        arguments = one_line_arguments(call)
+        question = f"Run {call.name}({arguments})? [y/N] "
+        try:
+            answer = console.input(Text(question, style="bold"))
+        except EOFError:
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    return approve
 
 
 @dataclass

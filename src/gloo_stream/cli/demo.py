@@ -2,27 +2,39 @@
 
 Part one accumulates a whole answer and reports it the way the tutorial's
 ``stream_completion`` result does; part two prints the tokens as they arrive (the typing
-effect) and ends with the tutorial's ``[N tokens, finish_reason=X]`` line.
+effect) and ends with the tutorial's ``[N tokens, finish_reason=X]`` line; part three is one
+tool round (the tutorial's "Next Steps: Tool Use"): the call's arguments as they stream,
+the built-in ``get_weather`` run, and the answer going on with its result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import IO, Any
+from typing import IO, Annotated, Any
 from urllib.parse import urlsplit
 
 from rich.console import Console
 
 from gloo_stream.cli.failures import ExitStatus, explain, print_failure
 from gloo_stream.cli.render import retry_notice
+from gloo_stream.cli.tool_calls import complete_call_lines, result_line
 from gloo_stream.client import GlooClient
 from gloo_stream.config import GlooSettings
 from gloo_stream.errors import GlooError
+from gloo_stream.events import AnswerEvent, CallComplete, CallDelta, TextDelta, ToolRan
 
-__all__ = ["ACCUMULATE_PROMPT", "STREAM_PROMPT", "demo_banner", "run_demo"]
+__all__ = [
+    "ACCUMULATE_PROMPT",
+    "STREAM_PROMPT",
+    "TOOL_PROMPT",
+    "demo_banner",
+    "get_weather",
+    "run_demo",
+]
 
 ACCUMULATE_PROMPT = "What is the significance of the resurrection? Answer briefly."
 STREAM_PROMPT = "Write a short, encouraging note about perseverance."
+TOOL_PROMPT = "What is the weather in Paris right now? Use get_weather."
 
 _OnRetry = Callable[[Exception, float], None]
 
@@ -71,6 +83,7 @@ def run_demo(
     try:
         _accumulate(client, out, on_retry, params)
         _typing_effect(client, out, on_retry, params)
+        _tool_round(client, out, on_retry, params)
     except GlooError as error:
         out.flush()
         explanation = explain(error, auth_mode=auth_mode)
@@ -111,4 +124,42 @@ def _typing_effect(
 
     result = client.complete(STREAM_PROMPT, on_token=on_token, on_retry=on_retry, **params)
     out.write(f"\n\n[{result.token_count} tokens, finish_reason={result.finish_reason}]\n")
+    out.flush()
+
+
+def get_weather(city: Annotated[str, "The city, e.g. Paris"]) -> str:
+    """The current weather in a city (the demo's own: made up, the same every time)."""
+    celsius = 12 + sum(map(ord, city)) % 15
+    return f"{celsius} °C and clear in {city}"
+
+
+def _tool_round(
+    client: GlooClient, out: IO[str], on_retry: _OnRetry, params: dict[str, Any]
+) -> None:
+    out.write("\n── 3. Tool use: a call streams, the function runs, the answer goes on ──\n")
+    out.write(f"Prompt: {TOOL_PROMPT}\n")
+    out.flush()
+    started: set[int] = set()
+
+    def on_event(event: AnswerEvent) -> None:
+        if isinstance(event, CallDelta):
+            if event.index not in started:
+                started.add(event.index)
+                out.write(f"⚙ {event.name}(")
+            out.write(event.arguments_delta)
+        elif isinstance(event, CallComplete):
+            out.write(")\n" + "\n".join(complete_call_lines(event.call)) + "\n")
+        elif isinstance(event, ToolRan):
+            out.write(result_line(event) + "\nResponse: ")
+        elif isinstance(event, TextDelta):
+            out.write(event.text)
+        out.flush()
+
+    result = client.complete(
+        TOOL_PROMPT, tools=[get_weather], on_event=on_event, on_retry=on_retry, **params
+    )
+    out.write(
+        f"\n\n[{len(result.tool_results)} tool call(s) run, {result.token_count} tokens, "
+        f"finish_reason={result.finish_reason}]\n"
+    )
     out.flush()

@@ -18,8 +18,16 @@ from rich.text import Text
 
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.cli.failures import print_failure
+from gloo_stream.cli.tool_calls import complete_call_lines, result_line
 from gloo_stream.errors import GlooError, StreamError
-from gloo_stream.events import AnswerEvent, CitationsReceived, ReasoningDelta
+from gloo_stream.events import (
+    AnswerEvent,
+    CallComplete,
+    CallDelta,
+    CitationsReceived,
+    ReasoningDelta,
+    ToolRan,
+)
 from gloo_stream.grounding import Citation
 
 __all__ = [
@@ -62,7 +70,14 @@ class AnswerView(Protocol):
         """The user pressed Ctrl-C; the partial stays shown."""
 
     def on_event(self, event: AnswerEvent) -> None:
-        """Something beyond the text arrived: reasoning, a grounded answer's sources."""
+        """Something beyond the text arrived: reasoning, a grounded answer's sources, a tool
+        call streaming, complete or run (the text itself arrives through ``on_token``)."""
+
+    def pause(self) -> None:
+        """Stop drawing for a moment: the terminal is about to ask the user something."""
+
+    def resume(self) -> None:
+        """Draw again after ``pause``."""
 
 
 # -- pure helpers -------------------------------------------------------------------------
@@ -159,6 +174,7 @@ class PlainView(TextSoFar):
         self._err = err
         self._max_attempts = max_attempts
         self._summary = summary
+        self._calls_started: set[int] = set()
 
     def start(self) -> None:
         """Nothing to show until the first token."""
@@ -176,9 +192,6 @@ class PlainView(TextSoFar):
         self._err.print(f"⚠ {retry_notice(error, delay, self._max_attempts)}", style="yellow")
         self._parts = []
 
-    def on_event(self, event: AnswerEvent) -> None:
-        """Reasoning is never written into the answer; it is counted in the summary."""
-
     def finish(self, result: StreamResult) -> None:
         """End the line; the sources and the summary go to stderr (stdout is the answer)."""
         self._end_line()
@@ -195,6 +208,30 @@ class PlainView(TextSoFar):
         """Keep the partial, say it was cut."""
         self._end_line()
         self._err.print(stopped_line(self.text), style="yellow")
+
+    def on_event(self, event: AnswerEvent) -> None:
+        """Tool activity on stderr (stdout keeps only the answer): arguments as they grow,
+        then the whole call pretty-printed, then the result. Reasoning is never written
+        into the answer (the summary counts it); the sources follow the answer."""
+        err = self._err
+        if isinstance(event, CallDelta):
+            if event.index not in self._calls_started:
+                self._calls_started.add(event.index)
+                err.print(f"⚙ {event.name}(", end="", style="cyan", highlight=False)
+            err.print(event.arguments_delta, end="", style="cyan", markup=False, highlight=False)
+        elif isinstance(event, CallComplete):
+            err.print(")", style="cyan", highlight=False)
+            for line in complete_call_lines(event.call):
+                err.print(line, style="cyan", markup=False, highlight=False)
+        elif isinstance(event, ToolRan):
+            self._calls_started.clear()
+            err.print(result_line(event), style="green", markup=False, highlight=False)
+
+    def pause(self) -> None:
+        """Nothing is live in a pipe."""
+
+    def resume(self) -> None:
+        """Nothing is live in a pipe."""
 
     def _end_line(self) -> None:
         if self._parts and not self.text.endswith("\n"):
@@ -222,19 +259,6 @@ class JsonLinesView(TextSoFar):
         """``{"type": "delta", "content": ...}``."""
         self._parts.append(text)
         self._emit({"type": "delta", "content": text})
-
-    def on_event(self, event: AnswerEvent) -> None:
-        """``{"type": "reasoning", "content": ...}``; ``{"type": "citations", ...}``."""
-        if isinstance(event, ReasoningDelta):
-            self._emit({"type": "reasoning", "content": event.text})
-        elif isinstance(event, CitationsReceived):
-            self._emit(
-                {
-                    "type": "citations",
-                    "citations": [citation.to_dict() for citation in event.citations],
-                    "sources_returned": event.sources_returned,
-                }
-            )
 
     def on_retry(self, error: Exception, delay: float) -> None:
         """``{"type": "retry", ...}``: deltas after it start the answer over."""
@@ -267,3 +291,26 @@ class JsonLinesView(TextSoFar):
     def interrupt(self) -> None:
         """``{"type": "interrupted", "text": ...}``."""
         self._emit({"type": "interrupted", "text": self.text})
+
+    def on_event(self, event: AnswerEvent) -> None:
+        """``{"type": "tool_call", ...}`` per argument delta and once whole (``complete``,
+        ``valid``), ``{"type": "tool_result", ...}`` once a function ran;
+        ``{"type": "reasoning", "content": ...}``; ``{"type": "citations", ...}``."""
+        if isinstance(event, CallDelta | CallComplete | ToolRan):
+            self._emit(event.to_dict())
+        elif isinstance(event, ReasoningDelta):
+            self._emit({"type": "reasoning", "content": event.text})
+        elif isinstance(event, CitationsReceived):
+            self._emit(
+                {
+                    "type": "citations",
+                    "citations": [citation.to_dict() for citation in event.citations],
+                    "sources_returned": event.sources_returned,
+                }
+            )
+
+    def pause(self) -> None:
+        """Nothing is live in JSON lines."""
+
+    def resume(self) -> None:
+        """Nothing is live in JSON lines."""

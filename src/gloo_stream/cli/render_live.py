@@ -31,6 +31,7 @@ from gloo_stream.cli.render import (
     stopped_line,
     summary_line,
 )
+from gloo_stream.cli.tool_calls import CallsShown
 from gloo_stream.errors import GlooError
 from gloo_stream.events import AnswerEvent, ReasoningDelta
 
@@ -122,6 +123,7 @@ class LiveMarkdownView(TextSoFar):
         self._reset_state()
 
     def _reset_state(self) -> None:
+        self._calls = CallsShown()  # tool calls of this answer, drawn above its text
         self._parts = []
         self._tail = ""  # the part still in the live region
         self._settled_any = False
@@ -136,6 +138,10 @@ class LiveMarkdownView(TextSoFar):
     def start(self) -> None:
         """Show the spinner."""
         self._reset_state()
+        self._go_live()
+
+    def _go_live(self) -> None:
+        self._closing = False
         self._live = Live(
             console=self._console,
             get_renderable=self._renderable,
@@ -151,22 +157,25 @@ class LiveMarkdownView(TextSoFar):
     def _renderable(self) -> RenderableType:
         # Called by Live's refresh thread; rendering the same text twice reuses the parse.
         tail, stale, notice = self._tail, self._stale, self._notice
+        calls = self._calls.text()
         key = (
             f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}"
-            f"\x00{self._thoughts}"
+            f"\x00{self._thoughts}\x00{calls}"
         )
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         items: list[RenderableType] = []
         if self._thoughts:
             items.append(self._thinking_renderable())
+        if calls:
+            items.append(Text(calls, style="cyan"))
         if stale is not None:
             items.append(TrimmedMarkdown(close_open_inline(stale)))
         if notice is not None:
             items.append(Text(f"⚠ {notice}", style="yellow"))
         if tail:
             items.append(TrimmedMarkdown(tail if self._complete else close_open_inline(tail)))
-        elif not self._parts and not self._closing and not self._thoughts:
+        elif not self._parts and not self._closing and not self._thoughts and not calls:
             waiting = "retrying…" if notice else "waiting for the first token…"
             items.append(Spinner("dots", text=Text(waiting, style="dim")))
         renderable: RenderableType = Group(*items)
@@ -185,12 +194,6 @@ class LiveMarkdownView(TextSoFar):
             Spinner("dots", text=Text(count, style="dim")),
             Text(last, style="dim italic"),
         )
-
-    def on_event(self, event: AnswerEvent) -> None:
-        """Reasoning is drawn dimmed above the answer, never into it."""
-        if isinstance(event, ReasoningDelta):
-            self._thinking += event.text
-            self._thoughts += 1
 
     def on_token(self, text: str) -> None:
         """Add the piece; the refresh thread draws it at the next frame."""
@@ -254,6 +257,25 @@ class LiveMarkdownView(TextSoFar):
         self._stale_into_tail()
         self._stop()
         self._err.print(stopped_line(self.text), style="yellow")
+
+    def on_event(self, event: AnswerEvent) -> None:
+        """Reasoning is drawn dimmed above the answer, never into it; a tool call's
+        arguments grow in the live region, then show pretty-printed."""
+        if isinstance(event, ReasoningDelta):
+            self._thinking += event.text
+            self._thoughts += 1
+        else:
+            self._calls.add(event)
+
+    def pause(self) -> None:
+        """End the live region (what it shows stays printed) before a question is asked."""
+        self._stop()
+        self._calls.clear()
+        self._tail = ""  # printed with the region; the answer goes on below the question
+
+    def resume(self) -> None:
+        """A new live region below the question."""
+        self._go_live()
 
     def _stale_into_tail(self) -> None:
         # A failure while a retry waits: what stays on screen is the text that arrived.

@@ -9,7 +9,7 @@ decided in ``_base``, when to retry and what the bytes mean in ``_answer`` and t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +28,12 @@ from gloo_stream.client._steps import (
     SendRequest,
     Sleep,
     next_step,
+)
+from gloo_stream.client.tool_loop import (
+    AsyncToolLoopStream,
+    OnEvent,
+    loop_options,
+    tell_event,
 )
 from gloo_stream.client.transport import BODY_EXTENSION
 from gloo_stream.errors import GlooError
@@ -60,10 +66,20 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
 
     def stream(
         self, prompt_or_messages: Messages, *, max_continuations: int | None = None, **params: Any
-    ) -> AsyncChatStream:
-        """Start one answer; use as ``async with client.stream(...) as s: async for c in s``."""
+    ) -> AsyncChatStream | AsyncToolLoopStream:
+        """Start one answer; use as ``async with client.stream(...) as s: async for c in s``.
+
+        With Python functions in ``tools`` (or a ``response_format``) it is an
+        ``AsyncToolLoopStream``; see ``GlooClient.stream``.
+        """
+        params, options = loop_options(params)
         body = self._body(prompt_or_messages, params)
-        return AsyncChatStream(self, body, max_continuations=max_continuations)
+        if options is None:
+            return AsyncChatStream(self, body, max_continuations=max_continuations)
+        return AsyncToolLoopStream(
+            lambda b: AsyncChatStream(self, b, max_continuations=max_continuations),
+            **options.stream_arguments(body),
+        )
 
     def stream_body(self, body: Mapping[str, Any]) -> AsyncChatStream:
         """Start one answer from a request body built already, sent as given.
@@ -81,12 +97,24 @@ class AsyncGlooClient(ClientBase[httpx.AsyncClient]):
         *,
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
-        on_event: Callable[[AnswerEvent], None] | None = None,
+        on_event: OnEvent | None = None,
         max_continuations: int | None = None,
         **params: Any,
     ) -> StreamResult:
         """Stream one whole answer and return it; see ``GlooClient.complete``."""
+        params, options = loop_options(params)
         body = self._body(prompt_or_messages, params)
+        if options is not None:
+            async with AsyncToolLoopStream(
+                lambda b: AsyncChatStream(
+                    self, b, on_retry=on_retry, restart=True, max_continuations=max_continuations
+                ),
+                **options.stream_arguments(body),
+            ) as rounds:
+                async for event in rounds.events:
+                    tell_event(event, on_token, on_event)
+            assert rounds.result is not None  # the loop ended without raising: it kept one
+            return rounds.result
         async with AsyncChatStream(
             self, body, on_retry=on_retry, restart=True, max_continuations=max_continuations
         ) as stream:

@@ -9,7 +9,7 @@ is the blocking runner of the flow protocol (``_steps``); ``GlooClient`` is its
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ from gloo_stream.client._steps import (
     Sleep,
     next_step,
 )
+from gloo_stream.client.tool_loop import OnEvent, ToolLoopStream, loop_options, tell_event
 from gloo_stream.errors import GlooError
 from gloo_stream.events import AnswerEvent, events_of
 from gloo_stream.wire import ChatCompletionChunk
@@ -65,10 +66,22 @@ class GlooClient(ClientBase[httpx.Client]):
 
     def stream(
         self, prompt_or_messages: Messages, *, max_continuations: int | None = None, **params: Any
-    ) -> ChatStream:
-        """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``."""
+    ) -> ChatStream | ToolLoopStream:
+        """Start one answer; use as ``with client.stream(...) as s: for chunk in s: ...``.
+
+        With Python functions in ``tools`` (or a ``response_format``) it is a
+        ``ToolLoopStream``: the functions run as the model asks, the answer goes on
+        (``max_tool_rounds``, ``raise_tool_errors``, ``approve_tool``; README "Tool use").
+        A cut answer (each round's, with tools) is continued up to ``max_continuations``.
+        """
+        params, options = loop_options(params)
         body = self._body(prompt_or_messages, params)
-        return ChatStream(self, body, max_continuations=max_continuations)
+        if options is None:
+            return ChatStream(self, body, max_continuations=max_continuations)
+        return ToolLoopStream(
+            lambda b: ChatStream(self, b, max_continuations=max_continuations),
+            **options.stream_arguments(body),
+        )
 
     def stream_body(self, body: Mapping[str, Any]) -> ChatStream:
         """Start one answer from a request body built already, sent as given.
@@ -84,7 +97,7 @@ class GlooClient(ClientBase[httpx.Client]):
         *,
         on_token: OnToken | None = None,
         on_retry: OnRetry | None = None,
-        on_event: Callable[[AnswerEvent], None] | None = None,
+        on_event: OnEvent | None = None,
         max_continuations: int | None = None,
         **params: Any,
     ) -> StreamResult:
@@ -97,12 +110,25 @@ class GlooClient(ClientBase[httpx.Client]):
         With ``max_continuations=0`` a cut answer is restarted instead. ``on_retry`` is
         also told before waiting to retry a request that failed before streaming (a 429's
         wait can be long). ``on_event`` gets the answer as typed events
-        (``gloo_stream.events``: sources, reasoning, text). Grounded answers:
+        (``gloo_stream.events``: sources, reasoning, text; with Python function tools the
+        loop runs (see ``stream``) and tool calls and results are events too). Grounded answers:
         ``grounded=True``, ``rag_publisher=``, ``sources_limit=`` (1-10),
         ``include_citations=True`` (as for ``stream()``; ``grounded=False`` overrides
         ``GLOO_RAG_PUBLISHER``).
         """
+        params, options = loop_options(params)
         body = self._body(prompt_or_messages, params)
+        if options is not None:
+            with ToolLoopStream(
+                lambda b: ChatStream(
+                    self, b, on_retry=on_retry, restart=True, max_continuations=max_continuations
+                ),
+                **options.stream_arguments(body),
+            ) as rounds:
+                for event in rounds.events:
+                    tell_event(event, on_token, on_event)
+            assert rounds.result is not None  # the loop ended without raising: it kept one
+            return rounds.result
         with ChatStream(
             self, body, on_retry=on_retry, restart=True, max_continuations=max_continuations
         ) as stream:

@@ -17,9 +17,10 @@ from starlette.types import Receive, Scope, Send
 from gloo_stream.simulator import answers, models
 from gloo_stream.simulator.faults import Fault, status_response
 from gloo_stream.simulator.grounded import REASONING_MODELS, citations_for, reasoning_tokens
+from gloo_stream.simulator.json_answers import json_answer, json_fragments
 from gloo_stream.simulator.state import SimulatorState
 from gloo_stream.simulator.streaming import Plan, send_completion, send_stream
-from gloo_stream.simulator.toolcalls import tool_calls_for, wants_tools
+from gloo_stream.simulator.toolcalls import tool_answer, tool_calls_for, wants_tools
 from gloo_stream.simulator.validation import json_invalid, validate_request
 
 MAX_BODY = 8 * 1024 * 1024
@@ -155,9 +156,9 @@ def build_plan(
     messages = body["messages"]
     prompt = answers.last_user_content(messages)
     model, routing = models.route(body, config.model, prompt)
-    if fault is not None and fault.kind == "answer":
-        # A scripted answer (tests of what a client does with given model output).
-        text_tokens = tuple(answers.tokenize(fault.text))
+    scripted = _scripted_answer(body, prompt, fault)
+    if scripted is not None:
+        text_tokens = scripted
         token_json = tuple(msgspec.json.encode(token) for token in text_tokens)
     elif (
         rest := answers.continuation_of(
@@ -202,6 +203,20 @@ def build_plan(
         reasoning=tuple(reasoning_tokens(prompt)) if thinks else (),
         reasoning_field=thinks or "reasoning_content",
     )
+
+
+def _scripted_answer(
+    body: dict[str, Any], prompt: str, fault: Fault | None
+) -> tuple[str, ...] | None:
+    """The tokens of an answer not made up from the prompt, if this request gets one."""
+    if fault is not None and fault.kind == "answer":
+        # A scripted answer (tests of what a client does with given model output).
+        return tuple(answers.tokenize(fault.text))
+    if (after_tools := tool_answer(body)) is not None:
+        return tuple(answers.tokenize(after_tools))
+    if (structured := json_answer(body, prompt)) is not None:
+        return tuple(json_fragments(structured))
+    return None
 
 
 def _include_usage(body: dict[str, Any]) -> bool:

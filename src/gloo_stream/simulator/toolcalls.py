@@ -1,4 +1,11 @@
-"""Tool-call answers: whole calls for non-streamed replies, OpenAI-style deltas for streams."""
+"""Tool-call answers: whole calls for non-streamed replies, OpenAI-style deltas for streams.
+
+When does the simulated model call a tool? When ``tool_choice`` forces one; or, offered
+tools (``tool_choice`` auto or absent), when the last user message names a tool (its name,
+or its words: ``get_weather`` or "get weather") or mentions the weather: one call per tool
+named, in parallel. Once the conversation ends with ``tool`` messages, it answers instead,
+with a sentence built from their results (``tool_answer``).
+"""
 
 from __future__ import annotations
 
@@ -16,15 +23,77 @@ _CITIES = ("Paris", "Zürich")
 
 
 def wants_tools(body: Mapping[str, Any]) -> bool:
-    """Does the request force a tool call (``tool_choice`` required or naming a function)?"""
+    """Does the answer call tools: forced by ``tool_choice``, or asked for by the prompt?"""
     choice = body.get("tool_choice")
-    return bool(body.get("tools")) and (choice == "required" or isinstance(choice, dict))
+    if not body.get("tools") or choice == "none":
+        return False
+    if choice == "required" or isinstance(choice, dict):
+        return True
+    return not _answered(body) and bool(asked_tools(body))
+
+
+def asked_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The offered tools the last user message asks for (the first one for "weather")."""
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict)]
+    prompt = _last_user_text(body).lower()
+    named = [t for t in tools if _mentions(prompt, _tool_name(t))]
+    if not named and "weather" in prompt and tools:
+        weather = [t for t in tools if "weather" in _tool_name(t)]
+        named = weather[:1] or tools[:1]
+    return named
+
+
+def tool_answer(body: Mapping[str, Any]) -> str | None:
+    """The answer once tools have answered (the conversation ends with ``tool`` messages):
+    a sentence using each result; None when the last message is not a tool result."""
+    if not _answered(body):
+        return None
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    names: dict[str, str] = {}
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                names[str(call.get("id"))] = str(call["function"].get("name"))
+    replies = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        name = names.get(str(message.get("tool_call_id")), "the tool")
+        replies.append(f"{name} said {message.get('content')}")
+    return "Thanks for waiting: " + "; and ".join(reversed(replies)) + "."
+
+
+def _answered(body: Mapping[str, Any]) -> bool:
+    messages = list(body.get("messages") or [])
+    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+
+
+def _last_user_text(body: Mapping[str, Any]) -> str:
+    for message in reversed(body.get("messages") or ()):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else ""
+    return ""
+
+
+def _tool_name(tool: Mapping[str, Any]) -> str:
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    return name.lower() if isinstance(name, str) else ""
+
+
+def _mentions(prompt: str, name: str) -> bool:
+    return bool(name) and (name in prompt or name.replace("_", " ") in prompt)
 
 
 def tool_calls_for(body: Mapping[str, Any], fault: Fault | None) -> list[dict[str, Any]]:
-    """The complete tool calls of the answer: one, or two when the fault asks for ``parallel``."""
+    """The complete tool calls of the answer: one per tool asked for (at least one), or
+    two when the fault asks for ``parallel``."""
     tools = [t for t in body.get("tools") or () if isinstance(t, dict)]
-    count = 2 if fault is not None and fault.parallel else 1
+    asked = asked_tools(body) if fault is None else []
+    if asked:
+        tools = asked
+    count = 2 if fault is not None and fault.parallel else max(len(asked), 1)
     calls = []
     for index in range(count):
         tool = tools[min(index, len(tools) - 1)] if tools else {}

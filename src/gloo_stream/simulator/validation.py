@@ -191,6 +191,7 @@ _FIELDS: dict[str, Callable[[Any, Loc], list[Detail]]] = {
     "tools": _tools,
     "tool_choice": _tool_choice,
     "stream_options": _stream_options,
+    "response_format": _stream_options,  # an object, as pydantic checks it
 }
 _GROUNDED_FIELDS: dict[str, Callable[[Any, Loc], list[Detail]]] = {
     "rag_publisher": _string,

@@ -35,12 +35,13 @@ STREAM_FIELDS = frozenset(
         "max_tokens",
         "tools",
         "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
         "stream_options",
         # Gloo's grounded completions: such a body goes to the grounded upstream URL.
         "rag_publisher",
         "sources_limit",
         "include_citations",
-        "parallel_tool_calls",
     }
 )
 
