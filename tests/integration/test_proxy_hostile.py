@@ -258,15 +258,7 @@ def test_a_whole_ipv6_64_is_one_caller_for_every_limit(upstream: HostileUpstream
 
 @pytest.mark.parametrize(
     "store",
-    [
-        "memory",
-        pytest.param(
-            "redis",
-            marks=pytest.mark.xfail(
-                strict=False, reason="issue 23 row 7: atomic counting in Redis not done yet"
-            ),
-        ),
-    ],
+    ["memory", "redis"],
 )
 def test_a_burst_of_guesses_gets_exactly_the_limit(
     upstream: HostileUpstream, store: str, request: pytest.FixtureRequest
