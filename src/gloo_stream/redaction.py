@@ -96,6 +96,20 @@ class Redactor:
             return [self.value(item) for item in value]
         return value
 
+    def attributes(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Span attributes with every secret replaced in their strings (sequences kept as
+        tuples, the form OpenTelemetry stores them in)."""
+        if self._pattern is None:
+            return dict(values)
+        safe: dict[str, Any] = {}
+        for name, value in values.items():
+            if isinstance(value, str):
+                value = self.text(value)
+            elif isinstance(value, list | tuple):
+                value = tuple(self.text(v) if isinstance(v, str) else v for v in value)
+            safe[name] = value
+        return safe
+
 
 NO_SECRETS = Redactor()
 

@@ -25,6 +25,7 @@ from gloo_stream.proxy.settings import ProxySettings
 from gloo_stream.testing import ProxyServer
 from hostile_upstream import API_KEY, HostileUpstream
 from kit import sse_events, wait_until
+from otlp_receiver import OtlpReceiver
 
 KEY = "tenant-key-1"
 BUDGET = "2000/hour"
@@ -230,6 +231,27 @@ def test_an_upstream_echoing_the_key_never_relays_it(
     assert found == 0
     assert b"[redacted]" in body
     assert b"Your key: " in body  # the answer itself still arrives
+
+
+@pytest.mark.parametrize("model", ["echo-key", "echo-key-meta"])
+def test_no_exported_span_carries_the_key(
+    upstream: HostileUpstream, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with OtlpReceiver() as otlp:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")  # ms: export at once
+        # Content recording on: the answer itself (which echoes the key) goes into a span.
+        with running(upstream, proxy_log_content=True) as proxy:
+            body = ask(model=model, stream=True)
+            httpx.post(f"{proxy.url}/v1/chat/completions", json=body, timeout=20)
+            spans = otlp.wait_for_spans(2)
+    recorded = [
+        str(value) for span in spans for value in [span.status_message, *span.attributes.values()]
+    ]
+    found = sum(text.count(API_KEY) + text.count(API_KEY[:20]) for text in recorded)
+    figure(f"row5 spans model={model} spans={len(spans)} key_found_in_spans={found}")
+    assert found == 0
+    assert any("[redacted]" in text for text in recorded)  # it was there, and replaced
 
 
 # -- 6. one notion of a caller's address ----------------------------------------------------
