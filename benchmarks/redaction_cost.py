@@ -1,7 +1,8 @@
 """Cost per relayed event of keeping secrets out of answers (``StreamScrubber``), in µs.
 
 ``python -m benchmarks.redaction_cost``: 20,000 token-sized events (a chunk's JSON as an
-upstream frames it) through a scrubber holding six secrets, as the proxy holds them.
+upstream frames it) through a scrubber holding six secrets, as the proxy holds them, and
+how many of those events were held back for the next one (the latency the exactness costs).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ WORDS = "The stream sends one token at a time, so see this answer arrive piece b
 
 def main(events: int = 20_000) -> None:
     """Print the cost per event with and without secrets to look for."""
-    tokens = [w + " " for w in WORDS.split()] * (events // 16 + 1)
+    # As models cut text: a leading space, so an event ends where a word does.
+    tokens = [" " + w for w in WORDS.split()] * (events // 16 + 1)
     frames = [
         (
             t,
@@ -32,12 +34,18 @@ def main(events: int = 20_000) -> None:
         )
         for t in tokens[:events]
     ]
-    scrubber = StreamScrubber(Redactor(SECRETS))
-    started = time.perf_counter()
-    for item in frames:
-        scrubber.relay([item])
-    took = time.perf_counter() - started
-    print(f"StreamScrubber: {took / events * 1e6:.2f} µs per event ({len(SECRETS)} secrets)")
+    best, held = float("inf"), 0
+    for _ in range(5):  # the best of five: a shared machine's noise only ever adds
+        scrubber = StreamScrubber(Redactor(SECRETS))
+        held = 0
+        started = time.perf_counter()
+        for item in frames:
+            held += not scrubber.relay([item])  # nothing sent now: the event waits for the next
+        best = min(best, time.perf_counter() - started)
+    print(
+        f"StreamScrubber: {best / events * 1e6:.2f} µs per event ({len(SECRETS)} secrets); "
+        f"{held} of {events} events held back one event"
+    )
 
 
 if __name__ == "__main__":

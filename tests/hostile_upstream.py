@@ -5,6 +5,8 @@ The request's ``model`` picks what the server does (the proxy passes it on as gi
 - ``echo-key``: a valid stream whose content echoes the bearer key it was sent, one or two
   characters per chunk (so the key is split across reads and chunks), and again whole in
   an extra field of the first chunk; then usage.
+- ``echo-key-meta``: the bearer key as the answer's ``id`` and ``model``, then an error event
+  whose ``name`` is the key.
 - ``huge-line``: a 200 ``text/event-stream`` whose first line is ``HUGE_LINE`` bytes long.
 - ``endless-event``: one event's ``data:`` lines forever, never its blank line.
 - ``gzip-bomb``: ``Content-Encoding: gzip`` (asked for or not), expanding to ``BOMB`` bytes.
@@ -43,7 +45,7 @@ def _bomb() -> bytes:
 def _chunk(model: str, content: str | None, **extra: Any) -> bytes:
     delta = {} if content is None else {"content": content}
     body = {
-        "id": "c1",
+        "id": extra.pop("id", "c1"),
         "object": "chat.completion.chunk",
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": extra.pop("finish", None)}],
@@ -166,6 +168,11 @@ class HostileUpstream:
             writer.write(_chunk(model, "."))
             writer.write(_chunk(model, None, finish="stop"))
             writer.write(_usage(model, 10, 5))
+        elif model == "echo-key-meta":
+            key = headers.get("authorization", "").partition(" ")[2]
+            writer.write(_chunk(key, "ok", id=key))
+            error = {"error": {"name": key, "message": f"failed for {key}"}}
+            writer.write(b"event: error\ndata: " + json.dumps(error).encode() + b"\n\n")
         else:
             writer.write(_chunk(model, "hi"))
             writer.write(_chunk(model, None, finish="stop"))

@@ -133,7 +133,7 @@ def test_a_mid_stream_failure_is_an_error_span(
     with (
         GlooClient(**kwargs(simulator, tracer_provider=provider)) as client,
         pytest.raises(Exception, match="failed mid-answer"),
-        client.stream(MESSAGES) as stream,
+        client.stream(MESSAGES, max_continuations=0) as stream,  # the failure, not continued
     ):
         for _ in stream:
             pass

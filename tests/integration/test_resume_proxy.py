@@ -6,6 +6,8 @@ and the upstream is still generating when it comes back.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -115,7 +117,8 @@ def test_without_last_event_id_the_whole_answer_is_replayed_as_first_framed(
     assert again.status_code == 200
     assert again.content == original.content.replace(b": keep-alive\n\n", b"")
     past_the_end = resume(proxy.url, original.headers["x-stream-id"], "100000")
-    assert (past_the_end.status_code, past_the_end.content) == (200, b"")
+    assert past_the_end.status_code == 409  # an event never sent: said at once
+    assert past_the_end.json()["error"]["code"] == "last_event_id_ahead"
 
 
 def test_the_openai_route_resumes_framed_as_openai_with_its_done(proxy: ProxyServer) -> None:
@@ -142,6 +145,57 @@ def test_another_client_an_unknown_id_and_a_bad_last_event_id_are_refused(
     assert httpx.get(f"{proxy.url}/api/stream/{stream_id}").status_code == 401
     # The owner still may: another client's DELETE changed nothing.
     assert resume(proxy.url, stream_id, None).status_code == 200
+
+
+def test_a_last_event_id_ahead_of_a_live_stream_is_answered_at_once(
+    proxy: ProxyServer, sim: SimulatorServer
+) -> None:
+    stream_id, _ = start_and_drop(proxy.url, 3)
+    started = time.monotonic()
+    ahead = resume(proxy.url, stream_id, "500")
+    took = time.monotonic() - started
+    live = sim.stats()["streams_open"]
+    print(f"FIGURE row11 ahead_status={ahead.status_code} answered_after_s={took:.2f}")
+    assert ahead.status_code == 409
+    assert ahead.json()["error"]["code"] == "last_event_id_ahead"
+    assert live == 1, "answered while the answer was still being generated, not at its end"
+    # The stream itself is untouched: the right id still resumes it.
+    assert resume(proxy.url, stream_id, "3").status_code == 200
+
+
+def test_a_single_process_shutdown_tells_a_resume_reader_server_shutdown(
+    sim: SimulatorServer,
+) -> None:
+    settings = settings_for(sim, proxy_resume_window=30, proxy_api_keys=KEYS)
+    server = ProxyServer(settings).start()
+    body = b""
+    reading = threading.Event()
+
+    def read_resumed() -> None:
+        nonlocal body
+        with (
+            httpx.Client(timeout=15) as client,
+            client.stream(
+                "GET",
+                f"{server.url}/api/stream/{stream_id}",
+                headers=auth() | {"last-event-id": "2"},
+            ) as response,
+        ):
+            for piece in response.iter_raw():
+                body += piece
+                reading.set()
+
+    try:
+        stream_id, _ = start_and_drop(server.url, 2)
+        reader = threading.Thread(target=read_resumed)
+        reader.start()
+        assert reading.wait(10), "the resumed answer never began"
+    finally:
+        server.stop()
+    reader.join(15)
+    codes = [json.loads(e.data)["error"]["code"] for e in sse_events(body) if e.event == "error"]
+    print(f"FIGURE row11 single_process_shutdown_tells_reader={codes}")
+    assert codes == ["server_shutdown"]
 
 
 def test_delete_stops_the_upstream_at_once(proxy: ProxyServer, sim: SimulatorServer) -> None:

@@ -192,6 +192,8 @@ class StreamBase(Generic[ClientT]):
             try:
                 headers = span.headers if span is not None else None
                 request, auth = self._client.request_for(self._sent_body, upstream, headers)
+                if span is not None and auth is not None:
+                    span.redactor = redactor_for(auth, request)
                 response = yield from exchange(request, auth, self._client.read_timeout)
             except BaseException as exc:
                 if span is not None:

@@ -9,7 +9,9 @@ no tracer provider pays one ``isinstance`` more. A provider can also be handed t
 Each attempt (the first request and every retry, so retries show as sibling spans) is one
 ``CLIENT`` span named ``chat {model}`` with the GenAI conventions' attributes, and its
 context goes upstream as W3C ``traceparent`` (through OpenTelemetry's configured
-propagator). Prompts and answers are never recorded on these spans.
+propagator). Prompts and answers are never recorded on these spans; whatever the upstream
+sent that is recorded (its model, id, error name) goes through the credential's
+``Redactor`` first, as log lines do, so an upstream echoing the key cannot put it in a span.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from gloo_stream import genai
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.errors import APIStatusError, ContentFilterError, StreamError
+from gloo_stream.redaction import NO_SECRETS, Redactor
 
 __all__ = ["AttemptSpan", "configured_tracer"]
 
@@ -64,7 +67,7 @@ def _server_attributes(url: str) -> dict[str, Any]:
 class AttemptSpan:
     """One upstream attempt's span; ``headers`` carry its context to the upstream."""
 
-    __slots__ = ("_span", "_started_after", "ended", "headers")
+    __slots__ = ("_span", "_started_after", "ended", "headers", "redactor")
 
     def __init__(
         self,
@@ -84,6 +87,8 @@ class AttemptSpan:
             genai.span_name(body), kind=trace.SpanKind.CLIENT, attributes=attributes
         )
         self._started_after = started_after
+        self.redactor: Redactor = NO_SECRETS
+        """The secrets of the credential this attempt is sent with (set once it is known)."""
         self.ended = False
         self.headers: dict[str, str] = {}
         propagate.inject(self.headers, context=trace.set_span_in_context(self._span))
@@ -115,7 +120,7 @@ class AttemptSpan:
                 error = None  # the model's own, terminal answer: not a failure of the call
         if result is not None:
             attributes = genai.result_attributes(result, since=self._started_after)
-            self._span.set_attributes(attributes)
+            self._span.set_attributes(self.redactor.attributes(attributes))
             if result.interrupted:
                 self._span.set_attribute("gloo.interrupted", True)
         if error is not None:
@@ -139,6 +144,6 @@ class AttemptSpan:
         name = getattr(error, "name", None)  # an upstream's mid-answer error names itself
         shown = isinstance(name, str) and _UPSTREAM_NAME.fullmatch(name) is not None
         description = f"{kind} ({name})" if shown else kind
-        self._span.set_status(Status(StatusCode.ERROR, description))
+        self._span.set_status(Status(StatusCode.ERROR, self.redactor.text(description)))
         self.ended = True
         self._span.end()

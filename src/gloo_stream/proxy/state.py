@@ -88,7 +88,7 @@ class ProxyState:
         if client is not None and client.breaker is not None:
             metrics.watch_breaker(client.breaker)
         limits = build_limits(settings, metrics)
-        return cls(
+        state = cls(
             http=http,
             settings=settings,
             client=client,
@@ -107,6 +107,9 @@ class ProxyState:
             ),
             resume=resumable_streams(settings, metrics.registry),
         )
+        if tracing is not None:
+            tracing.redactor = state.redactor  # spans redact what log lines redact
+        return state
 
     def redactor(self) -> Redactor:
         """Every secret the proxy holds now: the settings' and the upstream client's token.

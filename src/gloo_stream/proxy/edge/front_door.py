@@ -13,6 +13,8 @@ uvicorn with httptools bounds none of these, so each gap is closed here:
   reads the request first and spares nothing. Here connections are counted as they arrive:
   past the cap, ``GET /health`` is still answered and anything else gets 503; past a small
   reserve beyond it, the connection is closed at once, before descriptors run out.
+- Transfer codings: httptools takes ``gzip, chunked`` for chunked; any coding but
+  ``chunked`` gets 501 (RFC 9112 section 6.1), before the app sees the request.
 - Shutdown: uvicorn waits for a request still arriving until its graceful-shutdown timeout,
   then answers 500. Here it gets 503 at once (``refuse_unfinished``).
 
@@ -40,7 +42,13 @@ from uvicorn.server import ServerState
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import NOSNIFF, ASGIApp, Receive, Scope, Send
 from gloo_stream.proxy.edge.front_door_limits import FrontDoorConfig, FrontDoorLimits
-from gloo_stream.proxy.failures import BAD_HTTP, SHUTDOWN_UNREAD, TOO_MANY_CONNECTIONS, ProxyFailure
+from gloo_stream.proxy.failures import (
+    BAD_HTTP,
+    SHUTDOWN_UNREAD,
+    TOO_MANY_CONNECTIONS,
+    UNKNOWN_TRANSFER_CODING,
+    ProxyFailure,
+)
 
 __all__ = ["FrontDoorProtocol"]
 
@@ -173,6 +181,10 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._field_bytes += len(name) + len(value) + 4  # as sent: "name: value\r\n"
         if self._header_count > self._max_headers or self._field_bytes > self._max_header_bytes:
             raise _Refused(self._too_large())
+        if name.lower() == b"transfer-encoding" and not _only_chunked(value):
+            # httptools reads "gzip, chunked" as chunked and hands the app a body still
+            # gzipped; RFC 9112 section 6.1: a coding not understood gets 501.
+            raise _Refused(UNKNOWN_TRANSFER_CODING)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -285,6 +297,11 @@ class _HealthOnly:
 
 
 _last_note: dict[str, float] = {}
+
+
+def _only_chunked(value: bytes) -> bool:
+    """True when a ``Transfer-Encoding`` field names ``chunked`` and nothing else."""
+    return all(part.strip().lower() == b"chunked" for part in value.split(b","))
 
 
 def _note(kind: str, message: str) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "CAPACITY_EXCEEDED",
     "LIMITS_UNAVAILABLE",
     "NOT_FOUND",
+    "RESUME_AHEAD",
     "RESUME_ELSEWHERE",
     "RESUME_GAP",
     "RESUME_UNAVAILABLE",
@@ -27,6 +28,7 @@ __all__ = [
     "STREAM_LOST",
     "STREAM_NOT_FOUND",
     "TOO_MANY_CONNECTIONS",
+    "UNKNOWN_TRANSFER_CODING",
     "UPSTREAM_BAD_RESPONSE",
     "USE_POST",
     "bad_content_type",
@@ -246,9 +248,17 @@ LIMITS_UNAVAILABLE = ProxyFailure(
 """503: Redis is down and ``PROXY_REDIS_FAIL=closed``."""
 
 
-# -- The front door: before the app sees a request (400, 408, 431, 503) ----------------------
+# -- The front door: before the app sees a request (400, 408, 431, 501, 503) -----------------
 
 BAD_HTTP = _invalid(400, "This is not a valid HTTP/1.1 request.", "bad_http")
+
+UNKNOWN_TRANSFER_CODING = _invalid(
+    501,
+    "This proxy understands no transfer coding but chunked (RFC 9112 section 6.1); send "
+    "the body with Content-Length or Transfer-Encoding: chunked alone.",
+    "unsupported_transfer_coding",
+)
+"""501: ``Transfer-Encoding`` named a coding other than ``chunked`` (``gzip, chunked``)."""
 
 
 def request_timeout(part: str, seconds: float) -> ProxyFailure:
@@ -316,6 +326,15 @@ def bad_last_event_id() -> ProxyFailure:
     message = "Last-Event-ID must be the id of the last event received (a whole number)."
     return ProxyFailure(400, message, "invalid_request_error", "invalid_last_event_id")
 
+
+RESUME_AHEAD = ProxyFailure(
+    409,
+    "Last-Event-ID is beyond the last event of this answer: it was not received from this "
+    "stream. Resume with the id of the last event you did receive, or 0 for all of them.",
+    "invalid_request_error",
+    "last_event_id_ahead",
+)
+"""409: ``Last-Event-ID`` names an event the stream has not sent (answered at once)."""
 
 RESUME_GAP = ProxyFailure(
     410,

@@ -18,13 +18,14 @@ server span.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gloo_stream import genai
 from gloo_stream.accumulate import StreamResult
 from gloo_stream.errors import ConfigurationError
+from gloo_stream.redaction import NO_SECRETS, Redactor
 from gloo_stream.usage import BilledUsage
 
 __all__ = [
@@ -110,6 +111,9 @@ class ProxyTracing:
         self.provider = provider
         self.tracer = provider.get_tracer("gloo_stream.proxy", "0.1.0")
         self.record_content = record_content
+        self.redactor: Callable[[], Redactor] = lambda: NO_SECRETS
+        """Every secret the proxy holds now (the app sets it): no attribute or status
+        carries one, whatever the upstream echoed into the answer."""
 
     @classmethod
     def from_environ(
@@ -213,7 +217,7 @@ class RequestSpan:
             messages = body.get("messages")
             if isinstance(messages, list):
                 attributes["gen_ai.input.messages"] = genai.input_messages(messages)
-        self._span.set_attributes(attributes)
+        self._span.set_attributes(self._safe(attributes))
 
     def continued(self, seam: Mapping[str, Any]) -> None:
         """A span event for one seam of a continued answer (n, reason, upstream, offset)."""
@@ -223,7 +227,10 @@ class RequestSpan:
 
     def set_attribute(self, name: str, value: Any) -> None:
         """Add one attribute (the budget left, say)."""
-        self._span.set_attribute(name, value)
+        self._span.set_attributes(self._safe({name: value}))
+
+    def _safe(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return self._tracing.redactor().attributes(attributes)
 
     def end(
         self,
@@ -239,21 +246,23 @@ class RequestSpan:
         from opentelemetry.trace import Status, StatusCode
 
         span = self._span
+        attributes: dict[str, Any] = {"gloo.outcome": outcome}
         if status:  # 0: the request failed before any answer was decided
-            span.set_attribute("http.response.status_code", status)
-        span.set_attribute("gloo.outcome", outcome)
+            attributes["http.response.status_code"] = status
         if result is not None:
-            span.set_attributes(genai.result_attributes(result))
+            attributes.update(genai.result_attributes(result))
             if self._tracing.record_content:
-                span.set_attribute("gen_ai.output.messages", genai.output_messages(result))
+                attributes["gen_ai.output.messages"] = genai.output_messages(result)
         if usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
-            span.set_attribute("gloo.usage.estimated", usage.estimated)
+            attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
+            attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
+            attributes["gloo.usage.estimated"] = usage.estimated
         if error_code is not None:
-            span.set_attribute("error.type", error_code)
+            attributes["error.type"] = error_code
+        span.set_attributes(self._safe(attributes))
         if status >= 500 or outcome == "error":
-            span.set_status(Status(StatusCode.ERROR, error_code or str(status)))
+            description = self._tracing.redactor().text(error_code or str(status))
+            span.set_status(Status(StatusCode.ERROR, description))
         span.end()
         if self._token is not None:
             with contextlib.suppress(Exception):  # detached in another context: harmless

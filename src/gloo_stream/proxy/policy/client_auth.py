@@ -161,25 +161,25 @@ class ClientAuth:
             await self._throttled(scope, self._metrics_keys)
 
     async def _throttled(self, scope: Scope, keys: list[bytes]) -> bytes:
+        # The key is compared first (no I/O, constant time) so that one atomic call can both
+        # check the address and count the failure: a burst cannot pass the check before its
+        # failures land. A blocked address is told so whatever it sent, right key or not.
         address = "auth:" + caller_address(scope)
-        failures = self._failures
-        if failures is not None:
-            decision = await failures.peek(address)
-            if not decision.allowed:
-                self._count("blocked")
-                raise _blocked(decision)
+        refused: RequestRefused | None = None
         try:
             token = _presented(scope)
             _match(token, keys)
         except RequestRefused as exc:
-            code = exc.failure.code
-            self._count(code)
-            if code == "invalid_api_key" and failures is not None:
-                decision = await failures.hit(address)
-                if not decision.allowed:  # one too many, at the same moment as others
-                    self._count("blocked")
-                    raise _blocked(decision) from None
-            raise
+            refused = exc
+        if self._failures is not None:
+            wrong = refused is not None and refused.failure.code == "invalid_api_key"
+            decision = await self._failures.attempt(address, wrong)
+            if not decision.allowed:
+                self._count("blocked")
+                raise _blocked(decision)
+        if refused is not None:
+            self._count(refused.failure.code)
+            raise refused
         return token
 
     def _count(self, outcome: str) -> None:

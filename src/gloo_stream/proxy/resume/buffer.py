@@ -67,6 +67,9 @@ class StreamLost(Exception):  # noqa: N818 - names the condition
 class EventBuffer(Protocol):
     """Where resumable answers' events wait for a caller to come back."""
 
+    shared: bool
+    """True when other replicas read the same buffer (so one of them can carry a reader on)."""
+
     async def create(self, stream_id: str, owner: str, route: str) -> bool:
         """Make room for a new stream; False when the store cannot be reached."""
         ...

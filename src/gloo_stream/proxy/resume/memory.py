@@ -61,6 +61,8 @@ class MemoryBuffer:
     comes back from further behind gets ``ResumeGap``. ``clock`` is for tests.
     """
 
+    shared = False  # this process alone: a reader cut off by its shutdown has nowhere to go
+
     def __init__(
         self, *, window: float, max_bytes: int, clock: Callable[[], float] = time.monotonic
     ) -> None:

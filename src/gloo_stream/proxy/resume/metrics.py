@@ -14,7 +14,8 @@ class ResumeMetrics:
         self.resumes = Counter(
             "gloo_proxy_resumes",
             "GET /api/stream/{id}, by outcome: resumed, not_found (unknown, expired or "
-            "another caller's), gap (events no longer buffered), lost (its replica went away), "
+            "another caller's), ahead (Last-Event-ID past the last event), gap (events no "
+            "longer buffered), lost (its replica went away), "
             "unavailable (the store did not answer)",
             ["outcome"],
             registry=registry,

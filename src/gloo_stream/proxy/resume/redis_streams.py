@@ -80,6 +80,8 @@ class _Produced:
 class RedisBuffer:
     """Every replica's resumable answers, in one Redis (``PROXY_REDIS_URL``)."""
 
+    shared = True  # a reader cut off by this replica's shutdown resumes on another
+
     def __init__(
         self,
         client: Any,

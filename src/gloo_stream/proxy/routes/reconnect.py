@@ -2,7 +2,10 @@
 
 ``GET`` with ``Last-Event-ID: N`` (none: from the start) sends every kept event after N,
 then each new one as the replica generating the answer (this one or another, through
-Redis) adds it, to the end: framed exactly as the route that started it framed it. While
+Redis) adds it, to the end: framed exactly as the route that started it framed it. An N
+beyond the stream's last event gets 409 ``last_event_id_ahead`` at once. At shutdown a
+reader is told ``resume_elsewhere`` when the buffer is shared (Redis), else
+``server_shutdown``. While
 it reads, the caller holds the stream (its upstream is not expired); a ``DELETE`` cancels
 the upstream wherever it runs. Only the client that started a stream (its key, else its
 address) may do either: anyone else gets the same 404 as for an id that never existed.
@@ -35,6 +38,8 @@ from gloo_stream.proxy.state import ProxyState
 __all__ = ["ReconnectEndpoint"]
 
 _clock = time.perf_counter
+# How far behind the relay a shared buffer's writes may run: RedisBuffer's write deadline.
+_WRITE_LAG = 1.0
 _EVENT_ID = re.compile(rb"\s*(\d{1,18})\s*")
 _SSE_HEADERS = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -112,12 +117,10 @@ class ReconnectEndpoint:
             await self._fail(send, record, failures.bad_last_event_id())
             return
         after = int(matched.group(1)) if matched is not None else 0
-        info = await self.streams.find(stream_id, record.client)
-        metrics = self.streams.metrics
-        if info is None:
-            if metrics is not None:
-                metrics.resumes.labels("not_found").inc()
-            await self._fail(send, record, failures.STREAM_NOT_FOUND)
+        info = await self._locate(stream_id, after, record.client)
+        if not isinstance(info, StreamInfo):
+            self._count("not_found" if info is failures.STREAM_NOT_FOUND else "ahead")
+            await self._fail(send, record, info)
             return
         control = StreamControl(self.state.settings.proxy_heartbeat_interval)
         self.state.streams.add(control)
@@ -127,7 +130,10 @@ class ReconnectEndpoint:
         except asyncio.CancelledError:
             stop = control.stopped()
             if stop.reason == "shutdown" and control.headers_sent:
-                await end_with(control, failures.RESUME_ELSEWHERE, stats)
+                # Only a shared buffer lets another replica carry the reader on.
+                shared = self.streams.buffer.shared
+                goodbye = failures.RESUME_ELSEWHERE if shared else failures.SHUTDOWN
+                await end_with(control, goodbye, stats)
             if stop.foreign:
                 raise
             record.outcome = stop.reason
@@ -135,6 +141,24 @@ class ReconnectEndpoint:
             control.finish()
             self.state.streams.discard(control)
             await self.streams.buffer.hold(stream_id)  # the window starts from this departure
+
+    async def _locate(self, stream_id: str, after: int, client: str) -> StreamInfo | ProxyFailure:
+        """The stream to follow from event ``after``, or why not: 404, or 409 when ``after``
+        is an event it never sent (following would be silence until its end).
+
+        In memory an event is kept before it is sent, so an id past the last is never one the
+        caller received. A shared buffer is written a batch behind the replica relaying the
+        answer: a caller who moved replicas may be ahead of it by up to one write.
+        """
+        info = await self.streams.find(stream_id, client)
+        deadline = time.monotonic() + _WRITE_LAG
+        while info is not None and after > info.last:
+            live_and_shared = self.streams.buffer.shared and not info.finished
+            if not live_and_shared or time.monotonic() >= deadline:
+                return failures.RESUME_AHEAD
+            await asyncio.sleep(_WRITE_LAG / 20)
+            info = await self.streams.find(stream_id, client)
+        return info if info is not None else failures.STREAM_NOT_FOUND
 
     async def _relay(
         self,

@@ -87,6 +87,7 @@ def rate_limit_store(rule: str, storage_uri: str = "memory://") -> LimitsRateLim
 def shared_limits(settings: ProxySettings, registry: CollectorRegistry) -> SharedLimits:
     """The Redis-backed limits for ``settings`` (which must have ``proxy_redis_url``)."""
     from gloo_stream.proxy.policy.limits.redis_limits import (  # redis only when used
+        SharedFailureCounter,
         SharedLimits,
         SharedRateLimitStore,
         SharedStreamQuota,
@@ -110,7 +111,7 @@ def shared_limits(settings: ProxySettings, registry: CollectorRegistry) -> Share
         else None
     )
     failure_rule = settings.proxy_auth_failure_limit
-    failures = SharedRateLimitStore(failure_rule, link, "auth") if failure_rule else Unlimited()
+    failures = SharedFailureCounter(failure_rule, link) if failure_rule else Unlimited()
     return SharedLimits(link, rate, quota, failures)
 
 

@@ -50,14 +50,12 @@ async def admit_request(rate: RateLimitStore, client: str) -> None:
 
 
 class FailureCounter(Protocol):
-    """Counts failures per caller; ``peek`` says whether the caller may try at all."""
+    """Counts failures per caller, and says whether the caller may try at all."""
 
-    async def peek(self, client: str) -> RateDecision:
-        """Whether ``client`` is under its limit now, without counting anything."""
-        ...
-
-    async def hit(self, client: str) -> RateDecision:
-        """Count one failure by ``client``; refused when it was one too many."""
+    async def attempt(self, client: str, failed: bool) -> RateDecision:
+        """Whether ``client`` is under its limit now and, only then, one failure counted when
+        ``failed``: check and record in one atomic step, so a burst of simultaneous attempts
+        cannot all pass the check before their failures land (refused: nothing counted)."""
         ...
 
 

@@ -45,6 +45,11 @@ class LimitsRateLimitStore:
                 return await self._refused(rule, client)
         return RateDecision(True)
 
+    async def attempt(self, client: str, failed: bool) -> RateDecision:
+        """A failure is a ``hit`` (the library tests and records in one step); a success
+        only a ``peek``."""
+        return await (self.hit(client) if failed else self.peek(client))
+
     async def _refused(self, rule: RateLimitItem, client: str) -> RateDecision:
         stats = await self._limiter.get_window_stats(rule, client)
         return RateDecision(False, max(1.0, stats.reset_time - time.time()))
@@ -59,6 +64,10 @@ class Unlimited:
 
     async def peek(self, client: str) -> RateDecision:
         """Allowed, always."""
+        return RateDecision(True)
+
+    async def attempt(self, client: str, failed: bool) -> RateDecision:
+        """Allowed, always; nothing counted."""
         return RateDecision(True)
 
 

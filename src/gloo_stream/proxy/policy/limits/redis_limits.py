@@ -3,8 +3,10 @@
 The Redis implementations of ``interfaces``; ``build`` imports this module only when a
 Redis URL is set. Token budgets: see ``budget`` for the rule, ``RedisBudgetStore`` here.
 
-- Request rates, and failed client keys per address: the ``limits`` library's moving window
-  in its async Redis storage (on redis-py, through the same connection pool as the quota).
+- Request rates: the ``limits`` library's moving window in its async Redis storage (on
+  redis-py, through the same connection pool as the quota).
+- Failed client keys per address: a moving window of our own (a sorted set per rule) whose
+  check and count are one Lua script, so a burst of guesses gets exactly the limit.
 - Concurrent streams per client: a sorted set per client whose members are stream leases
   scored by their expiry (Redis' own clock, so replicas' clocks may disagree). Taking one is
   a Lua script (prune the expired, count, add) so two replicas cannot both take the last
@@ -47,6 +49,7 @@ from gloo_stream.usage import TokenBudgetRule
 
 __all__ = [
     "RedisBudgetStore",
+    "SharedFailureCounter",
     "SharedLimits",
     "SharedRateLimitStore",
     "SharedStreamQuota",
@@ -122,10 +125,79 @@ return {1, used, left}
 """
 
 
+# KEYS: one sorted set per rule (members: failures, scored by when, Redis' clock).
+# ARGV: 1 to count a failure (0: only check), the failure's member, then per rule its
+# amount and its window in ms. Prune, check every rule, and only when all have room count
+# the failure: one script, so simultaneous attempts are checked one after another.
+# Returns {1 allowed or 0 refused, ms until the fullest window frees a place}.
+_ATTEMPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #KEYS do
+  local amount = tonumber(ARGV[1 + 2 * i])
+  local window = tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[i]) >= amount then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    local frees = window
+    if oldest[2] then frees = tonumber(oldest[2]) + window - now end
+    return {0, frees}
+  end
+end
+if ARGV[1] == '1' then
+  for i = 1, #KEYS do
+    redis.call('ZADD', KEYS[i], now, ARGV[2])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 + 2 * i])
+  end
+end
+return {1, 0}
+"""
+
+
+class SharedFailureCounter:
+    """Failed client keys per address, counted in Redis: check and count in one Lua script.
+
+    ``limits``' own peek-then-hit would be two round trips, and a burst would be compared
+    before its failures land; this is one, so every replica holds exactly the rule.
+    """
+
+    def __init__(self, rule: str, link: RedisLink) -> None:
+        self._rules = parse_many(rule)
+        self._link = link
+        self._script = link.client.register_script(_ATTEMPT)
+        self._local = LimitsRateLimitStore(self._rules)  # the fallback for fail-open
+        self._replica = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._ids = itertools.count()
+
+    def keys(self, client: str) -> list[str]:
+        """The Redis keys of ``client``'s failures, one per rule."""
+        return [
+            f"{self._link.prefix}auth:{client}:{rule.amount}/{rule.get_expiry()}"
+            for rule in self._rules
+        ]
+
+    async def attempt(self, client: str, failed: bool) -> RateDecision:
+        """Check every rule and, when all have room and ``failed``, count one failure."""
+        args: list[object] = [1 if failed else 0, f"{self._replica}:{next(self._ids)}"]
+        for rule in self._rules:
+            args += [rule.amount, rule.get_expiry() * 1000]
+        try:
+            allowed, frees_ms = await self._link.call(
+                "auth", lambda: self._script(keys=self.keys(client), args=args)
+            )
+        except RedisUnavailable:
+            if self._link.fail_open:
+                return await self._local.attempt(client, failed)
+            raise RequestRefused(LIMITS_UNAVAILABLE) from None
+        if allowed:
+            return RateDecision(True)
+        return RateDecision(False, max(1.0, int(frees_ms) / 1000))
+
+
 class SharedRateLimitStore:
     """Request rates counted in Redis; by the fail policy while Redis is unavailable.
 
-    ``name`` keeps counters apart (``rate`` for requests, ``auth`` for failed keys).
+    ``name`` keeps counters apart (``rate`` for requests).
     """
 
     def __init__(self, rule: str, link: RedisLink, name: str = "rate") -> None:
@@ -148,15 +220,6 @@ class SharedRateLimitStore:
         except RedisUnavailable:
             if self._link.fail_open:
                 return await self._local.hit(client)
-            raise RequestRefused(LIMITS_UNAVAILABLE) from None
-
-    async def peek(self, client: str) -> RateDecision:
-        """Whether one more would be allowed on every replica now; records nothing."""
-        try:
-            return await self._link.call(self._name, lambda: self._shared.peek(client))
-        except RedisUnavailable:
-            if self._link.fail_open:
-                return await self._local.peek(client)
             raise RequestRefused(LIMITS_UNAVAILABLE) from None
 
 
