@@ -121,6 +121,8 @@ def test_escape_stops_an_answer(slow_chat: Any) -> None:
     assert slow_chat.simulator.wait_until(lambda stats: stats["streams_open"] == 0, timeout=5)
 
 
+# A cut answer is continued up to twice (GLOO_MAX_CONTINUATIONS' default): a mid-stream fault
+# strikes all three parts (``times``) so the turn shows the failure once the bound is reached.
 FAULTS = [
     pytest.param(
         {"kind": "status", "status": 429, "retry_after": "2"},
@@ -135,13 +137,13 @@ FAULTS = [
         id="status-500",
     ),
     pytest.param(
-        {"kind": "disconnect", "after": 3},
+        {"kind": "disconnect", "after": 3, "times": 3},
         "error",
         ["The upstream connection dropped", "incomplete"],
         id="disconnect",
     ),
     pytest.param(
-        {"kind": "error", "after": 3, "code": 2001, "name": "PROVIDER_TIMEOUT"},
+        {"kind": "error", "after": 3, "code": 2001, "name": "PROVIDER_TIMEOUT", "times": 3},
         "error",
         ["The model failed mid-answer (PROVIDER_TIMEOUT)"],
         id="error-event",
@@ -153,7 +155,7 @@ FAULTS = [
         id="content-filter",
     ),
     pytest.param(
-        {"kind": "truncate", "after": 3},
+        {"kind": "truncate", "after": 3, "times": 3},
         "error",
         ["The upstream stream ended early"],
         id="truncate",
@@ -200,7 +202,7 @@ def test_unusual_but_valid_framing_streams_normally(fast_chat: Any, kind: str) -
 
 
 def test_retry_after_an_error_replaces_the_failed_turn(fast_chat: Any) -> None:
-    fast_chat.simulator.push_fault({"kind": "error", "after": 2})
+    fast_chat.simulator.push_fault({"kind": "error", "after": 2, "times": 3})  # past continuing
     fast_chat.ask("Try twice")
     turn = fast_chat.wait_settled()
     assert fast_chat.state() == "error"
