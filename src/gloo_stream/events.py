@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from gloo_stream.grounding import Citation, parse_citations
 from gloo_stream.wire import ChatCompletionChunk
 
-__all__ = ["AnswerEvent", "CitationsReceived", "ReasoningDelta", "TextDelta", "events_of"]
+__all__ = [
+    "AnswerContinued",
+    "AnswerEvent",
+    "CitationsReceived",
+    "ReasoningDelta",
+    "TextDelta",
+    "events_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +54,47 @@ class CitationsReceived:
     sources_returned: bool | None = None
 
 
-AnswerEvent = TextDelta | ReasoningDelta | CitationsReceived
+@dataclass(frozen=True, slots=True)
+class AnswerContinued:
+    """The answer was cut and continued here (issue 24): the ``n``-th seam (1-based), why
+    (``reason``), which upstream serves what follows, and the characters before it."""
+
+    n: int
+    reason: str
+    upstream: str
+    offset: int
+
+    def to_dict(self) -> dict[str, object]:
+        """The seam as ``--json`` shows it."""
+        return {
+            "n": self.n,
+            "reason": self.reason,
+            "upstream": self.upstream,
+            "offset": self.offset,
+        }
+
+
+AnswerEvent = TextDelta | ReasoningDelta | CitationsReceived | AnswerContinued
+
+
+def _continued(mark: object) -> AnswerContinued | None:
+    """The seam a chunk's ``gloo_continuation`` marks (None when it marks none)."""
+    if not isinstance(mark, dict):
+        return None
+    n, offset = mark.get("n"), mark.get("offset")
+    return AnswerContinued(
+        n=n if isinstance(n, int) else 0,
+        reason=str(mark.get("reason", "")),
+        upstream=str(mark.get("upstream", "")),
+        offset=offset if isinstance(offset, int) else 0,
+    )
 
 
 def events_of(chunk: ChatCompletionChunk) -> list[AnswerEvent]:
-    """The events one chunk carries, in reading order (sources, reasoning, text)."""
+    """The events one chunk carries, in reading order (a seam, sources, reasoning, text)."""
     events: list[AnswerEvent] = []
+    if chunk.gloo_continuation is not None and (seam := _continued(chunk.gloo_continuation)):
+        events.append(seam)
     items = chunk.citation_items
     if items is not None:
         returned = chunk.sources_returned

@@ -26,13 +26,15 @@ from gloo_stream.cli.failures import print_failure
 from gloo_stream.cli.partial_markdown import close_open_inline
 from gloo_stream.cli.render import (
     TextSoFar,
+    print_partial_summary,
     print_sources,
     retry_notice,
+    seam_mark,
     stopped_line,
     summary_line,
 )
 from gloo_stream.errors import GlooError
-from gloo_stream.events import AnswerEvent, ReasoningDelta
+from gloo_stream.events import AnswerContinued, AnswerEvent, ReasoningDelta
 
 __all__ = ["LiveMarkdownView", "TrimmedMarkdown", "estimated_height", "split_settled"]
 
@@ -132,6 +134,7 @@ class LiveMarkdownView(TextSoFar):
         self._complete = False  # ended normally: the last frame shows the text as sent
         self._thinking = ""  # a reasoning model's thoughts: shown dimmed, never the answer
         self._thoughts = 0
+        self._seams: list[str] = []  # a continued answer's marks: dim below, then on stderr
 
     def start(self) -> None:
         """Show the spinner."""
@@ -153,7 +156,7 @@ class LiveMarkdownView(TextSoFar):
         tail, stale, notice = self._tail, self._stale, self._notice
         key = (
             f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}"
-            f"\x00{self._thoughts}"
+            f"\x00{self._thoughts}\x00{len(self._seams)}"
         )
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
@@ -169,6 +172,9 @@ class LiveMarkdownView(TextSoFar):
         elif not self._parts and not self._closing and not self._thoughts:
             waiting = "retrying…" if notice else "waiting for the first token…"
             items.append(Spinner("dots", text=Text(waiting, style="dim")))
+        if self._seams and not self._closing:
+            # Below the markdown, never inside it; the last frame drops it (stderr has it).
+            items.append(Text(self._seams[-1], style="dim"))
         renderable: RenderableType = Group(*items)
         self._cache = (key, renderable)
         return renderable
@@ -191,6 +197,8 @@ class LiveMarkdownView(TextSoFar):
         if isinstance(event, ReasoningDelta):
             self._thinking += event.text
             self._thoughts += 1
+        elif isinstance(event, AnswerContinued):
+            self._seams.append(seam_mark(event))
 
     def on_token(self, text: str) -> None:
         """Add the piece; the refresh thread draws it at the next frame."""
@@ -248,6 +256,7 @@ class LiveMarkdownView(TextSoFar):
         self._stale_into_tail()
         self._stop()
         print_failure(self._err, lines)
+        print_partial_summary(self._err, error, summary=self._summary)
 
     def interrupt(self) -> None:
         """Leave the partial on screen, marked as stopped."""
@@ -269,6 +278,9 @@ class LiveMarkdownView(TextSoFar):
                 live.stop()
             finally:
                 self._restore_terminal()
+        for mark in self._seams:  # the answer's seams, for good, below it on stderr
+            self._err.print(mark, style="dim", highlight=False)
+        self._seams = []
 
 
 def _quiet_terminal(console: Console) -> Callable[[], None]:
