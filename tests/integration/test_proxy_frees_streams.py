@@ -74,7 +74,8 @@ def test_failed_streams_leave_no_cycles(proxy: ProxyServer, simulator: Simulator
 
     def run() -> None:
         for _ in range(STREAMS):
-            simulator.push_fault({"kind": "disconnect", "after": 2})
+            # The answer and both of its continuations are cut: it fails for good.
+            simulator.push_fault({"kind": "disconnect", "after": 2, "times": 3})
             bodies.append(stream_once(proxy))
 
     leftovers = cyclic_leftovers(run)
