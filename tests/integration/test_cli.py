@@ -137,7 +137,8 @@ def test_disconnect_is_retried_and_the_answer_restarts(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
     sim.push_fault({"kind": "disconnect", "after": 3})
-    proc = run(["chat", "retry me"], sim_env(sim, tmp_path), tmp_path)
+    # Today's restart (a cut answer is continued by default: test_cli_continued.py).
+    proc = run(["chat", "retry me"], sim_env(sim, tmp_path, GLOO_MAX_CONTINUATIONS="0"), tmp_path)
     assert proc.returncode == 0, proc.stderr
     full = answer("retry me")
     partial = "".join(expected_answer([{"role": "user", "content": "retry me"}])[:3])
@@ -152,7 +153,9 @@ def test_disconnect_is_retried_and_the_answer_restarts(
 def test_failure_after_retries_keeps_the_partial(sim: SimulatorServer, tmp_path: Path) -> None:
     sim.push_fault({"kind": "disconnect", "after": 4, "times": 2})
     proc = run(
-        ["chat", "--json", "fail me"], sim_env(sim, tmp_path, GLOO_MAX_RETRIES="1"), tmp_path
+        ["chat", "--json", "fail me"],
+        sim_env(sim, tmp_path, GLOO_MAX_RETRIES="1", GLOO_MAX_CONTINUATIONS="0"),
+        tmp_path,
     )
     assert proc.returncode == 5
     events = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -167,7 +170,8 @@ def test_failure_after_retries_keeps_the_partial(sim: SimulatorServer, tmp_path:
 
 def test_mid_stream_error_keeps_partial_in_plain_mode(sim: SimulatorServer, tmp_path: Path) -> None:
     sim.push_fault({"kind": "error", "after": 3, "code": 2001, "name": "PROVIDER_TIMEOUT"})
-    proc = run(["chat", "err"], sim_env(sim, tmp_path, GLOO_MAX_RETRIES="0"), tmp_path)
+    env = sim_env(sim, tmp_path, GLOO_MAX_RETRIES="0", GLOO_MAX_CONTINUATIONS="0")
+    proc = run(["chat", "err"], env, tmp_path)
     assert proc.returncode == 5
     assert proc.stdout == "".join(expected_answer([{"role": "user", "content": "err"}])[:3]) + "\n"
     assert "PROVIDER_TIMEOUT" in proc.stderr
