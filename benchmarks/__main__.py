@@ -26,6 +26,7 @@ MODULES = [
     "browser_render",
     "resume_memory",
     "fallback_latency",
+    "continuation_soak",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "PERFORMANCE.md"

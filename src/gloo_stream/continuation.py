@@ -197,7 +197,7 @@ class ChunkSplicer:
     content, and marks the first chunk after the seam with ``gloo_continuation``.
 
     Chunks the trim leaves with nothing (a role-only opener, pure repeat) are dropped unless
-    they carry a finish, usage, a tool call or no choice at all. Once decided and marked,
+    they carry a finish, usage, a tool call, reasoning or no choice at all. Once decided and marked,
     ``take`` passes chunks through untouched.
     """
 
@@ -271,9 +271,12 @@ class ChunkSplicer:
 
 
 def _carries_more(chunk: ChatCompletionChunk) -> bool:
-    """Whether a chunk says more than its text: a finish, usage, a tool call, no choice."""
+    """Whether a chunk says more than its text: a finish, usage, a tool call, reasoning,
+    no choice."""
     choices = chunk.choices_
     if not choices or chunk.usage is not None or choices[0].finish_reason is not None:
+        return True
+    if chunk.reasoning:  # a continued part's thinking is handed on, never trimmed
         return True
     delta = choices[0].delta_
     return delta is not None and bool(delta.tool_calls)
@@ -283,8 +286,9 @@ class AnswerParts:
     """The parts of one continued answer, folded into one result.
 
     ``text`` is the answer so far with every character once; ``seams`` where it was
-    continued. The result keeps the first part's metadata (id, model, routing, citations)
-    and takes the last part's ending (finish reason, error).
+    continued. The result keeps the first part's metadata (id, model, routing, citations),
+    joins every part's reasoning (a continued part may think again: none of it is lost) and
+    takes the last part's ending (finish reason, error).
     """
 
     __slots__ = ("_first", "_parts", "_prompts", "seams", "text")
@@ -320,6 +324,8 @@ class AnswerParts:
         return dataclasses.replace(
             self._first,
             text=self.text + "".join(shown or ()),
+            reasoning="".join(p.reasoning for p in parts),
+            reasoning_token_count=sum(p.reasoning_token_count for p in parts),
             finish_reason=last.finish_reason,
             interrupted=last.interrupted,
             error=last.error,

@@ -15,6 +15,8 @@ stream (``text_stream`` and ``events`` read the same chunks; use one of them per
                     show(text)
                 case CitationsReceived(citations):
                     remember(citations)
+                case AnswerContinued(n, reason):
+                    mark_seam(n, reason)
                 case CallDelta() | CallComplete() | ToolRan():
                     show_tool(event)
 
@@ -31,6 +33,7 @@ from gloo_stream.grounding import Citation, parse_citations
 from gloo_stream.wire import ChatCompletionChunk
 
 __all__ = [
+    "AnswerContinued",
     "AnswerEvent",
     "CallComplete",
     "CallDelta",
@@ -63,6 +66,26 @@ class CitationsReceived:
 
     citations: tuple[Citation, ...]
     sources_returned: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerContinued:
+    """The answer was cut and continued here: the ``n``-th seam (1-based), why (``reason``),
+    which upstream serves what follows, and the characters of answer text before it."""
+
+    n: int
+    reason: str
+    upstream: str
+    offset: int
+
+    def to_dict(self) -> dict[str, object]:
+        """The seam as ``--json`` shows it."""
+        return {
+            "n": self.n,
+            "reason": self.reason,
+            "upstream": self.upstream,
+            "offset": self.offset,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,16 +149,39 @@ class ToolRan:
         }
 
 
-AnswerEvent = TextDelta | ReasoningDelta | CitationsReceived | CallDelta | CallComplete | ToolRan
+AnswerEvent = (
+    TextDelta
+    | ReasoningDelta
+    | CitationsReceived
+    | AnswerContinued
+    | CallDelta
+    | CallComplete
+    | ToolRan
+)
+
+
+def _continued(mark: object) -> AnswerContinued | None:
+    """The seam a chunk's ``gloo_continuation`` marks (None when it marks none)."""
+    if not isinstance(mark, dict):
+        return None
+    n, offset = mark.get("n"), mark.get("offset")
+    return AnswerContinued(
+        n=n if isinstance(n, int) else 0,
+        reason=str(mark.get("reason", "")),
+        upstream=str(mark.get("upstream", "")),
+        offset=offset if isinstance(offset, int) else 0,
+    )
 
 
 def events_of(chunk: ChatCompletionChunk) -> list[AnswerEvent]:
-    """The events one chunk carries, in reading order (sources, reasoning, text).
+    """The events one chunk carries, in reading order (a seam, sources, reasoning, text).
 
     Tool calls are not among them: a call's deltas are named by its first delta only, so
     ``CallTracker`` keeps that across a round's chunks.
     """
     events: list[AnswerEvent] = []
+    if chunk.gloo_continuation is not None and (seam := _continued(chunk.gloo_continuation)):
+        events.append(seam)
     items = chunk.citation_items
     if items is not None:
         returned = chunk.sources_returned

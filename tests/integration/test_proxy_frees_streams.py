@@ -69,17 +69,14 @@ def test_completed_streams_leave_no_cycles(proxy: ProxyServer) -> None:
     assert leftovers == {}
 
 
-def test_failed_streams_leave_no_cycles(simulator: SimulatorServer) -> None:
+def test_failed_streams_leave_no_cycles(proxy: ProxyServer, simulator: SimulatorServer) -> None:
     bodies: list[bytes] = []
-    settings = settings_for(
-        simulator, proxy_rate_limit="", proxy_max_streams_per_client=0, gloo_max_continuations=0
-    )
 
     def run() -> None:
-        with ProxyServer(settings) as failing:  # continuation off: each cut is a failure
-            for _ in range(STREAMS):
-                simulator.push_fault({"kind": "disconnect", "after": 2})
-                bodies.append(stream_once(failing))
+        for _ in range(STREAMS):
+            # The answer and both of its continuations are cut: it fails for good.
+            simulator.push_fault({"kind": "disconnect", "after": 2, "times": 3})
+            bodies.append(stream_once(proxy))
 
     leftovers = cyclic_leftovers(run)
     assert all(b"upstream_disconnected" in body for body in bodies)  # one error event each
@@ -91,11 +88,11 @@ def test_continued_streams_leave_no_cycles(proxy: ProxyServer, simulator: Simula
 
     def run() -> None:
         for _ in range(STREAMS):
-            simulator.push_fault({"kind": "disconnect", "after": 2})
+            simulator.push_fault({"kind": "disconnect", "after": 2})  # cut once, then continued
             bodies.append(stream_once(proxy))
 
     leftovers = cyclic_leftovers(run)
-    assert all(b"gloo_continuation" in body for body in bodies)  # each cut, then continued
+    assert all(b"gloo_continuation" in body for body in bodies)
     assert all(b'"finish_reason":"stop"' in body for body in bodies)
     assert leftovers == {}
 

@@ -207,3 +207,45 @@ def test_the_parts_fold_into_one_result_billing_every_prompt() -> None:
 )
 def test_one_outcome_word(result: StreamResult, word: str) -> None:
     assert result.outcome == word
+
+
+def reasoning_raw(thought: str) -> bytes:
+    return msgspec.json.encode(
+        {"id": "c2", "choices": [{"index": 0, "delta": {"reasoning_content": thought}}]}
+    )
+
+
+def test_a_continued_reasoning_answer_keeps_every_parts_reasoning() -> None:
+    body = {"messages": [{"role": "user", "content": "why?"}]}
+    first = StreamResult(
+        text="Because", reasoning="Think one. ", reasoning_token_count=2, interrupted=True
+    )
+    parts = AnswerParts(first, body)
+    parts.seam("disconnected", "primary", continuation_body(body, "Because", ""))
+    middle = StreamResult(text=" the", reasoning="Think two. ", reasoning_token_count=1)
+    parts.part_ended(middle, [" the"])
+    parts.seam("timeout", "fallback", continuation_body(body, "Because the", ""))
+    last = StreamResult(
+        text=" sky.", reasoning="Think three.", reasoning_token_count=3, finish_reason="stop"
+    )
+    parts.part_ended(last, [" sky."])
+    whole = parts.result(last, attempts=3)
+    assert whole.text == "Because the sky."
+    assert whole.reasoning == "Think one. Think two. Think three."
+    assert whole.reasoning_token_count == 6
+    # A part still going (the caller left early) brings its reasoning so far too.
+    going = StreamResult(text=" blue", reasoning=" More.", reasoning_token_count=1)
+    early = parts.result(going, attempts=3, shown=[" blue"])
+    assert early.reasoning == "Think one. Think two. Think three. More."
+
+
+def test_the_chunk_splicer_hands_on_reasoning_while_it_decides_the_seam() -> None:
+    seam = Seam(n=1, offset=25, reason="disconnected", upstream="primary")
+    splicer = ChunkSplicer("the answer goes on and on", seam)
+    thought = decode_chunk(reasoning_raw("Let me go on."))
+    assert splicer.take([decode_chunk(raw("", role=True)), thought]) == []
+    out = splicer.take([decode_chunk(raw(" and then"))])
+    assert [c.reasoning for c in out] == ["Let me go on.", ""]
+    assert [c.content for c in out] == ["", " and then"]
+    assert out[0].gloo_continuation == seam.to_dict()  # the seam is marked where it starts
+    assert out[1].gloo_continuation is None

@@ -21,6 +21,7 @@ from gloo_stream.cli.failures import print_failure
 from gloo_stream.cli.tool_calls import complete_call_lines, result_line
 from gloo_stream.errors import GlooError, StreamError
 from gloo_stream.events import (
+    AnswerContinued,
     AnswerEvent,
     CallComplete,
     CallDelta,
@@ -35,8 +36,11 @@ __all__ = [
     "JsonLinesView",
     "PlainView",
     "TextSoFar",
+    "outcome_words",
+    "print_partial_summary",
     "print_sources",
     "retry_notice",
+    "seam_mark",
     "sources_text",
     "stopped_line",
     "summary_line",
@@ -86,13 +90,33 @@ class AnswerView(Protocol):
 def stopped_line(text: str) -> str:
     """What Ctrl-C left: a partial answer is kept; before the first token, nothing was."""
     if text:
-        return "⏹ Stopped (Ctrl-C); the partial answer is kept."
-    return "⏹ Stopped (Ctrl-C) before the first token: nothing arrived."
+        return "⏹ Stopped (Ctrl-C); the partial answer is kept · cancelled"
+    return "⏹ Stopped (Ctrl-C) before the first token: nothing arrived. · cancelled"
+
+
+def seam_mark(event: AnswerContinued) -> str:
+    """The small mark where a cut answer was continued (stderr, dim; never in the answer)."""
+    where = "" if event.upstream in ("", "primary") else f" on the {event.upstream}"
+    return f"↻ continued ({event.reason}){where}"
+
+
+def outcome_words(result: StreamResult) -> str:
+    """How the answer ended, in the one word the library, the proxy and the page use
+    (``StreamResult.outcome``), with its seams counted when it was continued."""
+    seams = result.continuations
+    if seams:
+        return f"{result.outcome} ({seams} seam{'s' if seams > 1 else ''})"
+    return result.outcome
 
 
 def summary_line(result: StreamResult) -> str:
-    """One line about an answer: tokens, finish reason, first-token time, speed, model."""
-    parts = [f"{result.token_count} tokens", f"finish_reason={result.finish_reason}"]
+    """One line about an answer: its outcome, tokens, finish reason, first-token time,
+    speed, model."""
+    parts = [
+        outcome_words(result),
+        f"{result.token_count} tokens",
+        f"finish_reason={result.finish_reason}",
+    ]
     if result.ttft_ms is not None:
         parts.append(f"first token {result.ttft_ms:.0f} ms")
     if (tps := result.tokens_per_second) is not None:
@@ -150,6 +174,13 @@ def print_sources(console: Console, result: StreamResult) -> None:
         console.print(sources_text(result.citations), highlight=False, soft_wrap=True)
 
 
+def print_partial_summary(console: Console, error: GlooError, *, summary: bool = True) -> None:
+    """After a failure that kept a partial answer: its summary line (outcome ``cut`` or
+    ``filtered``, seams, tokens), dim. Nothing for a failure before any answer."""
+    if summary and isinstance(error, StreamError):
+        console.print(summary_line(error.partial), style="dim", highlight=False)
+
+
 # -- views --------------------------------------------------------------------------------
 
 
@@ -200,9 +231,10 @@ class PlainView(TextSoFar):
             self._err.print(summary_line(result), style="dim", highlight=False)
 
     def fail(self, error: GlooError, lines: list[str]) -> None:
-        """Keep the partial, explain on stderr."""
+        """Keep the partial, explain on stderr (then the partial's summary: its outcome)."""
         self._end_line()
         print_failure(self._err, lines)
+        print_partial_summary(self._err, error, summary=self._summary)
 
     def interrupt(self) -> None:
         """Keep the partial, say it was cut."""
@@ -212,9 +244,12 @@ class PlainView(TextSoFar):
     def on_event(self, event: AnswerEvent) -> None:
         """Tool activity on stderr (stdout keeps only the answer): arguments as they grow,
         then the whole call pretty-printed, then the result. Reasoning is never written
-        into the answer (the summary counts it); the sources follow the answer."""
+        into the answer (the summary counts it); the sources follow the answer. A seam gets
+        its dim mark on stderr, so the answer on stdout stays one text."""
         err = self._err
-        if isinstance(event, CallDelta):
+        if isinstance(event, AnswerContinued):
+            err.print(seam_mark(event), style="dim", highlight=False)
+        elif isinstance(event, CallDelta):
             if event.index not in self._calls_started:
                 self._calls_started.add(event.index)
                 err.print(f"⚙ {event.name}(", end="", style="cyan", highlight=False)
@@ -295,9 +330,12 @@ class JsonLinesView(TextSoFar):
     def on_event(self, event: AnswerEvent) -> None:
         """``{"type": "tool_call", ...}`` per argument delta and once whole (``complete``,
         ``valid``), ``{"type": "tool_result", ...}`` once a function ran;
-        ``{"type": "reasoning", "content": ...}``; ``{"type": "citations", ...}``."""
+        ``{"type": "reasoning", "content": ...}``; ``{"type": "citations", ...}``;
+        ``{"type": "continued", "n", "reason", "upstream", "offset"}`` at a seam."""
         if isinstance(event, CallDelta | CallComplete | ToolRan):
             self._emit(event.to_dict())
+        elif isinstance(event, AnswerContinued):
+            self._emit({"type": "continued", **event.to_dict()})
         elif isinstance(event, ReasoningDelta):
             self._emit({"type": "reasoning", "content": event.text})
         elif isinstance(event, CitationsReceived):

@@ -26,14 +26,16 @@ from gloo_stream.cli.failures import print_failure
 from gloo_stream.cli.partial_markdown import close_open_inline
 from gloo_stream.cli.render import (
     TextSoFar,
+    print_partial_summary,
     print_sources,
     retry_notice,
+    seam_mark,
     stopped_line,
     summary_line,
 )
 from gloo_stream.cli.tool_calls import CallsShown
 from gloo_stream.errors import GlooError
-from gloo_stream.events import AnswerEvent, ReasoningDelta
+from gloo_stream.events import AnswerContinued, AnswerEvent, ReasoningDelta
 
 __all__ = ["LiveMarkdownView", "TrimmedMarkdown", "estimated_height", "split_settled"]
 
@@ -134,6 +136,7 @@ class LiveMarkdownView(TextSoFar):
         self._complete = False  # ended normally: the last frame shows the text as sent
         self._thinking = ""  # a reasoning model's thoughts: shown dimmed, never the answer
         self._thoughts = 0
+        self._seams: list[str] = []  # a continued answer's marks: dim below, then on stderr
 
     def start(self) -> None:
         """Show the spinner."""
@@ -160,7 +163,7 @@ class LiveMarkdownView(TextSoFar):
         calls = self._calls.text()
         key = (
             f"{stale}\x00{notice}\x00{tail}\x00{self._closing}\x00{self._complete}"
-            f"\x00{self._thoughts}\x00{calls}"
+            f"\x00{self._thoughts}\x00{calls}\x00{len(self._seams)}"
         )
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
@@ -178,6 +181,9 @@ class LiveMarkdownView(TextSoFar):
         elif not self._parts and not self._closing and not self._thoughts and not calls:
             waiting = "retrying…" if notice else "waiting for the first token…"
             items.append(Spinner("dots", text=Text(waiting, style="dim")))
+        if self._seams and not self._closing:
+            # Below the markdown, never inside it; the last frame drops it (stderr has it).
+            items.append(Text(self._seams[-1], style="dim"))
         renderable: RenderableType = Group(*items)
         self._cache = (key, renderable)
         return renderable
@@ -251,6 +257,7 @@ class LiveMarkdownView(TextSoFar):
         self._stale_into_tail()
         self._stop()
         print_failure(self._err, lines)
+        print_partial_summary(self._err, error, summary=self._summary)
 
     def interrupt(self) -> None:
         """Leave the partial on screen, marked as stopped."""
@@ -259,11 +266,13 @@ class LiveMarkdownView(TextSoFar):
         self._err.print(stopped_line(self.text), style="yellow")
 
     def on_event(self, event: AnswerEvent) -> None:
-        """Reasoning is drawn dimmed above the answer, never into it; a tool call's
-        arguments grow in the live region, then show pretty-printed."""
+        """Reasoning is drawn dimmed above the answer, never into it; a seam's dim mark
+        below it; a tool call's arguments grow in the live region, then show pretty-printed."""
         if isinstance(event, ReasoningDelta):
             self._thinking += event.text
             self._thoughts += 1
+        elif isinstance(event, AnswerContinued):
+            self._seams.append(seam_mark(event))
         else:
             self._calls.add(event)
 
@@ -291,6 +300,9 @@ class LiveMarkdownView(TextSoFar):
                 live.stop()
             finally:
                 self._restore_terminal()
+        for mark in self._seams:  # the answer's seams, for good, below it on stderr
+            self._err.print(mark, style="dim", highlight=False)
+        self._seams = []
 
 
 def _quiet_terminal(console: Console) -> Callable[[], None]:

@@ -46,7 +46,7 @@ from gloo_stream.errors import (
     StreamTimeoutError,
     error_from_response,
 )
-from gloo_stream.events import AnswerEvent, events_of
+from gloo_stream.events import AnswerContinued, AnswerEvent, events_of
 from gloo_stream.failover import Upstream, UpstreamRoute
 from gloo_stream.protocol import CompletionProtocol
 from gloo_stream.redaction import NO_SECRETS
@@ -482,11 +482,18 @@ def tell(
     chunk: ChatCompletionChunk,
     on_event: Callable[[AnswerEvent], None] | None = None,
 ) -> None:
-    """Give ``on_token`` the chunk's text, if it has any, and ``on_event`` its events."""
+    """Give ``on_token`` the chunk's text, if it has any, and ``on_event`` its events.
+
+    A seam (``AnswerContinued``) is told before the text it precedes, so a caller marks it
+    where it is."""
+    events = events_of(chunk) if on_event is not None else []
+    seam = 1 if events and isinstance(events[0], AnswerContinued) else 0
+    if seam and on_event is not None:
+        on_event(events[0])
     if on_token is not None and (text := chunk.content):
         on_token(text)
     if on_event is not None:
-        for event in events_of(chunk):
+        for event in events[seam:]:
             on_event(event)
 
 

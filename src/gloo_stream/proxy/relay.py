@@ -41,7 +41,11 @@ __all__ = [
 ]
 
 DONE_EVENT = b"data: [DONE]\n\n"
-HEARTBEAT = encode_comment("keep-alive")
+# A comment LINE, not a block: no blank line after it, so it joins the next event's block.
+# A lone comment block makes the OpenAI SDK (which keeps the last ``id:``, as the spec says)
+# yield an empty event on a resumable stream and fail to parse it as JSON; a comment line
+# inside a block is ignored by every reader (EventSource, the SDK, ours).
+HEARTBEAT = encode_comment("keep-alive").removesuffix(b"\n")
 _WORD = re.compile(r"[^A-Za-z0-9_.-]")
 
 
