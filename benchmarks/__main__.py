@@ -26,6 +26,8 @@ MODULES = [
     "browser_render",
     "resume_memory",
     "fallback_latency",
+    "metrics_scrape",
+    "redaction_cost",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "PERFORMANCE.md"
