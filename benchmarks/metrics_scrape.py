@@ -68,7 +68,7 @@ def serve_proxy(where: str) -> None:
         async def inline(function: Any, *args: Any) -> Any:
             return function(*args)
 
-        operations.asyncio = types.SimpleNamespace(to_thread=inline)  # type: ignore[assignment]
+        setattr(operations, "asyncio", types.SimpleNamespace(to_thread=inline))  # noqa: B010
     settings = ProxySettings()
     sock = bind_tcp(settings.proxy_host, settings.proxy_port)
     app = create_app(settings)
