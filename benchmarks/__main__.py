@@ -27,6 +27,8 @@ MODULES = [
     "resume_memory",
     "fallback_latency",
     "continuation_soak",
+    "metrics_scrape",
+    "redaction_cost",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "PERFORMANCE.md"
