@@ -235,7 +235,7 @@ def report(results: dict[str, Any]) -> str:
         f"{results['series']:,} series ({MODELS} allowed models answered once each; "
         f"{results['bytes'] / 1024:,.0f} KiB per scrape). Medians of {REPEATS} interleaved runs "
         "(`benchmarks/metrics_scrape.py`). *In slices* is the proxy as it is: `/metrics` "
-        "rendered on the event loop a millisecond at a time (`observe/exposition.py`); the "
+        "rendered on the event loop half a millisecond at a time (`observe/exposition.py`); the "
         "*before* rows are proxies whose `/metrics` runs `generate_latest` whole, in a thread "
         "or on the event loop.",
         "",

@@ -111,7 +111,7 @@ class ProxyMetrics:
         return generate_latest(self.registry)
 
     async def scrape(self) -> bytes:
-        """What ``render`` returns, made on the event loop in slices of about a millisecond.
+        """What ``render`` returns, made on the event loop in slices of half a millisecond.
 
         Why: rendering thousands of series holds the GIL for 100 ms and more, on the loop or
         in a thread alike, and every relayed stream would wait that long. Concurrent scrapes
