@@ -16,6 +16,7 @@ from prometheus_client import (
 )
 
 from gloo_stream.breaker import CircuitBreaker
+from gloo_stream.proxy.observe.exposition import SharedRender
 from gloo_stream.proxy.observe.usage_metrics import UsageMetrics
 
 __all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
@@ -75,6 +76,7 @@ class ProxyMetrics:
         self.usage = UsageMetrics(r)
         """Tokens per client and model, budgets, and the GenAI conventions' histograms."""
         self._upstreams(r)
+        self._scrapes = SharedRender(r)
 
     def _upstreams(self, r: CollectorRegistry) -> None:
         """Which upstream served (``GLOO_FALLBACK_*``), and the primary's breaker."""
@@ -105,5 +107,14 @@ class ProxyMetrics:
         self.breaker.set_function(lambda: _BREAKER_STATES[breaker.state])
 
     def render(self) -> bytes:
-        """The registry in Prometheus' text format."""
+        """The registry in Prometheus' text format, at once (for tests and tools off the loop)."""
         return generate_latest(self.registry)
+
+    async def scrape(self) -> bytes:
+        """What ``render`` returns, made on the event loop in slices of half a millisecond.
+
+        Why: rendering thousands of series holds the GIL for 100 ms and more, on the loop or
+        in a thread alike, and every relayed stream would wait that long. Concurrent scrapes
+        share one render.
+        """
+        return await self._scrapes.render()

@@ -4,7 +4,6 @@ completions hot path but the state."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -85,9 +84,8 @@ def _metrics(state: ProxyState) -> _Endpoint:
             await state.auth.admit_metrics(request.scope)
         except RequestRefused as refused:
             return refused.failure.response()
-        # Rendered in a thread: a large registry takes a while, and relayed streams must
-        # not wait on the event loop meanwhile.
-        body = await asyncio.to_thread(state.metrics.render)
+        # Rendered on the event loop in short slices: relayed streams go on meanwhile.
+        body = await state.metrics.scrape()
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return metrics
