@@ -28,6 +28,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from benchmarks.simproc import simulator_process
 from gloo_stream.proxy.settings import ProxySettings
@@ -140,7 +141,7 @@ def run() -> dict[str, Any]:
         settings = ProxySettings(
             _env_file=None,  # type: ignore[call-arg]
             gloo_api_url=api_url,
-            gloo_api_key="sim-key",
+            gloo_api_key=SecretStr("sim-key"),
             gloo_read_timeout=STALL_TIMEOUT,
             proxy_shutdown_grace=0.0,
             proxy_max_streams_per_client=0,  # every caller here is 127.0.0.1
