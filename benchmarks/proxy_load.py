@@ -40,6 +40,9 @@ FAST_TPS, SLOW_TPS = 10.0, 1.0
 FAST_LEVELS = (1000,)  # streams at 10 tokens/s
 SLOW_LEVELS = (1000, 3000, 6000, 9000, 12000)  # streams at 1 token/s
 REPEATS = 3  # runs at the headline level (1,000 x 10 tokens/s), medians reported
+# Tokens per stream at the headline level: the first count gives the issue's figures; the
+# two together solve CPU into a part per request and a part per event.
+EVENTS = (50, 500)
 HEADLINE = 1000
 WINDOW = 4.0  # seconds of steady state (every stream open) that are measured
 HELD_P99_MS = 50.0
@@ -111,28 +114,60 @@ def http_request(port: int, tokens: int) -> bytes:
     return head.encode() + body.encode()
 
 
-async def load(port: int, streams: int, tps: float, pid: int | None) -> dict[str, Any]:
-    """Open ``streams`` streams over the ramp; measure the window when all are open."""
+async def load(
+    port: int, streams: int, tps: float, pid: int | None, events: int | None = None
+) -> dict[str, Any]:
+    """Open ``streams`` streams over the ramp; measure the window when all are open.
+
+    ``events=None``: every stream lasts until just after the window. ``events=N``: each of
+    the ``streams`` slots runs streams of N tokens one after another (a new connection and
+    request as soon as one ends), the first ones of staggered lengths so that requests
+    arrive at a steady ``streams * tps / N`` per second; the requests begun in the window
+    are counted, so that CPU = requests x per-request + events x per-event can be solved
+    from two runs with different N (``split``).
+    """
     loop = asyncio.get_running_loop()
     ramp = ramp_for(streams)
     end_at = ramp + 1 + WINDOW  # every stream lasts until just after the window
     samples: list[tuple[int, int]] = []
+    begun: list[int] = []
     pids = rl.family(pid) if pid else []
     baseline = rl.rss_bytes(pids)
     started = time.time_ns()
     window = (started + int((ramp + 1) * 1e9), started + int((ramp + 1 + WINDOW) * 1e9))
 
-    async def one(delay: float) -> bool:
-        await asyncio.sleep(delay)
+    async def stream(tokens: int, limit: float) -> bool:
         done: asyncio.Future[bool] = loop.create_future()
-        request = http_request(port, int((end_at - delay + 1) * tps) + 1)
+        request = http_request(port, tokens)
+        begun.append(time.time_ns())
         transport, _ = await loop.create_connection(
             lambda: StreamClient(request, samples, done), "127.0.0.1", port
         )
         try:
-            return await asyncio.wait_for(done, end_at - delay + 20)
+            return await asyncio.wait_for(done, limit)
         finally:
             transport.close()
+
+    async def one(delay: float) -> bool:
+        await asyncio.sleep(delay)
+        return await stream(int((end_at - delay + 1) * tps) + 1, end_at - delay + 20)
+
+    async def slot(index: int) -> bool:
+        """Streams of ``events`` tokens back to back until the window has ended."""
+        assert events is not None
+        delay = ramp * index / streams
+        await asyncio.sleep(delay)
+        tokens = max(1, round(events * (index + 0.5) / streams))  # staggered first ends
+        stop = started + int(end_at * 1e9)
+        try:
+            while time.time_ns() < stop:
+                limit = (stop - time.time_ns()) / 1e9
+                if not await stream(tokens, max(limit, 0.001)):
+                    return False
+                tokens = events
+        except TimeoutError:
+            pass  # the window is over: the open stream is left mid-answer
+        return True
 
     async def probe() -> tuple[float, float, int]:
         await asyncio.sleep(ramp + 1)
@@ -143,21 +178,42 @@ async def load(port: int, streams: int, tps: float, pid: int | None) -> dict[str
         return cpu0, rl.cpu_seconds(pids), rss
 
     probing = asyncio.create_task(probe())
-    ok = await asyncio.gather(
-        *(one(ramp * i / streams) for i in range(streams)), return_exceptions=True
+    runs = (
+        (slot(i) for i in range(streams))
+        if events
+        else (one(ramp * i / streams) for i in range(streams))
     )
+    ok = await asyncio.gather(*runs, return_exceptions=True)
     cpu0, cpu1, rss = await probing
     lat = sorted(lat for at, lat in samples if window[0] <= at < window[1])
+    requests = sum(1 for at in begun if window[0] <= at < window[1])
     return {
         "streams": streams,
+        "events_per_stream": events,
         "completed": sum(1 for r in ok if r is True),
         "errors": sorted({type(r).__name__ for r in ok if isinstance(r, BaseException)}),
         "chunks_measured": len(lat),
+        "requests_measured": requests,
+        "cpu_seconds": cpu1 - cpu0 if pids else None,
         "p50_ms": percentile(lat, 50) / 1e6,
         "p99_ms": percentile(lat, 99) / 1e6,
         "cpu_us_per_chunk": (cpu1 - cpu0) / len(lat) * 1e6 if pids and lat else None,
         "kib_per_stream": (rss - baseline) / streams / 1024 if pids else None,
     }
+
+
+def split(short: dict[str, Any], long: dict[str, Any]) -> tuple[float, float] | None:
+    """(µs per request, µs per event) solved from two runs: CPU = requests R + events E."""
+    a = (short["requests_measured"], short["chunks_measured"], short["cpu_seconds"])
+    b = (long["requests_measured"], long["chunks_measured"], long["cpu_seconds"])
+    if a[2] is None or b[2] is None:
+        return None
+    det = a[0] * b[1] - a[1] * b[0]
+    if det == 0:
+        return None
+    per_request = (a[2] * b[1] - a[1] * b[2]) / det
+    per_event = (a[0] * b[2] - a[2] * b[0]) / det
+    return per_request * 1e6, per_event * 1e6
 
 
 def percentile(values: list[int], q: float) -> float:
@@ -168,24 +224,26 @@ def percentile(values: list[int], q: float) -> float:
     return float(values[rank])
 
 
-def through(kind: str, up: int, streams: int, tps: float, direct: dict[str, Any]) -> dict[str, Any]:
+def through(
+    kind: str, up: int, streams: int, tps: float, direct: dict[str, Any], events: int | None
+) -> dict[str, Any]:
     """One level through a fresh relay process (fresh, so its RSS growth means something)."""
     with rl.relay(kind, up) as (port, pid):
         run_async(load(port, 20, tps, None))  # warm up imports, pools and threads
-        r = run_async(load(port, streams, tps, pid))
+        r = run_async(load(port, streams, tps, pid, events))
     r["added_p50_ms"] = r["p50_ms"] - direct["p50_ms"]
     r["added_p99_ms"] = r["p99_ms"] - direct["p99_ms"]
     r["all_completed"] = r["completed"] == streams
     return r
 
 
-def level(tps: float, streams: int, kinds: list[str]) -> dict[str, Any]:
+def level(tps: float, streams: int, kinds: list[str], events: int | None = None) -> dict[str, Any]:
     """Direct, then each relay in turn, under identical load from a fresh upstream."""
     with rl.upstream(tps) as up:
-        direct = run_async(load(up, streams, tps, None))
-        out: dict[str, Any] = {"streams": streams, "direct": direct}
+        direct = run_async(load(up, streams, tps, None, events))
+        out: dict[str, Any] = {"streams": streams, "events_per_stream": events, "direct": direct}
         for kind in kinds:
-            out[kind] = through(kind, up, streams, tps, direct)
+            out[kind] = through(kind, up, streams, tps, direct, events)
             print(f"  {tps:g}/s x {streams}: {kind} {json.dumps(out[kind])}", file=sys.stderr)
     return out
 
@@ -205,8 +263,13 @@ def run(
     fast: tuple[int, ...] = FAST_LEVELS,
     slow: tuple[int, ...] = SLOW_LEVELS,
     repeats: int = REPEATS,
+    events: tuple[int, ...] = EVENTS,
 ) -> dict[str, Any]:
-    """Both paces for every relay; bounded by the levels and the file-descriptor limit."""
+    """Both paces for every relay; bounded by the levels and the file-descriptor limit.
+
+    At 10 tokens/s each repeat runs every count of ``events`` per stream in turn (A B A B),
+    and each repeat's pair of runs gives one (per-request, per-event) split per relay.
+    """
     files = rl.raise_open_files()
     started = time.monotonic()
     main_kinds = [k for k in kinds if k not in HEADLINE_ONLY]
@@ -214,8 +277,11 @@ def run(
     for streams in fast:
         for _ in range(repeats if streams == HEADLINE else 1):
             extra = [k for k in kinds if k in HEADLINE_ONLY] if streams == HEADLINE else []
-            fast_runs.append(level(FAST_TPS, streams, main_kinds + extra))
-    headline = [r for r in fast_runs if r["streams"] == HEADLINE]
+            for count in events if streams == HEADLINE else (None,):
+                fast_runs.append(level(FAST_TPS, streams, main_kinds + extra, count))
+    headline = [
+        r for r in fast_runs if r["streams"] == HEADLINE and r["events_per_stream"] == events[0]
+    ]
     summary = {
         kind: {
             key: median_of(headline, kind, key)
@@ -229,6 +295,8 @@ def run(
         }
         for kind in kinds
     }
+    for kind in kinds:
+        summary[kind].update(split_of(fast_runs, kind, events))
     slow_runs: list[dict[str, Any]] = []
     held: dict[str, int] = dict.fromkeys(main_kinds, 0)
     live = list(main_kinds)
@@ -251,12 +319,27 @@ def run(
     return {
         "fd_limit": files,
         "headline_streams": HEADLINE,
+        "events": list(events),
         "repeats": repeats,
         "fast": fast_runs,
         "slow": slow_runs,
         "summary": summary,
         "held_at_1tps": held,
         "seconds": time.monotonic() - started,
+    }
+
+
+def split_of(runs: list[dict[str, Any]], kind: str, events: tuple[int, ...]) -> dict[str, Any]:
+    """Median per-request and per-event CPU over the repeats' (short, long) pairs of runs."""
+    if len(events) < 2:
+        return {"cpu_us_per_request": None, "cpu_us_per_event": None}
+    short = [r[kind] for r in runs if r["events_per_stream"] == events[0] and kind in r]
+    long = [r[kind] for r in runs if r["events_per_stream"] == events[-1] and kind in r]
+    pairs = [x for a, b in zip(short, long, strict=False) if (x := split(a, b)) is not None]
+    return {
+        "cpu_us_per_request": statistics.median(p[0] for p in pairs) if pairs else None,
+        "cpu_us_per_event": statistics.median(p[1] for p in pairs) if pairs else None,
+        "cpu_splits": pairs,
     }
 
 
@@ -515,13 +598,15 @@ def main() -> None:
     parser.add_argument("--fast", default=",".join(map(str, FAST_LEVELS)))
     parser.add_argument("--slow", default=",".join(map(str, SLOW_LEVELS)))
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--events", default=",".join(map(str, EVENTS)))
     args = parser.parse_args()
 
     def ints(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x)
 
     kinds = tuple(k for k in args.relays.split(",") if k)
-    json.dump(run(kinds, ints(args.fast), ints(args.slow), args.repeats), sys.stdout, indent=2)
+    results = run(kinds, ints(args.fast), ints(args.slow), args.repeats, ints(args.events))
+    json.dump(results, sys.stdout, indent=2)
     print()
 
 
