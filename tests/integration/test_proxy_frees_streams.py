@@ -36,6 +36,7 @@ def proxy(simulator: SimulatorServer) -> Iterator[ProxyServer]:
         proxy_rate_limit="",
         proxy_max_streams_per_client=0,
         proxy_heartbeat_interval=0.05,
+        gloo_max_continuations=0,  # a cut answer ends in its error event, not continued
     )
     with ProxyServer(settings) as server:
         yield server

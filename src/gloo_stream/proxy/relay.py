@@ -36,6 +36,7 @@ __all__ = [
     "StreamControl",
     "StreamStopped",
     "end_with",
+    "frame_chunk",
     "relay_chunks",
     "seam_comment",
 ]
@@ -275,10 +276,10 @@ async def relay_chunks(
     try:
         async for batch in stream.batches():
             if scrub is None:
-                frames = [frame for chunk in batch if (frame := _frame(chunk, usage_chunk))]
+                frames = [frame for chunk in batch if (frame := frame_chunk(chunk, usage_chunk))]
             else:
                 frames = scrub.relay(
-                    [(c.content, f) for c in batch if (f := _frame(c, usage_chunk))]
+                    [(c.content, f) for c in batch if (f := frame_chunk(c, usage_chunk))]
                 )
             if not frames:
                 continue
@@ -309,7 +310,7 @@ async def relay_chunks(
     await control.send_last(tail)
 
 
-def _frame(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
+def frame_chunk(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
     """The chunk as the event to relay: the data the upstream sent, framed again; b"" for none.
 
     An error report is not relayed (finish() raises it, and it is sent as ours); nor is the
