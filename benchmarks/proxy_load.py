@@ -439,9 +439,29 @@ def comparison(
         value: float | None = s.get(kind, {}).get(key)
         return value
 
+    events = results.get("events") or [None]
+    each = f", {events[0]} events per stream" if events[0] else ""
     rows = [
-        (f"p99 latency per event, {HEADLINE:,} streams x 10/s", "p99_ms", "ms", "<= 1.5x nginx"),
-        ("CPU per relayed event, same load", "cpu_us_per_chunk", "µs", "<= 2x nginx"),
+        (
+            f"p99 latency per event, {HEADLINE:,} streams x 10/s{each}",
+            "p99_ms",
+            "ms",
+            "<= 1.5x nginx",
+        ),
+        (
+            "CPU per relayed event, same load (process CPU / events)",
+            "cpu_us_per_chunk",
+            "µs",
+            "",
+        ),
+        (
+            f"CPU per relayed event, solved from {' and '.join(map(str, events))} events "
+            "per stream",
+            "cpu_us_per_event",
+            "µs",
+            "<= 2x nginx",
+        ),
+        ("CPU per request, same solve", "cpu_us_per_request", "µs", "<= 2x nginx"),
         ("memory per open stream, same load", "kib_per_stream", "KiB", ""),
     ]
     out = [
@@ -488,7 +508,13 @@ def report(results: dict[str, Any]) -> str:
         "## Relays under load: gloo-stream's proxy beside nginx",
         "",
         "A stamping upstream writes each token's send time into it; latency = arrival - stamp,",
-        "over a 4 s window in which every stream is open; added = through the relay - direct.",
+        f"over a {WINDOW:g} s window in which every stream is open; added = through the relay -",
+        "direct. At 10 tokens/s each of the 1,000 streams is a run of requests of N events",
+        f"each (N = {', '.join(map(str, results.get('events') or []))}), a new connection and",
+        "request as soon as one ends, so requests arrive at 1,000 x 10 / N per second; the",
+        "process CPU over the window is solved as requests x CPU per request + events x CPU",
+        "per event from each repeat's pair of runs (medians over the repeats). At 1 token/s",
+        "every stream lasts the whole window.",
         "Upstream, relay and load generator are three processes sharing the machine's two cores;",
         "each relay is one process unless said (gloo-stream: one uvicorn worker; nginx: one",
         "worker, `proxy_buffering off`; tutorial: Flask's threaded server + `requests`). Direct",
@@ -513,21 +539,28 @@ def report(results: dict[str, Any]) -> str:
     lines += [
         "",
         "![p99 latency against concurrent streams at 1 token/s](proxy_latency.png)",
-        "![CPU per relayed chunk](proxy_cpu.png)",
+        "![CPU per relayed event and per request, beside nginx](proxy_cpu.png)",
         "",
-        f"### {HEADLINE:,} streams x 10 tokens/s, every relay",
+        f"### {HEADLINE:,} streams x 10 tokens/s, every relay "
+        f"({(results.get('events') or ['?'])[0]} events per stream; CPU per event and per "
+        "request solved from both counts)",
         "",
         "| relay | p99 | added p50 | added p99 | CPU per relayed chunk | CPU ÷ nginx "
-        "| memory per stream |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| CPU per event | ÷ nginx | CPU per request | ÷ nginx | memory per stream |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    nginx_cpu = results["summary"].get("nginx", {}).get("cpu_us_per_chunk")
+    nginx = results["summary"].get("nginx", {})
     for kind in kinds:
         x = results["summary"][kind]
+        per_event, per_request = x.get("cpu_us_per_event"), x.get("cpu_us_per_request")
         lines.append(
             f"| {rl.RELAY_NAMES.get(kind, kind)} | {_ms(x['p99_ms'])} | {_ms(x['added_p50_ms'])} "
             f"| {_ms(x['added_p99_ms'])} | {_fig(x['cpu_us_per_chunk'], 'µs')} "
-            f"| {_ratio(x['cpu_us_per_chunk'], nginx_cpu)} | {_fig(x['kib_per_stream'], 'KiB')} |"
+            f"| {_ratio(x['cpu_us_per_chunk'], nginx.get('cpu_us_per_chunk'))} "
+            f"| {_fig(per_event, 'µs')} | {_ratio(per_event, nginx.get('cpu_us_per_event'))} "
+            f"| {_fig(per_request, 'µs')} "
+            f"| {_ratio(per_request, nginx.get('cpu_us_per_request'))} "
+            f"| {_fig(x['kib_per_stream'], 'KiB')} |"
         )
     lines += [
         "",
@@ -580,8 +613,10 @@ def _level_rows(runs: list[dict[str, Any]], kinds: list[str]) -> list[str]:
             if kind not in r:
                 continue
             x = r[kind]
+            n = r.get("events_per_stream")
+            each = f" x {n} ev" if n else ""
             rows.append(
-                f"| {r['streams']:,} | {rl.RELAY_NAMES.get(kind, kind)} | "
+                f"| {r['streams']:,}{each} | {rl.RELAY_NAMES.get(kind, kind)} | "
                 f"{x['p50_ms']:.1f} / {x['p99_ms']:.1f} ({d['p50_ms']:.1f} / {d['p99_ms']:.1f}) "
                 f"| {x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms "
                 f"| {_ratio(x['p99_ms'], base)} "
