@@ -119,6 +119,7 @@ class CallbackRelay:
         "_cycle",
         "_flow",
         "_loop",
+        "_response",
         "_waiter",
         "bytes",
         "chunks",
@@ -145,6 +146,7 @@ class CallbackRelay:
         self._loop = asyncio.get_running_loop()
         self._flow: Flow[None] | None = None
         self._body: Any = None
+        self._response: Any = None  # whose body ``_body`` is
         self._waiter: asyncio.Future[object] | None = None
 
     async def run(self) -> None:
@@ -182,7 +184,7 @@ class CallbackRelay:
 
     def detach(self) -> None:
         """Stop the callbacks (the stream ended, failed or was cancelled)."""
-        body, self._body = self._body, None
+        body, self._body, self._response = self._body, None, None
         if body is not None:
             body.listen(None)
 
@@ -201,13 +203,14 @@ class CallbackRelay:
                             return
                     step = next_step(flow, None)
                 elif isinstance(step, ReadSome):
-                    body = direct_body(step.response)
-                    if body is None:
-                        self._hand_over(step)  # a body only httpx can read: the task reads it
-                        return
-                    if body is not self._body:
+                    body = self._body
+                    if step.response is not self._response:  # a new response (a seam)
+                        body = direct_body(step.response)
+                        if body is None:
+                            self._hand_over(step)  # a body only httpx reads: the task does
+                            return
                         self.detach()
-                        self._body = body
+                        self._body, self._response = body, step.response
                     try:
                         data = body.read_ready()
                     except Exception as exc:  # httpx.TransportError: the flow judges it
