@@ -24,8 +24,10 @@ from typing import Any
 
 from gloo_stream.client import AsyncChatStream
 from gloo_stream.client._async import direct_body
+from gloo_stream.client._base import clock
 from gloo_stream.client._steps import Flow, ReadSome, next_step
 from gloo_stream.errors import ContentFilterError, StreamError
+from gloo_stream.protocol import CompletionProtocol
 from gloo_stream.proxy.asgi import Send
 from gloo_stream.proxy.failures import stream_failure
 from gloo_stream.proxy.relay import (
@@ -118,6 +120,7 @@ class CallbackRelay:
         "_body",
         "_cycle",
         "_flow",
+        "_lane",
         "_loop",
         "_response",
         "_waiter",
@@ -147,6 +150,7 @@ class CallbackRelay:
         self._flow: Flow[None] | None = None
         self._body: Any = None
         self._response: Any = None  # whose body ``_body`` is
+        self._lane: CompletionProtocol | None = None  # set while ``_pump`` runs the reads
         self._waiter: asyncio.Future[object] | None = None
 
     async def run(self) -> None:
@@ -161,7 +165,7 @@ class CallbackRelay:
                     return
                 if step is _DRAIN:
                     await self._drain()
-                    outcome = None  # the flow waits on after the batch it handed on
+                    outcome = _DRAIN
                 else:
                     outcome = await stream.do_step(step)  # type: ignore[arg-type]
         except BaseException:
@@ -174,7 +178,13 @@ class CallbackRelay:
     async def _next(self, outcome: object) -> object:
         """Run the flow on from ``outcome`` in the callbacks until it ends or needs the task."""
         waiter = self._waiter = self._loop.create_future()
-        self._advance(outcome)
+        if outcome is _DRAIN:  # the caller's socket drained: read on where it stopped
+            if self._lane is not None:
+                self._pump()
+            else:
+                self._advance(None)  # the flow waits on after the batch it handed on
+        else:
+            self._advance(outcome)
         try:
             return await waiter  # the end, a failure, or I/O that needs the task
         finally:
@@ -192,6 +202,7 @@ class CallbackRelay:
         """Run the flow from ``outcome`` until it waits for the body, needs the task, or ends."""
         flow = self._flow
         assert flow is not None
+        self._lane = None  # the flow moves on from its read loop, if it was in one
         try:
             step = next_step(flow, outcome)
             while step is not None:
@@ -211,6 +222,10 @@ class CallbackRelay:
                             return
                         self.detach()
                         self._body, self._response = body, step.response
+                    if step.protocol is not None:  # the flow's plain read loop: run here
+                        self._lane = step.protocol
+                        self._pump()
+                        return
                     try:
                         data = body.read_ready()
                     except Exception as exc:  # httpx.TransportError: the flow judges it
@@ -238,10 +253,45 @@ class CallbackRelay:
         waiter.set_exception(exc)
         return True
 
+    def _pump(self) -> None:
+        """The flow's read loop (``ReadSome.protocol``) run here, the flow left waiting at
+        its read: each piece fed to the protocol, its chunks written; the flow is resumed
+        only with the body's end (None, also once the protocol stopped) or its failure."""
+        body, lane = self._body, self._lane
+        assert body is not None and lane is not None
+        try:
+            while True:
+                if lane.stopped:
+                    self._advance(None)  # the flow's loop ends here as at the body's end
+                    return
+                try:
+                    data = body.read_ready()
+                except Exception as exc:  # httpx.TransportError: the flow judges it
+                    self._advance(exc)
+                    return
+                if data is None:
+                    self._advance(None)
+                    return
+                if not data:
+                    body.listen(self._on_data)  # also restarts the idle timeout
+                    return
+                if chunks := lane.feed(data, clock()):
+                    self._write(chunks)
+                    if self._cycle.flow.write_paused:
+                        self._hand_over(_DRAIN)
+                        return
+        except BaseException as exc:
+            self.detach()
+            if not self._fail(exc):  # pragma: no cover - a callback has nowhere else to raise
+                raise
+
     def _on_data(self) -> None:
         """The upstream connection's callback: more of the body, its end, or its failure."""
         body = self._body
         if body is None:
+            return
+        if self._lane is not None:
+            self._pump()
             return
         try:
             data = body.read_ready()
