@@ -275,6 +275,11 @@ class _Connection(asyncio.Protocol):
                 return None
             await self.wait(limit)
 
+    def forget_head(self) -> None:
+        """Let go of the head's headers once they were handed on (a long stream keeps its
+        connection for minutes: its headers need not be kept twice)."""
+        self._headers = []
+
     def head(self) -> tuple[int, list[tuple[bytes, bytes]]] | None:
         """The status and headers, once they have arrived."""
         return (self.status, self._headers) if self._head else None
@@ -505,6 +510,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
                 conn.close()
                 self._open.discard(conn)
                 raise
+            conn.forget_head()  # the response keeps its own copy for as long as it lives
             body = _ResponseBody(conn, self, timeouts, bounds)
             return httpx.Response(
                 status,
