@@ -387,6 +387,22 @@ left per stream; p99 at 9,000 x 1/s | ~50; 74 ms in the `make bench` run (a full
 collection in the window) | 0; 2.1 / 2.7 ms (2 runs) |
 | load generator and stamping upstream run with the collector off (benchmark only) \
 | direct p99 at 1,000 x 10/s | 24-70 ms | see the tables above |
+| issue 27: the relay inside the upstream connection's callbacks (`callback_relay.py`: \
+`data_received` drives the answer's flow and writes each read to the caller's transport, \
+the task awaits once) and relayed requests sent straight to `StreamingTransport` (no \
+httpx `send`) (3f543d4) | CPU per request / per event, solved from 50 and 500 events \
+per stream, before (d73203b) and after side by side, 2 rounds (medians) \
+| 2,065 µs / 74.5 µs | 556 µs / 60.7 µs |
+| the same | process CPU per relayed event, 50 events per stream | 122 µs | 76 µs |
+| parsed upstream URLs kept per client (b0943a9) | `build_request`, min of 3 x 20,000 \
+| 100 µs (URL as text) | 45 µs |
+| the flow's plain read loop named on its step (`ReadSome.protocol`), run by the relay \
+without resuming the flow's generators per read (6af0681) | generator resumptions per \
+upstream read | 2 (through 4 `yield from` levels) | 0 |
+| the caller's connection reports its loss (`FrontDoorProtocol.watch_disconnect`) instead \
+of a watcher task per stream (0dda3e7); the transport lets go of a head's headers once \
+httpx has them | Python allocations per open stream, 2,000 x 1/s (tracemalloc) \
+| 27.0 KiB | 25.7 KiB (watcher only) |
 
 Tried and rejected, with the figure that decided:
 
@@ -404,6 +420,11 @@ machines with cores to spare |
 `decode_lines`) | not exact: two malformed values can join into valid JSON | not built |
 | `b"x" in data` for the decoder's checks | ~150 ns each (CPython tries the operand as an \
 integer first and clears the TypeError) | `data.find(b"x") >= 0` |
+| building the upstream request as `httpx.Request` directly instead of `build_request` \
+(issue 27) | min of 3 x 20,000: 17 µs (`Request` with headers) against 45 µs \
+(`build_request` with a parsed URL), but the client's own headers must then be merged \
+by hand (httpx merges them case-insensitively, with cookies) | kept `build_request`, \
+URL parsed once |
 
 Where the rest of the CPU and memory per stream goes: `python -m benchmarks.relay_profile`,
 in the section that follows.
