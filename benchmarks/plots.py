@@ -60,9 +60,14 @@ def cpu_plot(plt: Any, results: dict[str, Any]) -> Path | None:
     each relay beside nginx; falls back to CPU per chunk when no split was measured."""
     summary = results["summary"]
     kinds = [k for k in summary if summary[k].get("cpu_us_per_event") is not None]
+    short = all(summary[k].get("cpu_us_per_short_request") is not None for k in kinds)
     panels = [
         ("cpu_us_per_event", "CPU per relayed event (µs)"),
-        ("cpu_us_per_request", "CPU per request (µs)"),
+        (
+            ("cpu_us_per_short_request", "CPU per request (µs), one-token answers")
+            if short
+            else ("cpu_us_per_request", "CPU per request (µs)")
+        ),
     ]
     if not kinds:
         kinds = [k for k in summary if summary[k].get("cpu_us_per_chunk")]
