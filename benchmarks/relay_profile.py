@@ -197,7 +197,10 @@ def report(results: dict[str, Any]) -> str:
         f"{cpu['streams']:,} streams x {cpu['tps']:g} tokens/s ({cpu['samples']:,} samples, "
         f"the process busy {busy:.0%} of the time; {pl._fig(cpu['cpu_us_per_chunk'], 'µs')} "
         "of CPU per relayed chunk in that run). Each sample counts in the layer of its "
-        "innermost frame; a system call counts under the Python frame that made it.",
+        "innermost frame; a system call counts under the Python frame that made it. py-spy "
+        "samples time in any state but waiting, so a send that wakes its reader on the same "
+        "two cores (or a moment the process is preempted in it) counts there: the µs columns "
+        "split the measured process CPU by these shares.",
         "",
         "| layer | share of samples | µs per relayed chunk |",
         "|---|---:|---:|",
