@@ -40,6 +40,12 @@ FAST_TPS, SLOW_TPS = 10.0, 1.0
 FAST_LEVELS = (1000,)  # streams at 10 tokens/s
 SLOW_LEVELS = (1000, 3000, 6000, 9000, 12000)  # streams at 1 token/s
 REPEATS = 3  # runs at the headline level (1,000 x 10 tokens/s), medians reported
+# Tokens per stream at the headline level: the first count gives the issue's figures; the
+# two together solve CPU into a part per request and a part per event.
+EVENTS = (50, 500)
+# Requests alone: one-token answers back to back on this many connections (the proxy runs
+# flat out), CPU per request = (process CPU - tokens x CPU per event) / requests.
+SHORT_SLOTS = 300
 HEADLINE = 1000
 WINDOW = 4.0  # seconds of steady state (every stream open) that are measured
 HELD_P99_MS = 50.0
@@ -111,28 +117,60 @@ def http_request(port: int, tokens: int) -> bytes:
     return head.encode() + body.encode()
 
 
-async def load(port: int, streams: int, tps: float, pid: int | None) -> dict[str, Any]:
-    """Open ``streams`` streams over the ramp; measure the window when all are open."""
+async def load(
+    port: int, streams: int, tps: float, pid: int | None, events: int | None = None
+) -> dict[str, Any]:
+    """Open ``streams`` streams over the ramp; measure the window when all are open.
+
+    ``events=None``: every stream lasts until just after the window. ``events=N``: each of
+    the ``streams`` slots runs streams of N tokens one after another (a new connection and
+    request as soon as one ends), the first ones of staggered lengths so that requests
+    arrive at a steady ``streams * tps / N`` per second; the requests begun in the window
+    are counted, so that CPU = requests x per-request + events x per-event can be solved
+    from two runs with different N (``split``).
+    """
     loop = asyncio.get_running_loop()
     ramp = ramp_for(streams)
     end_at = ramp + 1 + WINDOW  # every stream lasts until just after the window
     samples: list[tuple[int, int]] = []
+    begun: list[int] = []
     pids = rl.family(pid) if pid else []
     baseline = rl.rss_bytes(pids)
     started = time.time_ns()
     window = (started + int((ramp + 1) * 1e9), started + int((ramp + 1 + WINDOW) * 1e9))
 
-    async def one(delay: float) -> bool:
-        await asyncio.sleep(delay)
+    async def stream(tokens: int, limit: float) -> bool:
         done: asyncio.Future[bool] = loop.create_future()
-        request = http_request(port, int((end_at - delay + 1) * tps) + 1)
+        request = http_request(port, tokens)
+        begun.append(time.time_ns())
         transport, _ = await loop.create_connection(
             lambda: StreamClient(request, samples, done), "127.0.0.1", port
         )
         try:
-            return await asyncio.wait_for(done, end_at - delay + 20)
+            return await asyncio.wait_for(done, limit)
         finally:
             transport.close()
+
+    async def one(delay: float) -> bool:
+        await asyncio.sleep(delay)
+        return await stream(int((end_at - delay + 1) * tps) + 1, end_at - delay + 20)
+
+    async def slot(index: int) -> bool:
+        """Streams of ``events`` tokens back to back until the window has ended."""
+        assert events is not None
+        delay = ramp * index / streams
+        await asyncio.sleep(delay)
+        tokens = max(1, round(events * (index + 0.5) / streams))  # staggered first ends
+        stop = started + int(end_at * 1e9)
+        try:
+            while time.time_ns() < stop:
+                limit = (stop - time.time_ns()) / 1e9
+                if not await stream(tokens, max(limit, 0.001)):
+                    return False
+                tokens = events
+        except TimeoutError:
+            pass  # the window is over: the open stream is left mid-answer
+        return True
 
     async def probe() -> tuple[float, float, int]:
         await asyncio.sleep(ramp + 1)
@@ -143,21 +181,42 @@ async def load(port: int, streams: int, tps: float, pid: int | None) -> dict[str
         return cpu0, rl.cpu_seconds(pids), rss
 
     probing = asyncio.create_task(probe())
-    ok = await asyncio.gather(
-        *(one(ramp * i / streams) for i in range(streams)), return_exceptions=True
+    runs = (
+        (slot(i) for i in range(streams))
+        if events
+        else (one(ramp * i / streams) for i in range(streams))
     )
+    ok = await asyncio.gather(*runs, return_exceptions=True)
     cpu0, cpu1, rss = await probing
     lat = sorted(lat for at, lat in samples if window[0] <= at < window[1])
+    requests = sum(1 for at in begun if window[0] <= at < window[1])
     return {
         "streams": streams,
+        "events_per_stream": events,
         "completed": sum(1 for r in ok if r is True),
         "errors": sorted({type(r).__name__ for r in ok if isinstance(r, BaseException)}),
         "chunks_measured": len(lat),
+        "requests_measured": requests,
+        "cpu_seconds": cpu1 - cpu0 if pids else None,
         "p50_ms": percentile(lat, 50) / 1e6,
         "p99_ms": percentile(lat, 99) / 1e6,
         "cpu_us_per_chunk": (cpu1 - cpu0) / len(lat) * 1e6 if pids and lat else None,
         "kib_per_stream": (rss - baseline) / streams / 1024 if pids else None,
     }
+
+
+def split(short: dict[str, Any], long: dict[str, Any]) -> tuple[float, float] | None:
+    """(µs per request, µs per event) solved from two runs: CPU = requests R + events E."""
+    a = (short["requests_measured"], short["chunks_measured"], short["cpu_seconds"])
+    b = (long["requests_measured"], long["chunks_measured"], long["cpu_seconds"])
+    if a[2] is None or b[2] is None:
+        return None
+    det = a[0] * b[1] - a[1] * b[0]
+    if det == 0:
+        return None
+    per_request = (a[2] * b[1] - a[1] * b[2]) / det
+    per_event = (a[0] * b[2] - a[2] * b[0]) / det
+    return per_request * 1e6, per_event * 1e6
 
 
 def percentile(values: list[int], q: float) -> float:
@@ -168,24 +227,26 @@ def percentile(values: list[int], q: float) -> float:
     return float(values[rank])
 
 
-def through(kind: str, up: int, streams: int, tps: float, direct: dict[str, Any]) -> dict[str, Any]:
+def through(
+    kind: str, up: int, streams: int, tps: float, direct: dict[str, Any], events: int | None
+) -> dict[str, Any]:
     """One level through a fresh relay process (fresh, so its RSS growth means something)."""
     with rl.relay(kind, up) as (port, pid):
         run_async(load(port, 20, tps, None))  # warm up imports, pools and threads
-        r = run_async(load(port, streams, tps, pid))
+        r = run_async(load(port, streams, tps, pid, events))
     r["added_p50_ms"] = r["p50_ms"] - direct["p50_ms"]
     r["added_p99_ms"] = r["p99_ms"] - direct["p99_ms"]
     r["all_completed"] = r["completed"] == streams
     return r
 
 
-def level(tps: float, streams: int, kinds: list[str]) -> dict[str, Any]:
+def level(tps: float, streams: int, kinds: list[str], events: int | None = None) -> dict[str, Any]:
     """Direct, then each relay in turn, under identical load from a fresh upstream."""
     with rl.upstream(tps) as up:
-        direct = run_async(load(up, streams, tps, None))
-        out: dict[str, Any] = {"streams": streams, "direct": direct}
+        direct = run_async(load(up, streams, tps, None, events))
+        out: dict[str, Any] = {"streams": streams, "events_per_stream": events, "direct": direct}
         for kind in kinds:
-            out[kind] = through(kind, up, streams, tps, direct)
+            out[kind] = through(kind, up, streams, tps, direct, events)
             print(f"  {tps:g}/s x {streams}: {kind} {json.dumps(out[kind])}", file=sys.stderr)
     return out
 
@@ -205,8 +266,13 @@ def run(
     fast: tuple[int, ...] = FAST_LEVELS,
     slow: tuple[int, ...] = SLOW_LEVELS,
     repeats: int = REPEATS,
+    events: tuple[int, ...] = EVENTS,
 ) -> dict[str, Any]:
-    """Both paces for every relay; bounded by the levels and the file-descriptor limit."""
+    """Both paces for every relay; bounded by the levels and the file-descriptor limit.
+
+    At 10 tokens/s each repeat runs every count of ``events`` per stream in turn (A B A B),
+    and each repeat's pair of runs gives one (per-request, per-event) split per relay.
+    """
     files = rl.raise_open_files()
     started = time.monotonic()
     main_kinds = [k for k in kinds if k not in HEADLINE_ONLY]
@@ -214,8 +280,11 @@ def run(
     for streams in fast:
         for _ in range(repeats if streams == HEADLINE else 1):
             extra = [k for k in kinds if k in HEADLINE_ONLY] if streams == HEADLINE else []
-            fast_runs.append(level(FAST_TPS, streams, main_kinds + extra))
-    headline = [r for r in fast_runs if r["streams"] == HEADLINE]
+            for count in events if streams == HEADLINE else (None,):
+                fast_runs.append(level(FAST_TPS, streams, main_kinds + extra, count))
+    headline = [
+        r for r in fast_runs if r["streams"] == HEADLINE and r["events_per_stream"] == events[0]
+    ]
     summary = {
         kind: {
             key: median_of(headline, kind, key)
@@ -229,6 +298,14 @@ def run(
         }
         for kind in kinds
     }
+    for kind in kinds:
+        summary[kind].update(split_of(fast_runs, kind, events))
+    short_runs = [
+        level(FAST_TPS, SHORT_SLOTS, main_kinds, 1)
+        for _ in range(repeats if len(events) > 1 else 0)
+    ]
+    for kind in main_kinds:
+        summary[kind]["cpu_us_per_short_request"] = short_request_cpu(short_runs, kind, summary)
     slow_runs: list[dict[str, Any]] = []
     held: dict[str, int] = dict.fromkeys(main_kinds, 0)
     live = list(main_kinds)
@@ -251,12 +328,45 @@ def run(
     return {
         "fd_limit": files,
         "headline_streams": HEADLINE,
+        "events": list(events),
         "repeats": repeats,
         "fast": fast_runs,
+        "short": short_runs,
         "slow": slow_runs,
         "summary": summary,
         "held_at_1tps": held,
         "seconds": time.monotonic() - started,
+    }
+
+
+def short_request_cpu(
+    runs: list[dict[str, Any]], kind: str, summary: dict[str, Any]
+) -> float | None:
+    """Median CPU per request over the one-token runs, each token's own cost taken off."""
+    per_event = summary[kind].get("cpu_us_per_event")
+    values = (
+        [
+            (x["cpu_seconds"] * 1e6 - per_event * x["chunks_measured"]) / x["requests_measured"]
+            for r in runs
+            if (x := r.get(kind)) and x["cpu_seconds"] is not None and x["requests_measured"]
+        ]
+        if per_event is not None
+        else []
+    )
+    return statistics.median(values) if values else None
+
+
+def split_of(runs: list[dict[str, Any]], kind: str, events: tuple[int, ...]) -> dict[str, Any]:
+    """Median per-request and per-event CPU over the repeats' (short, long) pairs of runs."""
+    if len(events) < 2:
+        return {"cpu_us_per_request": None, "cpu_us_per_event": None}
+    short = [r[kind] for r in runs if r["events_per_stream"] == events[0] and kind in r]
+    long = [r[kind] for r in runs if r["events_per_stream"] == events[-1] and kind in r]
+    pairs = [x for a, b in zip(short, long, strict=False) if (x := split(a, b)) is not None]
+    return {
+        "cpu_us_per_request": statistics.median(p[0] for p in pairs) if pairs else None,
+        "cpu_us_per_event": statistics.median(p[1] for p in pairs) if pairs else None,
+        "cpu_splits": pairs,
     }
 
 
@@ -304,6 +414,22 @@ left per stream; p99 at 9,000 x 1/s | ~50; 74 ms in the `make bench` run (a full
 collection in the window) | 0; 2.1 / 2.7 ms (2 runs) |
 | load generator and stamping upstream run with the collector off (benchmark only) \
 | direct p99 at 1,000 x 10/s | 24-70 ms | see the tables above |
+| issue 27: the relay inside the upstream connection's callbacks (`callback_relay.py`: \
+`data_received` drives the answer's flow and writes each read to the caller's transport, \
+the task awaits once) and relayed requests sent straight to `StreamingTransport` (no \
+httpx `send`) (3f543d4) | CPU per request / per event, solved from 50 and 500 events \
+per stream, before (d73203b) and after side by side, 2 rounds (medians) \
+| 2,065 µs / 74.5 µs | 556 µs / 60.7 µs |
+| the same | process CPU per relayed event, 50 events per stream | 122 µs | 76 µs |
+| parsed upstream URLs kept per client (b0943a9) | `build_request`, min of 3 x 20,000 \
+| 100 µs (URL as text) | 45 µs |
+| the flow's plain read loop named on its step (`ReadSome.protocol`), run by the relay \
+without resuming the flow's generators per read (6af0681) | generator resumptions per \
+upstream read | 2 (through 4 `yield from` levels) | 0 |
+| the caller's connection reports its loss (`FrontDoorProtocol.watch_disconnect`) instead \
+of a watcher task per stream (0dda3e7); the transport lets go of a head's headers once \
+httpx has them | Python allocations per open stream, 2,000 x 1/s (tracemalloc) \
+| 27.0 KiB | 25.7 KiB (watcher only) |
 
 Tried and rejected, with the figure that decided:
 
@@ -321,6 +447,11 @@ machines with cores to spare |
 `decode_lines`) | not exact: two malformed values can join into valid JSON | not built |
 | `b"x" in data` for the decoder's checks | ~150 ns each (CPython tries the operand as an \
 integer first and clears the TypeError) | `data.find(b"x") >= 0` |
+| building the upstream request as `httpx.Request` directly instead of `build_request` \
+(issue 27) | min of 3 x 20,000: 17 µs (`Request` with headers) against 45 µs \
+(`build_request` with a parsed URL), but the client's own headers must then be merged \
+by hand (httpx merges them case-insensitively, with cookies) | kept `build_request`, \
+URL parsed once |
 
 Where the rest of the CPU and memory per stream goes: `python -m benchmarks.relay_profile`,
 in the section that follows.
@@ -356,15 +487,49 @@ def comparison(
         value: float | None = s.get(kind, {}).get(key)
         return value
 
+    events = results.get("events") or [None]
+    each = f", {events[0]} events per stream" if events[0] else ""
     rows = [
-        (f"p99 latency per event, {HEADLINE:,} streams x 10/s", "p99_ms", "ms", "<= 1.5x nginx"),
-        ("CPU per relayed event, same load", "cpu_us_per_chunk", "µs", "<= 2x nginx"),
+        (
+            f"p99 latency per event, {HEADLINE:,} streams x 10/s{each}",
+            "p99_ms",
+            "ms",
+            "<= 1.5x nginx",
+        ),
+        (
+            "CPU per relayed event, same load (process CPU / events)",
+            "cpu_us_per_chunk",
+            "µs",
+            "",
+        ),
+        (
+            f"CPU per relayed event, solved from {' and '.join(map(str, events))} events "
+            "per stream",
+            "cpu_us_per_event",
+            "µs",
+            "<= 2x nginx",
+        ),
+        ("CPU per request, same solve", "cpu_us_per_request", "µs", ""),
+        (
+            f"CPU per request, one-token answers back to back on {SHORT_SLOTS} connections "
+            "(tokens' CPU per event taken off)",
+            "cpu_us_per_short_request",
+            "µs",
+            "<= 2x nginx",
+        ),
         ("memory per open stream, same load", "kib_per_stream", "KiB", ""),
     ]
     out = [
         (name, get("nginx", k), get("proxy-before", k), get("proxy", k), u, t)
         for name, k, u, t in rows
     ]
+    if len(events) > 1:  # the same latency with fewer requests among the events
+        long = [r for r in results["fast"] if r.get("events_per_stream") == events[-1]]
+        name = f"p99 latency per event, {HEADLINE:,} streams x 10/s, {events[-1]} events per stream"
+        nginx, before, now = (
+            median_of(long, k, "p99_ms") for k in ("nginx", "proxy-before", "proxy")
+        )
+        out.insert(1, (name, nginx, before, now, "ms", "<= 1.5x nginx"))
     for streams in [r["streams"] for r in results["slow"]]:
         target = "< 50 ms" if streams == 9000 else ""
         out.append(
@@ -405,14 +570,25 @@ def report(results: dict[str, Any]) -> str:
         "## Relays under load: gloo-stream's proxy beside nginx",
         "",
         "A stamping upstream writes each token's send time into it; latency = arrival - stamp,",
-        "over a 4 s window in which every stream is open; added = through the relay - direct.",
+        f"over a {WINDOW:g} s window in which every stream is open; added = through the relay -",
+        "direct. At 10 tokens/s each of the 1,000 streams is a run of requests of N events",
+        f"each (N = {', '.join(map(str, results.get('events') or []))}), a new connection and",
+        "request as soon as one ends, so requests arrive at 1,000 x 10 / N per second; the",
+        "process CPU over the window is solved as requests x CPU per request + events x CPU",
+        "per event from each repeat's pair of runs (medians over the repeats). At 1 token/s",
+        "every stream lasts the whole window.",
         "Upstream, relay and load generator are three processes sharing the machine's two cores;",
         "each relay is one process unless said (gloo-stream: one uvicorn worker; nginx: one",
         "worker, `proxy_buffering off`; tutorial: Flask's threaded server + `requests`). Direct",
         'and every relay ran one after the other at each level, in the same run; "before" is',
-        f"the proxy's code at {rl.BEFORE} (where issue 13's relay work began), extracted from git.",
+        f"the proxy's code at {rl.BEFORE} (main when issue 27's work began), extracted from git.",
         "",
         f"### Beside nginx (headline: median of {results['repeats']} runs)",
+        "",
+        "CPU per request has two figures: solved from the runs of 50 and 500 events per",
+        "stream (it moves with whatever else the shared cores ran between those runs), and",
+        f"measured on one-token answers back to back on {SHORT_SLOTS} connections, the relay",
+        "flat out, each token's CPU per event taken off (the steadier of the two).",
         "",
         "| figure | nginx | proxy before | proxy now | now ÷ nginx | before ÷ nginx | target |",
         "|---|---:|---:|---:|---:|---:|---|",
@@ -430,27 +606,37 @@ def report(results: dict[str, Any]) -> str:
     lines += [
         "",
         "![p99 latency against concurrent streams at 1 token/s](proxy_latency.png)",
-        "![CPU per relayed chunk](proxy_cpu.png)",
+        "![CPU per relayed event and per request, beside nginx](proxy_cpu.png)",
         "",
-        f"### {HEADLINE:,} streams x 10 tokens/s, every relay",
+        f"### {HEADLINE:,} streams x 10 tokens/s, every relay "
+        f"({(results.get('events') or ['?'])[0]} events per stream; CPU per event and per "
+        "request solved from both counts)",
         "",
         "| relay | p99 | added p50 | added p99 | CPU per relayed chunk | CPU ÷ nginx "
-        "| memory per stream |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| CPU per event | ÷ nginx | CPU per request | ÷ nginx | memory per stream |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    nginx_cpu = results["summary"].get("nginx", {}).get("cpu_us_per_chunk")
+    nginx = results["summary"].get("nginx", {})
     for kind in kinds:
         x = results["summary"][kind]
+        per_event, per_request = x.get("cpu_us_per_event"), x.get("cpu_us_per_request")
         lines.append(
             f"| {rl.RELAY_NAMES.get(kind, kind)} | {_ms(x['p99_ms'])} | {_ms(x['added_p50_ms'])} "
             f"| {_ms(x['added_p99_ms'])} | {_fig(x['cpu_us_per_chunk'], 'µs')} "
-            f"| {_ratio(x['cpu_us_per_chunk'], nginx_cpu)} | {_fig(x['kib_per_stream'], 'KiB')} |"
+            f"| {_ratio(x['cpu_us_per_chunk'], nginx.get('cpu_us_per_chunk'))} "
+            f"| {_fig(per_event, 'µs')} | {_ratio(per_event, nginx.get('cpu_us_per_event'))} "
+            f"| {_fig(per_request, 'µs')} "
+            f"| {_ratio(per_request, nginx.get('cpu_us_per_request'))} "
+            f"| {_fig(x['kib_per_stream'], 'KiB')} |"
         )
+    if "proxy-2w" in kinds:
+        lines += [
+            "",
+            "`gloo-stream proxy --workers auto` starts one worker per core (2 here): the row",
+            "`2 workers` above is that, on a machine whose two cores also run the upstream and",
+            "the load generator.",
+        ]
     lines += [
-        "",
-        "`gloo-stream proxy --workers auto` starts one worker per core (2 here): the row",
-        "`2 workers` above is that, on a machine whose two cores also run the upstream and the",
-        "load generator.",
         "",
         "### Every level at 1 token/s",
         "",
@@ -497,8 +683,10 @@ def _level_rows(runs: list[dict[str, Any]], kinds: list[str]) -> list[str]:
             if kind not in r:
                 continue
             x = r[kind]
+            n = r.get("events_per_stream")
+            each = f" x {n} ev" if n else ""
             rows.append(
-                f"| {r['streams']:,} | {rl.RELAY_NAMES.get(kind, kind)} | "
+                f"| {r['streams']:,}{each} | {rl.RELAY_NAMES.get(kind, kind)} | "
                 f"{x['p50_ms']:.1f} / {x['p99_ms']:.1f} ({d['p50_ms']:.1f} / {d['p99_ms']:.1f}) "
                 f"| {x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms "
                 f"| {_ratio(x['p99_ms'], base)} "
@@ -515,13 +703,15 @@ def main() -> None:
     parser.add_argument("--fast", default=",".join(map(str, FAST_LEVELS)))
     parser.add_argument("--slow", default=",".join(map(str, SLOW_LEVELS)))
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--events", default=",".join(map(str, EVENTS)))
     args = parser.parse_args()
 
     def ints(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x)
 
     kinds = tuple(k for k in args.relays.split(",") if k)
-    json.dump(run(kinds, ints(args.fast), ints(args.slow), args.repeats), sys.stdout, indent=2)
+    results = run(kinds, ints(args.fast), ints(args.slow), args.repeats, ints(args.events))
+    json.dump(results, sys.stdout, indent=2)
     print()
 
 

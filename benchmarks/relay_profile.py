@@ -7,6 +7,9 @@ the relay, the stream's runner, the event loop itself). py-spy sees Python frame
 system call shows under the Python frame that made it, time in uvloop's C code under the
 loop's own frame.
 
+The request path: the same sampling over short answers (two events each) back to back, so
+that what the proxy does once per request is most of what it does.
+
 Memory: tracemalloc in the proxy process (started from a ``sitecustomize`` the benchmark
 writes), a snapshot before the load and one with 2,000 streams at 1 token/s open; the
 difference per stream, by the package or module that allocated it.
@@ -34,17 +37,31 @@ from benchmarks import relays as rl
 from benchmarks.simproc import free_port
 
 CPU_STREAMS, CPU_TPS, SAMPLE_RATE = 1000, 10.0, 200
+# The request path: short answers back to back (two events each), so that what the proxy
+# does once per request is most of what it does.
+REQUEST_STREAMS, REQUEST_EVENTS = 300, 2
 MEM_STREAMS, MEM_TPS = 2000, 1.0
 
-# Innermost-frame rules, first match wins: (layer, a piece of the frame's file path).
+# Innermost-frame rules, first match wins: (layer, a piece of the frame: its function and
+# file path, as py-spy writes them).
 LAYERS = [
-    ("uvicorn: the response's writes (the send system call within)", "uvicorn/"),
+    (
+        "the caller's writes, one per upstream read (the send system call within)",
+        "CallbackRelay._write (",
+    ),
+    ("the upstream transport: connect, request write", "StreamingTransport._connect ("),
+    ("the upstream transport: connect, request write", "_Connection.begin ("),
+    ("uvicorn: connections, request parsing, the response head", "uvicorn/"),
+    ("prometheus_client (metrics)", "prometheus_client/"),
     ("the upstream transport: socket reads, HTTP parsing, the idle timer", "client/transport.py"),
     ("SSE + chunk decoding, accumulation", "gloo_stream/sse.py"),
     ("SSE + chunk decoding, accumulation", "gloo_stream/wire.py"),
     ("SSE + chunk decoding, accumulation", "gloo_stream/protocol.py"),
     ("SSE + chunk decoding, accumulation", "gloo_stream/accumulate.py"),
-    ("the relay: framing, send, heartbeats, the endpoint", "gloo_stream/proxy/"),
+    ("secret redaction of relayed events (StreamScrubber)", "gloo_stream/redaction.py"),
+    ("the relay: framing, send, heartbeats", "gloo_stream/proxy/callback_relay.py"),
+    ("the relay: framing, send, heartbeats", "gloo_stream/proxy/relay.py"),
+    ("the endpoint: admission, body, accounting, log line", "gloo_stream/proxy/"),
     ("the stream's runner (flow steps, answer course)", "gloo_stream/client/"),
     ("httpx (request and response objects)", "httpx/"),
     ("asyncio's Python code (futures, tasks, locks)", "asyncio/"),
@@ -75,21 +92,24 @@ def layer_of(stack: list[str]) -> str:
     return OTHER
 
 
-def cpu_profile() -> dict[str, Any]:
-    """Samples per layer over the window of one 1,000 x 10/s run through the proxy."""
+def cpu_profile(
+    streams: int = CPU_STREAMS, events: int | None = None, tps: float = CPU_TPS
+) -> dict[str, Any]:
+    """Samples per layer over the window of one run through the proxy: ``streams`` x
+    ``tps``, each stream lasting the window (``events=None``) or runs of ``events``."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not os.access(spy, os.X_OK):
         raise SystemExit("relay_profile needs py-spy: run `make bench` (installs the bench extras)")
-    with tempfile.TemporaryDirectory(prefix="bench-spy-") as tmp, rl.upstream(CPU_TPS) as up:
+    with tempfile.TemporaryDirectory(prefix="bench-spy-") as tmp, rl.upstream(tps) as up:
         out = Path(tmp) / "raw.txt"
         with rl.relay("proxy", up) as (port, pid):
-            pl.run_async(pl.load(port, 20, CPU_TPS, None))  # warm up, as the load test does
-            start_in = pl.ramp_for(CPU_STREAMS) + 1
+            pl.run_async(pl.load(port, 20, tps, None))  # warm up, as the load test does
+            start_in = pl.ramp_for(streams) + 1
             args = [spy, "record", "-r", str(SAMPLE_RATE), "-d", str(int(pl.WINDOW))]
             args += ["-p", str(pid), "-f", "raw", "-o", str(out), "--nonblocking"]
             timer = threading.Timer(start_in, subprocess.run, [args], {"capture_output": True})
             timer.start()
-            result = pl.run_async(pl.load(port, CPU_STREAMS, CPU_TPS, pid))
+            result = pl.run_async(pl.load(port, streams, tps, pid, events))
             timer.join()
         counts: collections.Counter[str] = collections.Counter()
         for line in out.read_text().splitlines() if out.exists() else []:
@@ -97,8 +117,12 @@ def cpu_profile() -> dict[str, Any]:
             counts[layer_of(stack.split(";"))] += int(n)
     possible = SAMPLE_RATE * pl.WINDOW
     return {
-        "streams": CPU_STREAMS,
-        "tps": CPU_TPS,
+        "streams": streams,
+        "events_per_stream": events,
+        "requests": result["requests_measured"],
+        "chunks": result["chunks_measured"],
+        "cpu_seconds": result["cpu_seconds"],
+        "tps": tps,
         "samples": sum(counts.values()),
         "possible_samples": possible,
         "layers": dict(counts.most_common()),
@@ -154,7 +178,11 @@ def memory_profile() -> dict[str, Any]:
 def run() -> dict[str, Any]:
     """Both profiles."""
     rl.raise_open_files()
-    return {"cpu": cpu_profile(), "memory": memory_profile()}
+    return {
+        "cpu": cpu_profile(),
+        "requests": cpu_profile(REQUEST_STREAMS, REQUEST_EVENTS),
+        "memory": memory_profile(),
+    }
 
 
 def report(results: dict[str, Any]) -> str:
@@ -169,7 +197,10 @@ def report(results: dict[str, Any]) -> str:
         f"{cpu['streams']:,} streams x {cpu['tps']:g} tokens/s ({cpu['samples']:,} samples, "
         f"the process busy {busy:.0%} of the time; {pl._fig(cpu['cpu_us_per_chunk'], 'µs')} "
         "of CPU per relayed chunk in that run). Each sample counts in the layer of its "
-        "innermost frame; a system call counts under the Python frame that made it.",
+        "innermost frame; a system call counts under the Python frame that made it. py-spy "
+        "samples time in any state but waiting, so a send that wakes its reader on the same "
+        "two cores (or a moment the process is preempted in it) counts there: the µs columns "
+        "split the measured process CPU by these shares.",
         "",
         "| layer | share of samples | µs per relayed chunk |",
         "|---|---:|---:|",
@@ -177,6 +208,22 @@ def report(results: dict[str, Any]) -> str:
     per_chunk = cpu["cpu_us_per_chunk"] or 0.0
     for name, n in cpu["layers"].items():
         lines.append(f"| {name} | {n / total:.0%} | {per_chunk * n / total:.0f} |")
+    req = results.get("requests")
+    if req and req["requests"]:
+        req_total = req["samples"] or 1
+        per_request = (req["cpu_seconds"] or 0.0) / req["requests"] * 1e6
+        lines += [
+            "",
+            f"The request path: the same sampling over runs of {req['events_per_stream']}-event "
+            f"answers back to back on {req['streams']:,} connections ({req['requests']:,} "
+            f"requests and {req['chunks']:,} events in the window, "
+            f"{pl._fig(per_request, 'µs')} of CPU per request, events included):",
+            "",
+            "| layer | share of samples | µs per request |",
+            "|---|---:|---:|",
+        ]
+        for name, n in req["layers"].items():
+            lines.append(f"| {name} | {n / req_total:.0%} | {per_request * n / req_total:.0f} |")
     lines += [
         "",
         f"Memory: tracemalloc in the proxy, {mem['streams']:,} streams at 1 token/s open, "

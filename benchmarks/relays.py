@@ -30,7 +30,7 @@ from pathlib import Path
 from benchmarks.simproc import free_port
 
 PATH = "/api/stream"
-BEFORE = "b7505b8"  # main when issue 13's relay work began (the layout of issue 12 in place)
+BEFORE = "d73203b"  # main when issue 27 began (continuation, redaction, bounds all landed)
 # Open files for the benchmark and everything it starts (inherited): room for levels above
 # 9,000 streams, where a relay holds two descriptors per stream.
 OPEN_FILES = 65536
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent  # where ``python -m benchmarks.*`
 RELAY_NAMES = {
     "proxy": "gloo-stream proxy",
     "proxy-2w": "gloo-stream proxy, 2 workers",
-    "proxy-before": "gloo-stream proxy before issue 13",
+    "proxy-before": "gloo-stream proxy before issue 27",
     "proxy-asyncio": "gloo-stream proxy (asyncio + h11)",
     "nginx": "nginx",
     "tutorial": "tutorial relay",

@@ -345,7 +345,8 @@ class StreamBase(Generic[ClientT]):
             elif self._splicer is not None:
                 yield from self._read_spliced(response, protocol, self._splicer)
             else:
-                more = ReadSome(response)
+                # The loop ``ReadSome.protocol`` stands for: a runner may run it itself.
+                more = ReadSome(response, protocol)
                 while not protocol.stopped and (data := (yield more)) is not None:
                     if chunks := protocol.feed(data, clock()):
                         yield chunks

@@ -128,6 +128,9 @@ class ClientBase(Generic[HttpT]):
         self.clock: Clock = clock if clock is not None else time.perf_counter
         self._sleep = sleep  # None: the twin's own (time.sleep, asyncio.sleep)
         self._owns_http = http_client is None
+        # Parsed URLs by text: httpx parses a URL given as text on every request (about
+        # half of building one), and a client sends to the same two or three URLs.
+        self._urls: dict[str, httpx.URL] = {}
         self._http: HttpT = http_client if http_client is not None else self._new_pool()
 
     def _new_pool(self) -> HttpT:
@@ -175,12 +178,20 @@ class ClientBase(Generic[HttpT]):
             url, auth = fallback.url, fallback.auth
         request = self._http.build_request(
             "POST",
-            url,
+            self._parsed(url),
             content=msgspec.json.encode(body),
             headers={**self.headers, **headers} if headers else self.headers,
             timeout=self.timeout,
         )
         return request, auth
+
+    def _parsed(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= 16:  # the configured URLs: a handful, never unbounded
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     def reconnect_request(
         self, url: str, last_event_id: str

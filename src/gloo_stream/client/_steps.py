@@ -54,6 +54,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from gloo_stream.protocol import CompletionProtocol
 from gloo_stream.wire import ChatCompletionChunk
 
 __all__ = [
@@ -100,9 +101,18 @@ class ReadAll:
 
 @dataclass(frozen=True, slots=True)
 class ReadSome:
-    """Read the next piece of ``response``'s body; reply: the bytes, or None at its end."""
+    """Read the next piece of ``response``'s body; reply: the bytes, or None at its end.
+
+    ``protocol``, when given, says the flow is in its plain read loop: it feeds each piece to
+    ``protocol`` (``feed(data, clock())``, ``client._base.clock``), hands on the chunks that
+    completed, and reads on until the body ends or ``protocol.stopped``. A runner may run
+    that loop itself without resuming the flow, and resume it only with the body's end
+    (None; also once ``protocol.stopped``) or the read's failure: the flow goes on exactly
+    as if each piece had been sent in. A runner that ignores it sends every piece in.
+    """
 
     response: httpx.Response
+    protocol: CompletionProtocol | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,8 +40,12 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Attach the key."""
-        request.headers["Authorization"] = self._header
+        self.sign(request)
         yield request
+
+    def sign(self, request: httpx.Request) -> None:
+        """Attach the key to ``request`` (the whole flow: no response is ever looked at)."""
+        request.headers["Authorization"] = self._header
 
     def __repr__(self) -> str:
         return "BearerAuth(token=***)"

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httptools
@@ -58,6 +58,7 @@ class _Connection(asyncio.Protocol):
         "_delimited",
         "_head",
         "_headers",
+        "_listener",
         "_parser",
         "_paused",
         "_timer",
@@ -81,6 +82,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._parser: Any = None
         self._waiter: asyncio.Future[None] | None = None
+        # A reader that takes the body inside the callbacks (``_ResponseBody.listen``).
+        self._listener: Callable[[], None] | None = None
         # One idle timer per connection, re-armed only when it fires (see wait()).
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -220,15 +223,46 @@ class _Connection(asyncio.Protocol):
 
     def _check_idle(self) -> None:
         self._timer = None
-        waiter, limit = self._waiter, self._wait_limit
-        if waiter is None or waiter.done() or limit is None:
+        waiter, limit, listener = self._waiter, self._wait_limit, self._listener
+        idle = waiter is not None and not waiter.done()
+        if not (idle or listener is not None) or limit is None:
             return  # not waiting now: the next wait arms a timer again
         loop = asyncio.get_running_loop()
         deadline = self._waiting_since + limit
-        if loop.time() >= deadline:
-            waiter.set_exception(httpx.ReadTimeout("timed out waiting for the upstream"))
-        else:
+        if loop.time() < deadline:
             self._arm(loop, deadline)
+        elif waiter is not None and idle:
+            waiter.set_exception(httpx.ReadTimeout("timed out waiting for the upstream"))
+        elif listener is not None:
+            # The listener reads the error as the body's next outcome; the connection is
+            # not reused after it.
+            self.error = httpx.ReadTimeout("timed out waiting for the upstream")
+            self._listener = None
+            listener()
+
+    def listen(self, listener: Callable[[], None] | None, limit: float | None) -> None:
+        """Call ``listener`` when more arrives or the connection ends (None: stop calling).
+
+        The callback twin of ``wait``: the same idle timer applies, ``limit`` counted from
+        now, and a wait that lasts ``limit`` makes ``error`` a ``httpx.ReadTimeout``.
+        """
+        self._listener = listener
+        if listener is not None and limit is not None:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            self._wait_limit, self._waiting_since = limit, now
+            if self._timer is None or self._timer_at > now + limit:
+                self._arm(loop, now + limit)
+
+    def take_ready(self) -> bytes | None:
+        """The body bytes buffered now (b"" when none yet), None at its end; raises its error."""
+        if self.body:
+            return self.take()
+        if self.error is not None:
+            raise _fresh(self.error)
+        if self.complete:
+            return None
+        return b""
 
     async def read_some(self, limit: float | None) -> bytes | None:
         """The body bytes that arrived since the last call (waiting for some), None at its end."""
@@ -241,12 +275,18 @@ class _Connection(asyncio.Protocol):
                 return None
             await self.wait(limit)
 
+    def forget_head(self) -> None:
+        """Let go of the head's headers once they were handed on (a long stream keeps its
+        connection for minutes: its headers need not be kept twice)."""
+        self._headers = []
+
     def head(self) -> tuple[int, list[tuple[bytes, bytes]]] | None:
         """The status and headers, once they have arrived."""
         return (self.status, self._headers) if self._head else None
 
     def close(self) -> None:
         """Drop the connection now."""
+        self._listener = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -260,6 +300,9 @@ class _Connection(asyncio.Protocol):
         self.close()
 
     def _wake(self) -> None:
+        if self._listener is not None:
+            self._listener()
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -370,6 +413,46 @@ class _ResponseBody(httpx.AsyncByteStream):
             if data:
                 return data
 
+    def read_ready(self) -> bytes | None:
+        """The body bytes that arrived and were not read yet (b"" for none), None at its end.
+
+        ``read_some`` without the wait, for a reader inside the event loop's callbacks
+        (``listen`` says when to call again); the same bounds and errors.
+        """
+        conn = self._conn
+        if conn is None:
+            return None
+        bounds = self._bounds
+        while True:
+            data = b"" if bounds.pending else conn.take_ready()
+            if data is None:
+                return None
+            try:
+                data = bounds.decode(data)
+                if data:
+                    bounds.check(data)
+            except httpx.RemoteProtocolError:
+                conn.error = httpx.RemoteProtocolError("response abandoned past a bound")
+                conn.close()  # the rest is not read: the connection is not reused
+                raise
+            if data or not bounds.pending:
+                return data
+
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Have ``listener`` called when more of the body arrives, or it ends or fails, under
+        the read timeout; None: no more calls."""
+        if self._conn is not None:
+            self._conn.listen(listener, self._timeouts.get("read") if listener else None)
+
+    def pause(self, paused: bool) -> None:
+        """Stop (True) or restart reading the socket: the reader's own reader fell behind."""
+        transport = self._conn.transport if self._conn is not None else None
+        if transport is not None and not transport.is_closing():
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -427,6 +510,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
                 conn.close()
                 self._open.discard(conn)
                 raise
+            conn.forget_head()  # the response keeps its own copy for as long as it lives
             body = _ResponseBody(conn, self, timeouts, bounds)
             return httpx.Response(
                 status,

@@ -1,10 +1,11 @@
 """Relaying one upstream answer to one caller, and stopping it when the caller goes away.
 
-Each stream has a ``StreamControl``: a watcher task waits on the ASGI ``receive`` for the
-caller's disconnect (uvicorn's ``send`` silently drops bytes to a closed socket, and while
-the upstream is still thinking nothing is being sent at all, so only ``receive`` can tell)
-and cancels the relaying task at once, which closes the upstream response and releases its
-connection. The same watcher sends heartbeat comments while the upstream is silent.
+Each stream has a ``StreamControl``: it learns of the caller's disconnect from the caller's
+connection itself (the proxy's front door, ``FrontDoorProtocol.watch_disconnect``) or else
+from a watcher task waiting on the ASGI ``receive`` (uvicorn's ``send`` silently drops
+bytes to a closed socket, and while the upstream is still thinking nothing is being sent at
+all), and cancels the relaying task at once, which closes the upstream response and
+releases its connection. Its timer sends heartbeat comments while the upstream is silent.
 ``ActiveStreams`` knows every open stream so shutdown can drain them.
 
 Events are relayed as the upstream sent them: the event data (the chunk's JSON text, kept
@@ -36,6 +37,7 @@ __all__ = [
     "StreamControl",
     "StreamStopped",
     "end_with",
+    "frame_chunk",
     "relay_chunks",
     "seam_comment",
 ]
@@ -61,9 +63,11 @@ class StreamStopped(Exception):  # noqa: N818 - a signal, not an error
 class StreamControl:
     """One stream's link to the outside: disconnect watch, heartbeats and shutdown.
 
-    One task per stream waits on ``receive`` (nothing else can tell that the caller left)
-    and a loop timer checks for idleness once per heartbeat interval, so an open stream
-    costs one task and one timer, not a task per wait. Everything sent on the stream goes
+    On the proxy's own front door the caller's connection says when it is lost
+    (``FrontDoorProtocol.watch_disconnect``); behind any other ``send`` one task per stream
+    waits on ``receive`` (nothing else can tell that the caller left). A loop timer checks
+    for idleness once per heartbeat interval, so an open stream costs one timer (and at
+    most one task), not a task per wait. Everything sent on the stream goes
     through ``start_response``, ``send_body`` and ``send_last``, so this class alone keeps the flags
     the heartbeat reads (``headers_sent``, ``sending``, ``last_send``).
     """
@@ -71,6 +75,7 @@ class StreamControl:
     __slots__ = (
         "_beat",
         "_loop",
+        "_protocol",
         "_send",
         "_task",
         "_timer",
@@ -96,13 +101,18 @@ class StreamControl:
         self._beat: asyncio.Task[None] | None = None
         self._send: Send | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._protocol: Any = None  # the caller's connection, when it tells of its loss
 
     def watch_caller(self, receive: Receive, send: Send) -> None:
         """Begin watching for the caller's disconnect (call after the body was read)."""
         loop = self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
-        self._watcher = loop.create_task(self._watch(receive))
+        protocol = _caller_protocol(send)
+        if protocol is not None and protocol.watch_disconnect(self._caller_left):
+            self._protocol = protocol  # told by the connection itself: no task per stream
+        else:
+            self._watcher = loop.create_task(self._watch(receive))
         self._timer = loop.call_later(self.heartbeat, self._tick)
 
     async def start_response(self, headers: Headers) -> None:
@@ -147,7 +157,12 @@ class StreamControl:
                 task.cancel()
         if self._timer is not None:
             self._timer.cancel()
-        self._watcher = self._beat = self._timer = None
+        if self._protocol is not None:
+            self._protocol.watch_disconnect(None)  # and no cycle left between the two
+        self._watcher = self._beat = self._timer = self._protocol = None
+
+    def _caller_left(self) -> None:
+        self.stop("disconnect")
 
     def stopped(self) -> StreamStopped:
         """Why the stream was cancelled: by us (caller left, drain), else by the server.
@@ -195,6 +210,14 @@ class StreamControl:
             await self._send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
         except (OSError, RuntimeError):
             return  # the response ended under us: nothing left to keep alive
+
+
+def _caller_protocol(send: Send) -> Any:
+    """The caller's connection behind uvicorn's ``send`` when it can report its own loss
+    (``FrontDoorProtocol.watch_disconnect``); None for any other ``send``."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    protocol = transport.get_protocol() if transport is not None else None
+    return protocol if hasattr(protocol, "watch_disconnect") else None
 
 
 class ActiveStreams:
@@ -279,10 +302,10 @@ async def relay_chunks(
     try:
         async for batch in stream.batches():
             if scrub is None:
-                frames = [frame for chunk in batch if (frame := _frame(chunk, usage_chunk))]
+                frames = [frame for chunk in batch if (frame := frame_chunk(chunk, usage_chunk))]
             else:
                 frames = scrub.relay(
-                    [(c.content, f) for c in batch if (f := _frame(c, usage_chunk))]
+                    [(c.content, f) for c in batch if (f := frame_chunk(c, usage_chunk))]
                 )
             if not frames:
                 continue
@@ -313,7 +336,7 @@ async def relay_chunks(
     await control.send_last(tail)
 
 
-def _frame(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
+def frame_chunk(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
     """The chunk as the event to relay: the data the upstream sent, framed again; b"" for none.
 
     An error report is not relayed (finish() raises it, and it is sent as ours); nor is the

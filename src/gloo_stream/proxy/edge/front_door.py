@@ -91,6 +91,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._over_cap = False
         self._discarding = False  # refused: what the client still sends is dropped
         self._dropped = 0
+        self._lost_listener: Callable[[], None] | None = None
 
     # Connection events
 
@@ -112,9 +113,26 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._arm(self.limits.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the connection's timer with the connection."""
+        """Forget the connection's timer with the connection; tell a stream watching it."""
         self._cancel_deadline()
         super().connection_lost(exc)
+        listener, self._lost_listener = self._lost_listener, None
+        if listener is not None:
+            listener()
+
+    def watch_disconnect(self, listener: Callable[[], None] | None) -> bool:
+        """Have ``listener`` called once if the caller's connection is lost (None: stop).
+
+        The callback twin of waiting on ASGI ``receive`` for ``http.disconnect``, without a
+        task per stream (``StreamControl.watch_caller``). False, and nothing registered,
+        when the connection is already lost or closing.
+        """
+        if listener is not None:
+            cycle = self.cycle
+            if cycle is None or cycle.disconnected or self.transport.is_closing():
+                return False
+        self._lost_listener = listener
+        return True
 
     def data_received(self, data: bytes) -> None:
         """Parse what arrived, then hold the request to its limits."""

@@ -23,6 +23,7 @@ from gloo_stream.client import AsyncChatStream, AsyncGlooClient
 from gloo_stream.errors import ContentFilterError, GlooError, StreamError
 from gloo_stream.proxy import failures
 from gloo_stream.proxy.asgi import NOSNIFF, Headers, Receive, Scope, Send, header, respond
+from gloo_stream.proxy.callback_relay import relay_answer
 from gloo_stream.proxy.failures import (
     SHUTDOWN,
     ProxyFailure,
@@ -36,7 +37,7 @@ from gloo_stream.proxy.policy.accounting import Answer, ask_for_usage, reservati
 from gloo_stream.proxy.policy.limits import admit_request
 from gloo_stream.proxy.policy.limits.budget import Reservation
 from gloo_stream.proxy.policy.upstream_answer import not_an_answer
-from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with, relay_chunks
+from gloo_stream.proxy.relay import RelayStats, StreamControl, StreamStopped, end_with
 from gloo_stream.proxy.resume import ResumableAnswer
 from gloo_stream.proxy.routes.body_admission import read_json_body, upstream_body
 from gloo_stream.proxy.routes.openai_dialect import completion_body, translate_request
@@ -304,10 +305,11 @@ class CompletionExchange:
         stream_id = () if resumable is None else ((b"x-stream-id", resumable.stream_id.encode()),)
         await control.start_response(self.headers(*SSE_HEADERS, *stream_id))
         self.record.status = 200
-        await relay_chunks(
+        await relay_answer(
             stream,
             control,
             self.stats,
+            self.send if resumable is None else None,  # a resumable answer keeps its send
             done_event=self.openai,
             redactor=state.redactor(),
             usage_chunk=self.wants_usage,
