@@ -60,10 +60,11 @@ def _encodings(secret: str) -> set[str]:
 class Redactor:
     """Replaces every one of a set of secrets, in each form it travels in, by ``[redacted]``."""
 
-    __slots__ = ("_pattern", "_secrets")
+    __slots__ = ("_pattern", "_scrub", "_secrets")
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._secrets = frozenset(s for s in secrets if s)
+        self._scrub: _ScrubPatterns | None = None  # built by the first StreamScrubber
         forms = {form for s in self._secrets for form in _encodings(s) if form}
         # Longest first, so a secret containing another is replaced whole.
         ordered = sorted(forms, key=lambda form: (-len(form), form))
@@ -206,18 +207,15 @@ class StreamScrubber:
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
-        forms = sorted(
-            {f for s in redactor._secrets for f in _encodings(s) | {s} if f},
-            key=lambda f: (-len(f), f),
-        )
-        self._bytes = re.compile(b"|".join(re.escape(f.encode()) for f in forms)) if forms else None
-        self._heads: dict[str, list[str]] = {}
-        for form in forms:
-            if len(form) > _MIN_HELD:
-                self._heads.setdefault(form[:_MIN_HELD], []).append(form)
-        heads = sorted(self._heads)
-        self._head_pattern = re.compile("|".join(map(re.escape, heads))) if heads else None
-        self._longest = max((len(f) for f in forms), default=1)
+        # The patterns are the redactor's, built once: compiling them for every stream cost
+        # about 37 µs per request (issue 27's request-path profile).
+        patterns = redactor._scrub
+        if patterns is None:
+            patterns = redactor._scrub = _ScrubPatterns.build(redactor._secrets)
+        self._bytes = patterns.bytes_pattern
+        self._heads = patterns.heads
+        self._head_pattern = patterns.head_pattern
+        self._longest = patterns.longest
         self._tail = ""  # the last characters of content already relayed
         self._held: list[bytes] = []
         self._held_text = ""
@@ -300,3 +298,37 @@ def _with_content(frame: bytes, text: str) -> bytes | None:
     except (msgspec.DecodeError, KeyError, IndexError, TypeError):
         return None
     return b"data: " + msgspec.json.encode(chunk) + b"\n\n"
+
+
+class _ScrubPatterns:
+    """What a ``StreamScrubber`` searches with, built once per set of secrets."""
+
+    __slots__ = ("bytes_pattern", "head_pattern", "heads", "longest")
+
+    def __init__(
+        self,
+        bytes_pattern: re.Pattern[bytes] | None,
+        heads: dict[str, list[str]],
+        head_pattern: re.Pattern[str] | None,
+        longest: int,
+    ) -> None:
+        self.bytes_pattern = bytes_pattern
+        self.heads = heads
+        self.head_pattern = head_pattern
+        self.longest = longest
+
+    @classmethod
+    def build(cls, secrets: frozenset[str]) -> _ScrubPatterns:
+        """Every form of every secret, longest first; the first characters of each."""
+        forms = sorted(
+            {f for s in secrets for f in _encodings(s) | {s} if f},
+            key=lambda f: (-len(f), f),
+        )
+        found = re.compile(b"|".join(re.escape(f.encode()) for f in forms)) if forms else None
+        heads: dict[str, list[str]] = {}
+        for form in forms:
+            if len(form) > _MIN_HELD:
+                heads.setdefault(form[:_MIN_HELD], []).append(form)
+        ordered = sorted(heads)
+        head_pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        return cls(found, heads, head_pattern, max((len(f) for f in forms), default=1))

@@ -15,6 +15,7 @@ from gloo_stream.redaction import (
     REASON_LIMIT,
     REDACTED,
     Redactor,
+    StreamScrubber,
     basic_credential,
     sanitize_reason,
     upstream_reason,
@@ -136,3 +137,19 @@ def test_auth_objects_name_their_secrets() -> None:
     assert basic == basic_credential("cid", "client-secret-1")
     for secret in ("client-secret-1", basic, TOKEN):
         assert redactor.text(f"[{secret}]") == f"[{REDACTED}]"
+
+
+def test_scrubbers_share_their_redactors_patterns_and_a_new_secret_gets_new_ones() -> None:
+    redactor = Redactor(["sk-live-0123456789abcdef"])
+    first, second = StreamScrubber(redactor), StreamScrubber(redactor)
+    assert first._heads is second._heads  # built once per redactor, not per stream
+    frame = b'data: {"choices":[{"delta":{"content":"key sk-live-0123456789abcdef"}}]}\n\n'
+    for scrubber in (first, second):
+        sent = b"".join(scrubber.relay([("key sk-live-0123456789abcdef", frame)]))
+        assert b"sk-live-0123456789abcdef" not in sent
+        assert b"[redacted]" in sent
+    wider = redactor.with_secrets(["tok-9876543210"])
+    later = StreamScrubber(wider)
+    assert later._heads is not first._heads
+    frame = b'data: {"choices":[{"delta":{"content":"tok-9876543210"}}]}\n\n'
+    assert b"tok-9876543210" not in b"".join(later.relay([("tok-9876543210", frame)]))
