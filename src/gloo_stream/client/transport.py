@@ -402,15 +402,7 @@ class _ResponseBody(httpx.AsyncByteStream):
             data = b"" if bounds.pending else await conn.read_some(self._timeouts.get("read"))
             if data is None:
                 return None
-            try:
-                data = bounds.decode(data)
-                if data:
-                    bounds.check(data)
-            except httpx.RemoteProtocolError:
-                conn.error = httpx.RemoteProtocolError("response abandoned past a bound")
-                conn.close()  # the rest is not read: the connection is not reused
-                raise
-            if data:
+            if data := self._within_bounds(conn, data):
                 return data
 
     def read_ready(self) -> bytes | None:
@@ -427,16 +419,23 @@ class _ResponseBody(httpx.AsyncByteStream):
             data = b"" if bounds.pending else conn.take_ready()
             if data is None:
                 return None
-            try:
-                data = bounds.decode(data)
-                if data:
-                    bounds.check(data)
-            except httpx.RemoteProtocolError:
-                conn.error = httpx.RemoteProtocolError("response abandoned past a bound")
-                conn.close()  # the rest is not read: the connection is not reused
-                raise
+            data = self._within_bounds(conn, data)
             if data or not bounds.pending:
                 return data
+
+    def _within_bounds(self, conn: _Connection, data: bytes) -> bytes:
+        """``data`` decompressed and checked against the bounds (event size, expanded bytes);
+        past one, the connection is closed (never reused) and the error raised."""
+        bounds = self._bounds
+        try:
+            data = bounds.decode(data)
+            if data:
+                bounds.check(data)
+        except httpx.RemoteProtocolError:
+            conn.error = httpx.RemoteProtocolError("response abandoned past a bound")
+            conn.close()  # the rest is not read: the connection is not reused
+            raise
+        return data
 
     def listen(self, listener: Callable[[], None] | None) -> None:
         """Have ``listener`` called when more of the body arrives, or it ends or fails, under

@@ -4,11 +4,12 @@
 answer's flow a step, and awaits an ASGI ``send``. Here the upstream connection's
 ``data_received`` drives the same flow (``AsyncChatStream.flow``) itself: the read is
 decoded (the ``CompletionProtocol`` decides where the answer ends and what is a failure),
-framed exactly as ``relay_chunks`` frames it (``frame_chunk``, ``seam_comment``, the
-``StreamScrubber``), and written with one ``write`` to the caller's transport, framed as
-uvicorn frames a chunked body. The relaying task awaits once for the end, and wakes only
-when the flow asks for other I/O (a new request: a continued answer, a retry's wait) or the
-caller's socket is full (it waits for it to drain with the upstream's reading paused).
+framed exactly as ``relay_chunks`` frames it (the same ``frame_batch``: each event, the
+``StreamScrubber``, a seam's comment), and written with one ``write`` to the caller's
+transport, framed as uvicorn frames a chunked body. The relaying task awaits once for the
+end, and wakes only when the flow asks for other I/O (a new request: a continued answer, a
+retry's wait) or the caller's socket is full (it waits for it to drain with the upstream's
+reading paused).
 
 The end goes through ``StreamControl.send_last`` as before, so uvicorn completes the
 response itself. Used when the caller is on uvicorn's httptools protocol with a chunked
@@ -34,9 +35,8 @@ from gloo_stream.proxy.relay import (
     DONE_EVENT,
     RelayStats,
     StreamControl,
-    frame_chunk,
+    frame_batch,
     relay_chunks,
-    seam_comment,
 )
 from gloo_stream.redaction import NO_SECRETS, Redactor, StreamScrubber
 from gloo_stream.wire import ChatCompletionChunk
@@ -303,19 +303,10 @@ class CallbackRelay:
 
     def _write(self, batch: list[ChatCompletionChunk]) -> None:
         """The batch's events, framed as ``relay_chunks`` frames them, in one write."""
-        usage_chunk = self.usage_chunk
-        if self.scrub is None:
-            frames = [frame for chunk in batch if (frame := frame_chunk(chunk, usage_chunk))]
-        else:
-            frames = self.scrub.relay(
-                [(c.content, f) for c in batch if (f := frame_chunk(c, usage_chunk))]
-            )
-        if not frames:
+        count, data = frame_batch(batch, self.usage_chunk, self.scrub)
+        if not count:
             return
-        if batch[0].gloo_continuation is not None:  # the first chunk after a seam
-            frames[0] = seam_comment(batch[0].gloo_continuation) + frames[0]
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
-        self.chunks += len(frames)
+        self.chunks += count
         self.bytes += len(data)
         cycle = self._cycle
         if cycle.disconnected:

@@ -37,9 +37,8 @@ __all__ = [
     "StreamControl",
     "StreamStopped",
     "end_with",
-    "frame_chunk",
+    "frame_batch",
     "relay_chunks",
-    "seam_comment",
 ]
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -301,19 +300,11 @@ async def relay_chunks(
     scrub = StreamScrubber(redactor) if redactor else None  # secrets echoed in an answer
     try:
         async for batch in stream.batches():
-            if scrub is None:
-                frames = [frame for chunk in batch if (frame := frame_chunk(chunk, usage_chunk))]
-            else:
-                frames = scrub.relay(
-                    [(c.content, f) for c in batch if (f := frame_chunk(c, usage_chunk))]
-                )
-            if not frames:
+            count, data = frame_batch(batch, usage_chunk, scrub)
+            if not count:
                 continue
-            if batch[0].gloo_continuation is not None:  # the first chunk after a seam
-                frames[0] = seam_comment(batch[0].gloo_continuation) + frames[0]
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
             await control.send_body(data)
-            chunks += len(frames)
+            chunks += count
             nbytes += len(data)
     except ContentFilterError as exc:
         _take_result(stats, exc)  # the finish chunk saying so was relayed: a normal end
@@ -336,7 +327,7 @@ async def relay_chunks(
     await control.send_last(tail)
 
 
-def frame_chunk(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
+def _frame_chunk(chunk: ChatCompletionChunk, usage_chunk: bool) -> bytes:
     """The chunk as the event to relay: the data the upstream sent, framed again; b"" for none.
 
     An error report is not relayed (finish() raises it, and it is sent as ours); nor is the
@@ -373,7 +364,28 @@ def _citations_frame(chunk: ChatCompletionChunk) -> bytes:
     )
 
 
-def seam_comment(seam: dict[str, Any]) -> bytes:
+def frame_batch(
+    batch: list[ChatCompletionChunk], usage_chunk: bool, scrub: StreamScrubber | None
+) -> tuple[int, bytes]:
+    """One upstream read's chunks as the bytes to relay in one write, and how many events.
+
+    Each chunk framed as the upstream sent it (``_frame_chunk``), secrets scrubbed (a scrubber
+    may hold an event back until the next says whether a secret goes on), and a continued
+    answer's seam comment before the first chunk after the seam. Both relays (``relay_chunks``
+    and ``callback_relay``) frame with it. (0, b"") when nothing is to be sent.
+    """
+    if scrub is None:
+        frames = [frame for chunk in batch if (frame := _frame_chunk(chunk, usage_chunk))]
+    else:
+        frames = scrub.relay([(c.content, f) for c in batch if (f := _frame_chunk(c, usage_chunk))])
+    if not frames:
+        return 0, b""
+    if batch[0].gloo_continuation is not None:  # the first chunk after a seam
+        frames[0] = _seam_comment(batch[0].gloo_continuation) + frames[0]
+    return len(frames), frames[0] if len(frames) == 1 else b"".join(frames)
+
+
+def _seam_comment(seam: dict[str, Any]) -> bytes:
     """The SSE comment line written right before the first chunk after a continued answer's
     seam (that chunk carries ``gloo_continuation``): ``: continued n=<N> reason=<reason>``.
 
